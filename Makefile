@@ -1,0 +1,48 @@
+# aec: make demo (install + pack/unpack the example digits), make test (install + pytest).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO_OUT ?= demo-out
+AEC_DATA ?= $(abspath ../shared/data/mnist)
+export AEC_DATA
+
+.PHONY: demo test test-fast install install-dev figure bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Installs the package itself (not editable), as a user would.
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet .
+	touch $@
+
+$(VENV)/.installed-dev: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[train,dev]"
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+demo: $(VENV)/.installed
+	@rm -rf $(DEMO_OUT) && mkdir -p $(DEMO_OUT)
+	$(BIN)/aec pack examples/digits -o $(DEMO_OUT)/digits.aec
+	$(BIN)/aec unpack $(DEMO_OUT)/digits.aec -o $(DEMO_OUT)/digits
+	$(BIN)/aec info $(DEMO_OUT)/digits.aec
+	$(BIN)/python benchmarks/compare_folders.py examples/digits $(DEMO_OUT)/digits $(DEMO_OUT)/digits.aec
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -q
+
+test-fast: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# The README picture: originals above reconstructions by the shipped model.
+figure: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/figure.py --out docs/reconstructions.png
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/mnist_testset.py
+
+clean:
+	rm -rf $(DEMO_OUT) build *.egg-info .pytest_cache

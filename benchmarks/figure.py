@@ -1,0 +1,52 @@
+"""The classic figure: MNIST test digits (top) above their aec reconstructions (bottom).
+
+    python benchmarks/figure.py --out docs/reconstructions.png [--model NAME|FILE] [--count 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import codec  # noqa: E402
+from benchmarks.metrics import mse, psnr  # noqa: E402
+from codec.datasets import load_mnist  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("docs/reconstructions.png"))
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--count", type=int, default=12)
+    args = parser.parse_args()
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    images, _ = load_mnist("test")
+    originals = images[: args.count]
+    data = codec.encode(originals, model=args.model)
+    decoded = codec.decode(data, model=args.model)
+    fig, axes = plt.subplots(2, args.count, figsize=(args.count * 0.9, 2.2))
+    for i in range(args.count):
+        for row, picture in enumerate((originals[i], decoded[i])):
+            axes[row, i].imshow(picture, cmap="gray", vmin=0, vmax=255)
+            axes[row, i].axis("off")
+    model = codec.resolve_model(args.model)
+    fig.suptitle(f"MNIST test digits (top) and aec {model.name} (bottom): "
+                 f"{codec.info(data)['latent_bytes'] / args.count:.1f} coded B/image, {psnr(mse(originals, decoded)):.1f} dB over these {args.count}",
+                 fontsize=8)
+    fig.tight_layout()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out, dpi=100)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""The foundation benchmark: the 10,000 MNIST test digits as PNG files, packed and unpacked by the CLI.
+
+    AEC_DATA=../shared/data/mnist python benchmarks/mnist_testset.py [--model NAME|FILE] [--json OUT]
+
+Reports whole-file and coded-latent bytes per image, ratios against raw
+pixels, the PNG folder and its tar.gz, MSE/PSNR, that every name came back,
+that unpack ran without TensorFlow, and cold-start times of `aec info`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.metrics import folder_bytes, mse, psnr, read_folder  # noqa: E402
+from codec.datasets import load_mnist  # noqa: E402
+
+AEC = [sys.executable, "-m", "cli.main"]
+NO_TF_PROBE = (
+    "import sys\nfrom cli.main import app\n"
+    "try:\n    app(sys.argv[1:], prog_name='aec')\nexcept SystemExit as e:\n    assert e.code in (0, None)\n"
+    "print('tensorflow' in sys.modules or 'keras' in sys.modules)\n"
+)
+
+
+def timed(cmd: list) -> tuple[float, subprocess.CompletedProcess]:
+    start = time.perf_counter()
+    done = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode:
+        raise SystemExit(f"{' '.join(map(str, cmd))} failed: {done.stderr}")
+    return seconds, done
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "mnist_testset.json")
+    args = parser.parse_args()
+    images, _ = load_mnist("test")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        src = tmp / "mnist-test"
+        src.mkdir()
+        names = [f"{i:05d}.png" for i in range(len(images))]
+        for name, image in zip(names, images):
+            Image.fromarray(image, "L").save(src / name)
+        png_bytes = folder_bytes(src)
+        tgz = io.BytesIO()
+        with tarfile.open(fileobj=tgz, mode="w:gz") as tar:
+            tar.add(src, arcname="mnist-test")
+        archive = tmp / "mnist-test.aec"
+        model = ["--model", args.model] if args.model else []
+        pack_s, _ = timed(AEC + ["pack", src, "-o", archive, "-q"] + model)
+        unpack_s, probe = timed([sys.executable, "-c", NO_TF_PROBE, "unpack", archive, "-o", tmp / "out", "-q"] + model)
+        tf_loaded = probe.stdout.strip().splitlines()[-1] == "True"
+        back = sorted(p.name for p in (tmp / "out").iterdir())
+        decoded = read_folder(tmp / "out", names)
+        _, info = timed(AEC + ["info", archive, "--json"])
+        facts = json.loads(info.stdout)
+        info_times = [timed(AEC + ["info", archive])[0] for _ in range(5)]
+        floor_times = [timed([sys.executable, "-c", "import numpy, PIL.Image, h5py"])[0] for _ in range(5)]
+    n = len(images)
+    err = mse(images, decoded)
+    results = {
+        "images": n,
+        "every_name_back": back == names,
+        "aec_file_bytes": facts["total_bytes"],
+        "bytes_per_image": facts["total_bytes"] / n,
+        "latent_bytes_per_image": facts["latent_bytes"] / n,
+        "overhead_bytes": facts["total_bytes"] - facts["latent_bytes"],
+        "mse": err,
+        "psnr_db": psnr(err),
+        "ratio_vs_raw": n * 784 / facts["total_bytes"],
+        "ratio_vs_png_folder": png_bytes / facts["total_bytes"],
+        "png_folder_bytes_per_image": png_bytes / n,
+        "tar_gz_bytes_per_image": len(tgz.getvalue()) / n,
+        "pack_seconds": pack_s,
+        "unpack_seconds": unpack_s,
+        "unpack_imported_tensorflow": tf_loaded,
+        "info_cold_start_seconds_median": statistics.median(info_times),
+        "import_floor_seconds_median": statistics.median(floor_times),
+        "model": facts["model"],
+        "model_fingerprint": facts["model_fingerprint"],
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    print("| figure | value |\n| --- | --- |")
+    for key, value in results.items():
+        print(f"| {key} | {value:.4f} |" if isinstance(value, float) else f"| {key} | {value} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,234 @@
+"""`aec`: pack, unpack and inspect .aec files; train models.
+
+Exit codes (as gzip and zstd): 0 success, 1 any error (bad or corrupt input,
+model mismatch, I/O), 2 usage error. Errors are one line on stderr; --debug
+shows the traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+import codec
+from codec.errors import AecError
+
+app = typer.Typer(
+    name="aec",
+    help="A learned lossy codec for 28x28 grayscale digits: a folder of PNGs in, one small .aec file out.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary on stderr.")]
+Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing output files.")]
+Debug = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")]
+ModelOpt = Annotated[Optional[str], typer.Option(
+    "--model", "-m", metavar="NAME|FILE",
+    help=f"Model name (shipped) or model file. Default: {codec.DEFAULT_MODEL} for pack; "
+         "unpack picks the shipped model that made the file.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"aec {codec.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[Optional[bool], typer.Option(
+        "--version", "-V", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
+) -> None:
+    """aec: pack digit images into .aec files and back."""
+
+
+def _err(message: str) -> None:
+    print(f"aec: {message}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _errors_to_exit(debug: bool):
+    """AecError -> one line and exit 1; anything else is a bug: one line, exit 1 (traceback with --debug)."""
+    try:
+        yield
+    except AecError as err:
+        if debug:
+            raise
+        _err(str(err))
+        raise typer.Exit(1)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        raise typer.Exit(130)
+    except (typer.Exit, typer.Abort, SystemExit, typer.TyperException):
+        raise  # usage errors keep click's message and exit code 2
+    except Exception as err:  # noqa: BLE001 - the last line of defence for users
+        if debug:
+            raise
+        _err(f"internal error: {type(err).__name__}: {err} (run with --debug for details)")
+        raise typer.Exit(1)
+
+
+@contextlib.contextmanager
+def _progress(description: str, quiet: bool):
+    """(on_start(total), advance(n)) callbacks driving a rich progress bar on stderr, if it is a terminal."""
+    if quiet or not sys.stderr.isatty():
+        yield (lambda total: None), (lambda n: None)
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=None)
+        yield (lambda total: bar.update(task, total=total)), (lambda n: bar.advance(task, n))
+
+
+@app.command()
+def pack(
+    inputs: Annotated[list[Path], typer.Argument(
+        metavar="PATH", help="Image files and folders (walked recursively, sorted; hidden files skipped).",
+        show_default=False)],
+    output: Annotated[str, typer.Option("--output", "-o", metavar="OUT.aec", help="Output file, or - for stdout.")],
+    model: ModelOpt = None,
+    force: Force = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Pack image files and folders into one .aec file."""
+    with _errors_to_exit(debug):
+        if output == "-":
+            if sys.stdout.isatty():
+                raise codec.OutputError("refusing to write binary data to a terminal (use -o FILE or a pipe)")
+            target = sys.stdout.buffer
+        else:
+            target = Path(output)
+        with _progress("packing", quiet) as (on_start, advance):
+            result = codec.pack(inputs, target, model=model, force=force, progress=advance, on_start=on_start)
+        if output == "-":
+            sys.stdout.buffer.flush()
+        if not quiet:
+            raw = result.images * 784
+            line = (f"packed {result.images} images into {output}: {result.total_bytes:,} bytes, "
+                    f"{result.bytes_per_image:.2f} B/image, {raw / result.total_bytes:.1f}x smaller than raw pixels")
+            if result.input_bytes:
+                line += f", {result.input_bytes / result.total_bytes:.1f}x smaller than the input files"
+            if result.converted:
+                line += f"; {result.converted} converted to grayscale"
+            if result.hidden_skipped:
+                line += f"; skipped {len(result.hidden_skipped)} hidden"
+            print(line, file=sys.stderr)
+
+
+@app.command()
+def unpack(
+    input: Annotated[str, typer.Argument(metavar="IN.aec", help="The .aec file, or - for stdin.")],
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", metavar="DIR", help="Output folder (default: IN without .aec).")] = None,
+    model: ModelOpt = None,
+    force: Force = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Unpack an .aec file into PNG files with the stored relative names."""
+    with _errors_to_exit(debug):
+        if output is None:
+            if input == "-" or not input.endswith(".aec"):
+                raise typer.BadParameter("give the output folder with -o DIR", param_hint="'--output'")
+            output = Path(input[: -len(".aec")])
+        source = sys.stdin.buffer if input == "-" else input
+        with _progress("unpacking", quiet) as (on_start, advance):
+            result = codec.unpack(source, output, model=model, force=force, progress=advance, on_start=on_start)
+        if not quiet:
+            print(f"unpacked {result.images} images into {output}/", file=sys.stderr)
+
+
+@app.command()
+def info(
+    input: Annotated[str, typer.Argument(metavar="IN.aec", help="The .aec file, or - for stdin.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    debug: Debug = False,
+) -> None:
+    """Show what an .aec file holds, without decoding it (checksums are verified)."""
+    with _errors_to_exit(debug):
+        facts = codec.info(sys.stdin.buffer if input == "-" else input)
+        if as_json:
+            print(json.dumps(facts, indent=2))
+            return
+        total = facts["total_bytes"]
+
+        def share(n: int) -> str:
+            return f"{n:,} bytes ({100 * n / total:.1f}%)"
+
+        model = facts["model"] or "not shipped with this aec"
+        print(f"file:         {facts['file']}\n"
+              f"images:       {facts['images']} ({facts['image_size'][0]}x{facts['image_size'][1]}, {facts['latents']} latents)\n"
+              f"model:        {model} (fingerprint {facts['model_fingerprint'][:16]})\n"
+              f"quality:      {facts['quality']}\n"
+              f"size:         {total:,} bytes, {facts['bytes_per_image']:.2f} bytes per image\n"
+              f"  header:     {share(facts['header_bytes'])}\n"
+              f"  names:      {share(facts['names_bytes'])}\n"
+              f"  payload:    {share(facts['payload_bytes'])} in {facts['chunks']} chunks, "
+              f"of which coded latents {facts['latent_bytes']:,} bytes")
+
+
+@app.command()
+def train(
+    data: Annotated[Optional[str], typer.Option(
+        "--data", metavar="DIR", help="Folder with the MNIST IDX files (default: $AEC_DATA, then the user cache).")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model file to write.")] = Path("model.h5"),
+    epochs: Annotated[int, typer.Option(min=1, help="Training epochs.")] = 60,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per training step.")] = 256,
+    lmbda: Annotated[float, typer.Option(
+        "--lambda", min=0.0, help="Weight of distortion (MSE) against rate (bits): higher = better quality, more bytes.")] = 50000.0,
+    hidden: Annotated[str, typer.Option(help="Hidden layer widths, comma-separated.")] = "512,512",
+    latents: Annotated[int, typer.Option(min=1, max=4096, help="Latents per image.")] = 32,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    val_fraction: Annotated[float, typer.Option(min=0.0001, max=0.5, help="Share of images held out for validation.")] = 1 / 12,
+    limit: Annotated[Optional[int], typer.Option(min=10, help="Train on the first N images only (smoke runs).")] = None,
+    name: Annotated[str, typer.Option(help="Model name stored in the file.")] = "mnist-custom",
+    quality: Annotated[int, typer.Option(min=0, max=255, help="Quality level stored in the file.")] = 3,
+    force: Force = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Train a model on MNIST (TensorFlow) and export a model file for pack/unpack --model."""
+    with _errors_to_exit(debug):
+        if out.exists() and not force:
+            raise codec.OutputError(f"{out}: already exists (use --force to overwrite)")
+        try:
+            widths = [int(w) for w in hidden.split(",") if w.strip()]
+        except ValueError:
+            raise typer.BadParameter(f"{hidden!r} is not a comma-separated list of integers", param_hint="'--hidden'")
+        try:
+            from codec.training.loop import TrainConfig
+            from codec.training.model import Architecture
+            from codec.training.run import train_and_export
+        except ImportError as err:
+            raise codec.AecError(f"training needs TensorFlow: pip install 'aec[train]' ({err})") from None
+        model, figures = train_and_export(
+            out, data=data, name=name, quality=quality, limit=limit, val_fraction=val_fraction,
+            arch=Architecture(latents=latents, hidden=widths),
+            config=TrainConfig(lmbda=lmbda, epochs=epochs, batch_size=batch_size, seed=seed),
+            log=(lambda line: None) if quiet else (lambda line: print(line, file=sys.stderr, flush=True)),
+        )
+        print(f"wrote {out} (model {model.name}, fingerprint {model.fingerprint_hex[:16]}): "
+              f"{figures['latent_bytes_per_image']:.2f} coded bytes/image, MSE {figures['mse']:.5f}, "
+              f"PSNR {figures['psnr_db']:.2f} dB on {figures['images']} validation images", file=sys.stderr)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app(prog_name="aec")
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,22 @@
+"""aec: a learned lossy codec for small grayscale images (MNIST-style digits).
+
+    import codec
+    data = codec.encode(images)          # uint8 [N, 28, 28] -> .aec bytes
+    images = codec.decode(data)          # .aec bytes -> uint8 [N, 28, 28]
+    codec.pack(["digits/"], "digits.aec")
+    codec.unpack("digits.aec", "out/")
+
+Never imports TensorFlow; only codec.training does.
+"""
+
+__version__ = "0.1.0"
+
+from .api import PackResult, UnpackResult, decode, encode, info, pack, unpack
+from .errors import AecError, ContainerError, DataError, InputError, ModelError, OutputError
+from .models import DEFAULT_MODEL, resolve_model
+
+__all__ = [
+    "__version__", "encode", "decode", "pack", "unpack", "info", "resolve_model", "DEFAULT_MODEL",
+    "PackResult", "UnpackResult",
+    "AecError", "ContainerError", "DataError", "InputError", "ModelError", "OutputError",
+]

@@ -1,0 +1,177 @@
+"""The .aec container: write and read, every field validated.
+
+Byte layout in docs/FORMAT.md. Writing streams: header and names first, then
+one chunk per call, so memory stays bounded. Reading checks each length and
+count against what may follow before allocating, and each checksum before
+trusting the bytes it covers.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import BinaryIO, Iterator
+
+from .errors import ContainerError
+
+MAGIC = b"\x89AEC\r\n\x1a\n"  # PNG-style: high bit, CR-LF, ^Z and LF catch text-mode damage
+VERSION_MAJOR = 1
+VERSION_MINOR = 0
+_PREFIX = struct.Struct("<BBH")  # major, minor, header body length
+_BODY = struct.Struct("<32sHHHBBIIIIBIII")
+_CHUNK = struct.Struct("<IIII")  # images, flags length, latents length, CRC-32
+from .names import NAMES_CODEC as NAMES_LZMA_FRONT
+MAX_IMAGES = 2**32 - 1
+MAX_CHUNK_IMAGES = 1 << 20
+MAX_SYMBOL_BYTES = 8  # generous bound on coded bytes per latent (24-bit symbol + 32-bit escape)
+
+
+@dataclass
+class Header:
+    fingerprint: bytes
+    height: int
+    width: int
+    latents: int
+    quality: int
+    coder_id: int
+    image_count: int
+    chunk_size: int
+    chunk_count: int
+    flags: int
+    names_codec: int
+    names_stored_length: int
+    names_raw_length: int
+    names_crc: int
+
+    def pack(self) -> bytes:
+        body = _BODY.pack(
+            self.fingerprint, self.height, self.width, self.latents, self.quality, self.coder_id,
+            self.image_count, self.chunk_size, self.chunk_count, self.flags, self.names_codec,
+            self.names_stored_length, self.names_raw_length, self.names_crc,
+        )
+        prefix = _PREFIX.pack(VERSION_MAJOR, VERSION_MINOR, len(body))
+        return MAGIC + prefix + body + struct.pack("<I", zlib.crc32(prefix + body))
+
+    def validate(self, where: str) -> None:
+        if not (1 <= self.height <= 4096 and 1 <= self.width <= 4096):
+            raise ContainerError(f"{where}: header: bad image geometry {self.height}x{self.width}")
+        if not 1 <= self.latents <= 4096:
+            raise ContainerError(f"{where}: header: bad latent count {self.latents}")
+        if not 1 <= self.chunk_size <= MAX_CHUNK_IMAGES:
+            raise ContainerError(f"{where}: header: bad chunk size {self.chunk_size}")
+        expected_chunks = -(-self.image_count // self.chunk_size)
+        if self.chunk_count != expected_chunks:
+            raise ContainerError(f"{where}: header: {self.chunk_count} chunks cannot hold {self.image_count} images")
+        if self.names_codec != NAMES_LZMA_FRONT:
+            raise ContainerError(f"{where}: header: unknown names codec {self.names_codec}")
+        if self.names_raw_length < self.image_count * 3:
+            raise ContainerError(f"{where}: header: names table too short for {self.image_count} images")
+
+
+def header_size(body_length: int = _BODY.size) -> int:
+    return len(MAGIC) + _PREFIX.size + body_length + 4
+
+
+class Writer:
+    """Streams a container: header and names table at once, then chunks in order."""
+
+    def __init__(self, out: BinaryIO, header: Header, names_blob: bytes):
+        self.out, self.header = out, header
+        out.write(header.pack())
+        out.write(names_blob)
+        self.chunks_written = 0
+        self.images_written = 0
+
+    def write_chunk(self, images: int, flags: bytes, latents: bytes) -> None:
+        head = struct.pack("<III", images, len(flags), len(latents))
+        crc = zlib.crc32(latents, zlib.crc32(flags, zlib.crc32(head)))
+        self.out.write(head + struct.pack("<I", crc) + flags + latents)
+        self.chunks_written += 1
+        self.images_written += images
+
+    def finish(self) -> None:
+        if self.chunks_written != self.header.chunk_count or self.images_written != self.header.image_count:
+            raise AssertionError("container writer: chunks do not add up to the header")
+
+
+class Reader:
+    """Reads a container from a binary stream, verifying as it goes.
+
+    `size` (bytes from the start of the container to its end) lets every
+    length be checked against what remains before anything is read.
+    """
+
+    def __init__(self, stream: BinaryIO, size: int, where: str = "input"):
+        self.stream, self.size, self.where = stream, size, where
+        self.pos = 0
+        self.header = self._read_header()
+        self.names_offset = self.pos
+        self.names_blob = self._read(self.header.names_stored_length, "names table")
+        if zlib.crc32(self.names_blob) != self.header.names_crc:
+            raise ContainerError(f"{where}: names table: CRC-32 mismatch (damaged)")
+        self.payload_offset = self.pos
+        if self.header.chunk_count * _CHUNK.size > self.size - self.pos:
+            raise ContainerError(f"{where}: {self.header.chunk_count} chunks cannot fit in the {self.size - self.pos} bytes left (truncated?)")
+
+    def _read(self, n: int, what: str) -> bytes:
+        if n > self.size - self.pos:
+            raise ContainerError(f"{self.where}: {what}: needs {n} bytes, only {self.size - self.pos} left (truncated?)")
+        data = self.stream.read(n)
+        if len(data) != n:
+            raise ContainerError(f"{self.where}: {what}: file ended early (truncated)")
+        self.pos += n
+        return data
+
+    def _read_header(self) -> Header:
+        where = self.where
+        magic = self._read_prefix_bytes(len(MAGIC))
+        if magic != MAGIC:
+            if magic[:4] == MAGIC[:4]:
+                raise ContainerError(f"{where}: damaged signature (line endings altered by a text-mode transfer?)")
+            raise ContainerError(f"{where}: not an .aec file (bad signature)")
+        prefix = self._read(_PREFIX.size, "header")
+        major, minor, body_length = _PREFIX.unpack(prefix)
+        if major != VERSION_MAJOR:
+            raise ContainerError(f"{where}: format version {major}.{minor} is not supported (this aec reads {VERSION_MAJOR}.x); upgrade aec")
+        if body_length < _BODY.size:
+            raise ContainerError(f"{where}: header: length {body_length} too short")
+        body = self._read(body_length, "header")
+        (crc,) = struct.unpack("<I", self._read(4, "header checksum"))
+        if zlib.crc32(prefix + body) != crc:
+            raise ContainerError(f"{where}: header: CRC-32 mismatch (damaged)")
+        # A newer minor version may append fields; this reader ignores them.
+        header = Header(*_BODY.unpack_from(body))
+        header.validate(where)
+        return header
+
+    def _read_prefix_bytes(self, n: int) -> bytes:
+        data = self.stream.read(min(n, self.size))
+        self.pos += len(data)
+        if len(data) < n:
+            if data and not MAGIC.startswith(data):
+                raise ContainerError(f"{self.where}: not an .aec file (bad signature)")
+            raise ContainerError(f"{self.where}: too short to be an .aec file ({self.size} bytes)")
+        return data
+
+    def chunks(self) -> Iterator[tuple[int, bytes, bytes]]:
+        """Yield (image count, flags bytes, latent bytes) for each chunk, every one verified."""
+        h = self.header
+        remaining = h.image_count
+        for index in range(h.chunk_count):
+            what = f"chunk {index + 1} of {h.chunk_count}"
+            head = self._read(_CHUNK.size, what)
+            images, flags_length, length, crc = _CHUNK.unpack(head)
+            expected = min(h.chunk_size, remaining)
+            if images != expected:
+                raise ContainerError(f"{self.where}: {what}: holds {images} images, expected {expected} (damaged)")
+            if flags_length > images + 64 or length > images * h.latents * MAX_SYMBOL_BYTES + 64:
+                raise ContainerError(f"{self.where}: {what}: implausible length (damaged)")
+            flags = self._read(flags_length, what)
+            latents = self._read(length, what)
+            if zlib.crc32(latents, zlib.crc32(flags, zlib.crc32(head[:12]))) != crc:
+                raise ContainerError(f"{self.where}: {what}: CRC-32 mismatch (damaged)")
+            remaining -= images
+            yield images, flags, latents
+        if self.pos != self.size:
+            raise ContainerError(f"{self.where}: {self.size - self.pos} unexpected bytes after the last chunk")

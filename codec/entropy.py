@@ -1,0 +1,87 @@
+"""Integer latents to bytes and back, with constriction's range coder.
+
+One coder stream per chunk of images (a stream's flush costs a few bytes, as
+much as a whole image's latents at low quality). Within a chunk the symbols
+go column by column, latent 0 of every image first, so each column is coded
+with its own fixed table in one call. Values outside a table are coded as
+the escape symbol, and after all columns their zigzag value as two 16-bit
+uniform symbols: any int32 round-trips.
+
+The probabilities handed to constriction are the integer counts from the
+model file converted to float64, which is exact, so every machine builds the
+same quantized tables.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import ContainerError
+from .modelfile import Model
+
+CODER_ID = 1  # constriction queue.RangeEncoder, Categorical(perfect=False), column order, 2x16-bit escapes
+
+
+def _zigzag(v: np.ndarray) -> np.ndarray:
+    v = v.astype(np.int64)
+    return ((v << 1) ^ (v >> 63)).astype(np.uint32)
+
+
+def _unzigzag(z: np.ndarray) -> np.ndarray:
+    z = z.astype(np.int64)
+    return ((z >> 1) ^ -(z & 1)).astype(np.int32)
+
+
+class LatentCoder:
+    """Entropy coder for one model's tables; build once, use for every chunk."""
+
+    def __init__(self, model: Model):
+        import constriction  # imported here: only needed once coding starts
+
+        self._stream = constriction.stream
+        self.low = model.table_low.astype(np.int64)
+        self.escape = model.table_counts.shape[1] - 1
+        self.models = [
+            constriction.stream.model.Categorical(row.astype(np.float64), perfect=False)
+            for row in model.table_counts
+        ]
+        self.half_word = constriction.stream.model.Uniform(1 << 16)
+
+    def encode(self, latents: np.ndarray) -> bytes:
+        """int32 [N, latents] -> bytes (a whole number of 32-bit words)."""
+        symbols = latents.astype(np.int64) - self.low
+        outside = (symbols < 0) | (symbols >= self.escape)
+        symbols[outside] = self.escape
+        symbols = symbols.astype(np.int32)
+        encoder = self._stream.queue.RangeEncoder()
+        for j, model in enumerate(self.models):
+            encoder.encode(np.ascontiguousarray(symbols[:, j]), model)
+        escaped = _zigzag(latents.T[outside.T])  # column order, as the decoder will find them
+        if escaped.size:
+            halves = np.stack([escaped >> 16, escaped & 0xFFFF], axis=1).reshape(-1).astype(np.int32)
+            encoder.encode(halves, self.half_word)
+        return encoder.get_compressed().astype("<u4").tobytes()
+
+    def decode(self, data: bytes, count: int) -> np.ndarray:
+        """bytes -> int32 [count, latents]; raises ContainerError if the data cannot be decoded."""
+        if len(data) % 4:
+            raise ContainerError("latent stream length is not a whole number of 32-bit words")
+        words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+        try:
+            decoder = self._stream.queue.RangeDecoder(words)
+            columns = [decoder.decode(model, count) for model in self.models]
+            symbols = np.stack(columns, axis=1).astype(np.int64) if count else np.zeros((0, len(self.models)), np.int64)
+            outside = symbols == self.escape
+            latents = symbols + self.low
+            n_escaped = int(outside.sum())
+            if n_escaped:
+                halves = decoder.decode(self.half_word, 2 * n_escaped).astype(np.uint32).reshape(-1, 2)
+                values = _unzigzag((halves[:, 0] << 16) | halves[:, 1])
+                transposed = latents.T.copy()
+                transposed[outside.T] = values
+                latents = transposed.T
+        except (ValueError, RuntimeError, OverflowError) as err:
+            raise ContainerError(f"latent stream cannot be decoded ({err})") from None
+        if np.any(latents > 2**31 - 1) or np.any(latents < -(2**31)):
+            raise ContainerError("latent stream decodes to out-of-range values")
+        return np.ascontiguousarray(latents, dtype=np.int32)

@@ -1,0 +1,144 @@
+"""Image files to uint8 arrays and back (Pillow), folder walking, safe output paths.
+
+Rules (README "Input rules"):
+- a folder is walked recursively in sorted order; names are kept relative to it;
+- hidden files and folders (name starts with '.') are skipped and counted;
+- symbolic links to files are followed; links to folders are not walked (no loops);
+- every other file is an input: it is packed or the pack fails naming it;
+- images are converted to 8-bit grayscale ('L'); alpha is composited onto black
+  (MNIST's background), and a converted image is flagged in the container.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from .errors import InputError, OutputError
+from .names import FLAG_CONVERTED, check_name
+
+
+@dataclass
+class InputList:
+    files: list[Path]  # in pack order
+    names: list[str]  # stored relative POSIX names, same order
+    hidden_skipped: list[Path] = field(default_factory=list)
+
+
+def _walk(root: Path, hidden: list[Path]) -> list[tuple[str, Path]]:
+    found = []
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        folder_path = Path(folder)
+        for d in [d for d in dirs if d.startswith(".")]:
+            hidden.append(folder_path / d)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for f in sorted(files):
+            path = folder_path / f
+            if f.startswith("."):
+                hidden.append(path)
+                continue
+            found.append((path.relative_to(root).as_posix(), path))
+    return found
+
+
+def collect_inputs(paths: list[str | os.PathLike]) -> InputList:
+    """Expand files and folders into the ordered list of inputs with stored names."""
+    entries: list[tuple[str, Path]] = []
+    hidden: list[Path] = []
+    for arg in paths:
+        path = Path(arg)
+        if path.is_dir():
+            entries += _walk(path, hidden)
+        elif path.is_file():
+            entries.append((path.name, path))
+        elif path.exists():
+            raise InputError(f"{path}: not a regular file or folder")
+        else:
+            raise InputError(f"{path}: no such file or folder")
+    if not entries:
+        raise InputError(f"{', '.join(map(str, paths))}: no input files found")
+    seen: dict[str, Path] = {}
+    for name, path in entries:
+        problem = check_name(name)
+        if problem:
+            raise InputError(f"{path}: name cannot be stored ({problem})")
+        key = output_name(name)
+        if key in seen:
+            raise InputError(f"{path}: would unpack to the same {key} as {seen[key]}")
+        seen[key] = path
+    return InputList([p for _, p in entries], [n for n, _ in entries], hidden)
+
+
+def output_name(name: str) -> str:
+    """The file name unpack writes for a stored name: the same path with a .png suffix."""
+    return str(PurePosixPath(name).with_suffix(".png"))
+
+
+def read_image(path: Path, shape: tuple[int, int]) -> tuple[np.ndarray, int]:
+    """(uint8 [H, W], flags) of one image file; InputError names the file and the problem."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            flags = 0
+            if img.mode != "L":
+                flags |= FLAG_CONVERTED
+                img = _to_gray(img)
+            array = np.asarray(img, dtype=np.uint8)
+    except UnidentifiedImageError:
+        raise InputError(f"{path}: not an image Pillow can read") from None
+    except (OSError, ValueError, SyntaxError) as err:
+        raise InputError(f"{path}: cannot read image ({err})") from None
+    except Image.DecompressionBombError as err:
+        raise InputError(f"{path}: image too large ({err})") from None
+    if array.shape != shape:
+        h, w = array.shape[:2]
+        raise InputError(f"{path}: image is {w}x{h}, the model needs {shape[1]}x{shape[0]}")
+    return array, flags
+
+
+def _to_gray(img):
+    from PIL import Image
+
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16/32-bit: keep the top 8 of 16 bits.
+        wide = np.asarray(img, dtype=np.uint32)
+        return Image.fromarray((wide >> 8).clip(0, 255).astype(np.uint8), "L")
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("RGBA", "LA", "PA"):
+        # Alpha composited onto black, MNIST's background.
+        background = Image.new("RGBA", img.size, (0, 0, 0, 255))
+        img = Image.alpha_composite(background, img.convert("RGBA"))
+    return img.convert("L")
+
+
+def safe_output_path(out_dir: Path, name: str) -> Path:
+    """out_dir / name, refusing any name that could land outside out_dir."""
+    problem = check_name(name)
+    if problem:
+        raise OutputError(f"{name!r}: refusing to write ({problem})")
+    target = out_dir / name
+    root = out_dir.resolve()
+    # resolve() follows symlinks already in the target folder: a link there
+    # that points elsewhere must not carry the output with it.
+    resolved = target.parent.resolve() / target.name
+    if root != resolved.parent and root not in resolved.parents:
+        raise OutputError(f"{target}: refusing to write outside {out_dir} (symbolic link in the way?)")
+    if target.is_symlink():
+        raise OutputError(f"{target}: refusing to write through a symbolic link")
+    return target
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image, "L").save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()

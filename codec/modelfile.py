@@ -1,0 +1,237 @@
+"""Model files: everything the encoder and decoder need, in one HDF5 file.
+
+Written and read with h5py from plain arrays, not Keras' own layout (which
+changes between Keras versions and names groups after layer classes). A
+model file holds:
+
+  /encoder/<i>/kernel, /encoder/<i>/bias   dense layers, attrs: activation
+  /decoder/<i>/kernel, /decoder/<i>/bias
+  /quant/step            float32[latents]  latent = rint(encoder(x) / step)
+  /entropy/low           int32[latents]    smallest value in each table
+  /entropy/counts        uint32[latents, K] frequency of low+k; column K-1 is the escape
+  attrs: format, format_version, name, quality, image_height, image_width,
+         latents, metadata (JSON), fingerprint
+
+The fingerprint is SHA-256 over a canonical serialisation of all of the above
+except the fingerprint itself, so it names exactly what decoding depends on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelError
+
+FORMAT = "aec-model"
+FORMAT_VERSION = 1
+ACTIVATIONS = ("linear", "relu", "sigmoid")
+MAX_TABLE_WIDTH = 1 << 16
+
+
+@dataclass
+class Dense:
+    kernel: np.ndarray  # float32 [in, out]
+    bias: np.ndarray  # float32 [out]
+    activation: str
+
+
+@dataclass
+class Model:
+    name: str
+    quality: int
+    image_shape: tuple[int, int]
+    encoder: list[Dense]
+    decoder: list[Dense]
+    quant_step: np.ndarray  # float32 [latents]
+    table_low: np.ndarray  # int32 [latents]
+    table_counts: np.ndarray  # uint32 [latents, K]
+    metadata: dict = field(default_factory=dict)
+    fingerprint: bytes = b""
+
+    @property
+    def latents(self) -> int:
+        return int(self.quant_step.shape[0])
+
+    @property
+    def pixels(self) -> int:
+        return self.image_shape[0] * self.image_shape[1]
+
+    def __post_init__(self):
+        self.validate()
+        if not self.fingerprint:
+            self.fingerprint = compute_fingerprint(self)
+
+    def validate(self) -> None:
+        """Shapes and values a forward pass and the coder can rely on."""
+        h, w = self.image_shape
+        if not (0 < h <= 4096 and 0 < w <= 4096):
+            raise ModelError(f"model {self.name}: bad image shape {self.image_shape}")
+        for part, layers, first, last in (
+            ("encoder", self.encoder, h * w, None),
+            ("decoder", self.decoder, None, h * w),
+        ):
+            if not layers:
+                raise ModelError(f"model {self.name}: empty {part}")
+            for i, layer in enumerate(layers):
+                if layer.activation not in ACTIVATIONS:
+                    raise ModelError(f"model {self.name}: {part} layer {i} has unknown activation {layer.activation!r}")
+                if layer.kernel.ndim != 2 or layer.bias.shape != (layer.kernel.shape[1],):
+                    raise ModelError(f"model {self.name}: {part} layer {i} has inconsistent shapes")
+                if not (np.all(np.isfinite(layer.kernel)) and np.all(np.isfinite(layer.bias))):
+                    raise ModelError(f"model {self.name}: {part} layer {i} has non-finite weights")
+            for a, b in zip(layers, layers[1:]):
+                if a.kernel.shape[1] != b.kernel.shape[0]:
+                    raise ModelError(f"model {self.name}: {part} layers do not chain")
+            if first and layers[0].kernel.shape[0] != first:
+                raise ModelError(f"model {self.name}: encoder takes {layers[0].kernel.shape[0]} inputs, images have {first}")
+            if last and layers[-1].kernel.shape[1] != last:
+                raise ModelError(f"model {self.name}: decoder gives {layers[-1].kernel.shape[1]} outputs, images have {last}")
+        n = self.quant_step.shape[0] if self.quant_step.ndim == 1 else -1
+        if n <= 0 or self.encoder[-1].kernel.shape[1] != n or self.decoder[0].kernel.shape[0] != n:
+            raise ModelError(f"model {self.name}: latent count does not match encoder/decoder")
+        if not np.all(np.isfinite(self.quant_step)) or np.any(self.quant_step <= 0):
+            raise ModelError(f"model {self.name}: quantization steps must be positive")
+        if self.table_low.shape != (n,) or self.table_counts.ndim != 2 or self.table_counts.shape[0] != n:
+            raise ModelError(f"model {self.name}: entropy tables do not match {n} latents")
+        k = self.table_counts.shape[1]
+        if not 2 <= k <= MAX_TABLE_WIDTH:
+            raise ModelError(f"model {self.name}: entropy table width {k} out of range")
+        if np.any(self.table_counts[:, -1] == 0) or np.any(self.table_counts.sum(axis=1, dtype=np.uint64) == 0):
+            raise ModelError(f"model {self.name}: every table needs a non-zero escape count")
+        if np.any(np.abs(self.table_low.astype(np.int64)) > 2**30):
+            raise ModelError(f"model {self.name}: entropy table range out of bounds")
+
+    @property
+    def fingerprint_hex(self) -> str:
+        return self.fingerprint.hex()
+
+
+def _canonical_arrays(model: Model) -> list[tuple[str, np.ndarray]]:
+    items = []
+    for part, layers in (("encoder", model.encoder), ("decoder", model.decoder)):
+        for i, layer in enumerate(layers):
+            items.append((f"{part}/{i}/kernel", layer.kernel))
+            items.append((f"{part}/{i}/bias", layer.bias))
+    items += [
+        ("quant/step", model.quant_step),
+        ("entropy/low", model.table_low),
+        ("entropy/counts", model.table_counts),
+    ]
+    return items
+
+
+def _canonical_attrs(model: Model) -> dict:
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "name": model.name,
+        "quality": int(model.quality),
+        "image_height": int(model.image_shape[0]),
+        "image_width": int(model.image_shape[1]),
+        "activations": {
+            "encoder": [layer.activation for layer in model.encoder],
+            "decoder": [layer.activation for layer in model.decoder],
+        },
+        "metadata": model.metadata,
+    }
+
+
+def compute_fingerprint(model: Model) -> bytes:
+    """SHA-256 over sorted-key JSON of the attributes, then each array's name, dtype, shape and little-endian bytes."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps(_canonical_attrs(model), sort_keys=True, separators=(",", ":")).encode())
+    for name, array in _canonical_arrays(model):
+        little = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+        digest.update(f"\0{name}\0{little.dtype.str}\0{little.shape}\0".encode())
+        digest.update(little.tobytes())
+    return digest.digest()
+
+
+def write_model(model: Model, path: str | os.PathLike) -> Path:
+    """Write `model` to `path` atomically (temporary file in the same folder, then rename)."""
+    import h5py
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with h5py.File(tmp, "w") as f:
+            attrs = _canonical_attrs(model)
+            for key in ("format", "format_version", "name", "quality", "image_height", "image_width"):
+                f.attrs[key] = attrs[key]
+            f.attrs["latents"] = model.latents
+            f.attrs["metadata"] = json.dumps(model.metadata, sort_keys=True)
+            f.attrs["fingerprint"] = model.fingerprint_hex
+            for name, array in _canonical_arrays(model):
+                f.create_dataset(name, data=array)
+            for part, layers in (("encoder", model.encoder), ("decoder", model.decoder)):
+                f[part].attrs["layers"] = len(layers)
+                for i, layer in enumerate(layers):
+                    f[f"{part}/{i}"].attrs["activation"] = layer.activation
+        os.replace(tmp, path)
+    except OSError as err:
+        raise ModelError(f"{path}: cannot write model file ({err})") from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def _array(f, name: str, dtype, ndim: int, where: Path) -> np.ndarray:
+    if name not in f:
+        raise ModelError(f"{where}: model file lacks {name}")
+    array = f[name][()]
+    if not isinstance(array, np.ndarray) or array.ndim != ndim:
+        raise ModelError(f"{where}: {name} has the wrong shape")
+    return array.astype(dtype, copy=False)
+
+
+def read_model(path: str | os.PathLike) -> Model:
+    """Read and verify a model file; raises ModelError on anything unexpected."""
+    import h5py
+
+    path = Path(path)
+    try:
+        f = h5py.File(path, "r")
+    except (OSError, ValueError) as err:
+        raise ModelError(f"{path}: not a readable model file ({err})") from None
+    try:
+        with f:
+            if f.attrs.get("format") != FORMAT:
+                raise ModelError(f"{path}: not an aec model file")
+            version = int(f.attrs.get("format_version", -1))
+            if version != FORMAT_VERSION:
+                raise ModelError(f"{path}: model format version {version} is not supported (this aec reads {FORMAT_VERSION})")
+            layers = {}
+            for part in ("encoder", "decoder"):
+                count = int(f[part].attrs["layers"]) if part in f else 0
+                layers[part] = [
+                    Dense(
+                        kernel=_array(f, f"{part}/{i}/kernel", np.float32, 2, path),
+                        bias=_array(f, f"{part}/{i}/bias", np.float32, 1, path),
+                        activation=str(f[f"{part}/{i}"].attrs["activation"]),
+                    )
+                    for i in range(count)
+                ]
+            stored = str(f.attrs.get("fingerprint", ""))
+            model = Model(
+                name=str(f.attrs["name"]),
+                quality=int(f.attrs["quality"]),
+                image_shape=(int(f.attrs["image_height"]), int(f.attrs["image_width"])),
+                encoder=layers["encoder"],
+                decoder=layers["decoder"],
+                quant_step=_array(f, "quant/step", np.float32, 1, path),
+                table_low=_array(f, "entropy/low", np.int32, 1, path),
+                table_counts=_array(f, "entropy/counts", np.uint32, 2, path),
+                metadata=json.loads(f.attrs.get("metadata", "{}")),
+            )
+    except (KeyError, ValueError, TypeError) as err:
+        raise ModelError(f"{path}: malformed model file ({err})") from None
+    if model.fingerprint_hex != stored:
+        raise ModelError(f"{path}: fingerprint mismatch; the model file is damaged or was edited")
+    return model

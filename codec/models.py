@@ -1,0 +1,78 @@
+"""Which model to use: shipped models by name or fingerprint, or a user's file."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+from .errors import ModelError
+from .modelfile import Model, read_model
+
+DEFAULT_MODEL = "mnist-q3"
+
+
+def shipped_model_files() -> dict[str, Path]:
+    """name -> path of every model shipped in the `weights` package."""
+    import weights
+
+    return {path.stem: path for path in weights.model_files()}
+
+
+@functools.lru_cache(maxsize=8)
+def _load(path: str, mtime_ns: int) -> Model:
+    return read_model(path)
+
+
+def load_model_file(path: str | os.PathLike) -> Model:
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError as err:
+        raise ModelError(f"{path}: cannot open model file ({err.strerror})") from None
+    return _load(str(path.resolve()), stat.st_mtime_ns)
+
+
+def resolve_model(spec: str | os.PathLike | Model | None = None) -> Model:
+    """A Model from None (the default), a shipped name, or a model file path."""
+    if isinstance(spec, Model):
+        return spec
+    shipped = shipped_model_files()
+    name = DEFAULT_MODEL if spec is None else str(spec)
+    if name in shipped:
+        return load_model_file(shipped[name])
+    if spec is not None and (Path(name).is_file() or os.sep in name or name.endswith(".h5")):
+        return load_model_file(name)
+    available = ", ".join(sorted(shipped)) or "none installed"
+    raise ModelError(f"{name}: no such model (shipped: {available}; or give a model file path)")
+
+
+def model_for_fingerprint(fingerprint: bytes, spec: str | os.PathLike | Model | None = None) -> Model:
+    """The model that made a container: `spec` if given (must match), else the shipped one."""
+    if spec is not None:
+        model = resolve_model(spec)
+        if model.fingerprint != fingerprint:
+            raise ModelError(
+                f"model {model.name} ({model.fingerprint_hex[:12]}) did not make this file "
+                f"(it needs {fingerprint.hex()[:12]})"
+            )
+        return model
+    for path in shipped_model_files().values():
+        model = load_model_file(path)
+        if model.fingerprint == fingerprint:
+            return model
+    raise ModelError(
+        f"made with model {fingerprint.hex()[:12]}, which is not shipped with this aec; "
+        "pass its model file with --model FILE"
+    )
+
+
+def shipped_name(fingerprint: bytes) -> str | None:
+    """Name of the shipped model with this fingerprint, or None."""
+    for name, path in shipped_model_files().items():
+        try:
+            if load_model_file(path).fingerprint == fingerprint:
+                return name
+        except ModelError:
+            continue
+    return None
