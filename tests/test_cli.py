@@ -1,0 +1,139 @@
+"""The aec command line: through typer's CliRunner and as a real process."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+
+runner = CliRunner()
+AEC = [sys.executable, "-m", "cli.main"]
+
+
+def invoke(*args):
+    result = runner.invoke(app, [str(a) for a in args])
+    # An uncaught exception exits 1 with nothing on stderr: make it visible.
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+def run_aec(*args, cwd=None, stdin=None):
+    env = dict(os.environ)
+    return subprocess.run(AEC + [str(a) for a in args], capture_output=True, cwd=cwd, input=stdin, env=env)
+
+
+def test_pack_info_unpack(tmp_path, example_digits):
+    out = tmp_path / "d.aec"
+    result = invoke("pack", example_digits, "-o", out)
+    assert result.exit_code == 0
+    assert "packed 48 images" in result.stderr
+    result = invoke("info", out, "--json")
+    assert result.exit_code == 0
+    facts = json.loads(result.stdout)
+    assert facts["images"] == 48 and facts["total_bytes"] == out.stat().st_size
+    result = invoke("info", out)
+    assert "bytes per image" in result.stdout and "mnist-q3" in result.stdout
+    result = invoke("unpack", out, "-o", tmp_path / "out")
+    assert result.exit_code == 0
+    assert len(list((tmp_path / "out").glob("*.png"))) == 48
+
+
+def test_unpack_default_output_folder(tmp_path, example_digits):
+    invoke("pack", example_digits, "-o", tmp_path / "digits.aec")
+    os.chdir(tmp_path)
+    assert invoke("unpack", "digits.aec").exit_code == 0
+    assert len(list((tmp_path / "digits").glob("*.png"))) == 48
+
+
+def test_quiet_prints_nothing(tmp_path, example_digits):
+    result = invoke("pack", example_digits, "-o", tmp_path / "d.aec", "-q")
+    assert result.exit_code == 0 and result.output == ""
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "too short"),
+    (b"hello world, not an aec file", "bad signature"),
+    (b"\x89AEC\n\x1a\n" + bytes(100), "text-mode"),
+])
+def test_bad_container_is_one_line_exit_1(tmp_path, content, message):
+    bad = tmp_path / "bad.aec"
+    bad.write_bytes(content)
+    for command in (["info", bad], ["unpack", bad, "-o", tmp_path / "o"]):
+        result = invoke(*command)
+        assert result.exit_code == 1
+        assert message in result.stderr and str(bad) in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert "Traceback" not in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert invoke("pack").exit_code == 2
+    assert invoke("pack", tmp_path).exit_code == 2  # no -o
+    assert invoke("frobnicate").exit_code == 2
+    assert invoke("unpack", "-").exit_code == 2  # stdin needs -o
+
+
+def test_existing_output_needs_force(tmp_path, example_digits):
+    out = tmp_path / "d.aec"
+    out.write_bytes(b"x")
+    result = invoke("pack", example_digits, "-o", out)
+    assert result.exit_code == 1 and "--force" in result.stderr
+    assert out.read_bytes() == b"x"
+    assert invoke("pack", example_digits, "-o", out, "-f").exit_code == 0
+
+
+def test_version():
+    import codec
+
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.stdout.strip() == f"aec {codec.__version__}"
+
+
+def test_real_process_pipe_and_exit_codes(tmp_path, example_digits):
+    packed = run_aec("pack", example_digits, "-o", "-", "-q")
+    assert packed.returncode == 0 and packed.stderr == b""
+    unpacked = run_aec("unpack", "-", "-o", tmp_path / "out", stdin=packed.stdout)
+    assert unpacked.returncode == 0, unpacked.stderr
+    assert len(list((tmp_path / "out").glob("*.png"))) == 48
+    missing = run_aec("info", tmp_path / "missing.aec")
+    assert missing.returncode == 1
+    assert missing.stderr.decode().count("\n") == 1 and b"Traceback" not in missing.stderr
+    assert run_aec("pack").returncode == 2
+
+
+def test_debug_shows_traceback(tmp_path):
+    result = run_aec("info", tmp_path / "missing.aec", "--debug")
+    assert result.returncode == 1 and b"Traceback" in result.stderr
+
+
+def test_installed_console_script(tmp_path, example_digits):
+    script = Path(sys.executable).parent / "aec"
+    if not script.exists():
+        pytest.skip("aec console script not installed in this environment")
+    result = subprocess.run([script, "pack", example_digits, "-o", tmp_path / "d.aec", "-q"], capture_output=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_unpack_and_info_never_import_tensorflow(tmp_path, example_digits):
+    archive = tmp_path / "d.aec"
+    assert run_aec("pack", example_digits, "-o", archive, "-q").returncode == 0
+    probe = (
+        "import sys\n"
+        "from cli.main import app\n"
+        "for argv in (['unpack', sys.argv[1], '-o', sys.argv[2], '-q'], ['info', sys.argv[1]]):\n"
+        "    try:\n"
+        "        app(argv, prog_name='aec')\n"
+        "    except SystemExit as e:\n"
+        "        assert e.code in (0, None), e.code\n"
+        "print('TF-LOADED' if any(m.split('.')[0] in ('tensorflow', 'keras') for m in sys.modules) else 'NO-TF')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe, archive, tmp_path / "out"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("NO-TF")
