@@ -41,6 +41,8 @@ def mnist_dir() -> Path:
     """The MNIST IDX folder from $AEC_DATA (CI sets it to ../shared/data/mnist)."""
     place = os.environ.get("AEC_DATA")
     if not place or not Path(place).is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must provide MNIST: AEC_DATA={place!r} is not a folder")
         pytest.skip("AEC_DATA is not set to the MNIST folder")
     return Path(place)
 
