@@ -22,7 +22,8 @@ from .models import model_for_fingerprint, resolve_model, shipped_name
 from .names import NAMES_CODEC, decode_flags, decode_table, encode_flags, encode_table
 
 CHUNK_SIZE = 4096  # images per chunk: the unit of streaming, integrity and random access
-Progress = Callable[[int], None]
+Progress = Callable[[int], None]  # called with the number of images just done
+PROGRESS_STEP = 256
 
 
 def _no_progress(_: int) -> None:
@@ -108,7 +109,9 @@ def _read_chunks(inputs: InputList, shape: tuple[int, int], chunk_size: int,
                 images[i], flags[i] = read_image(path, shape)
             except InputError as err:
                 problems.append(str(err))
-        progress(len(paths))
+            if i % PROGRESS_STEP == PROGRESS_STEP - 1:
+                progress(PROGRESS_STEP)
+        progress(len(paths) % PROGRESS_STEP)
         if not problems:
             yield images, flags
     if problems:
@@ -195,7 +198,7 @@ def unpack(source: str | os.PathLike | BinaryIO | bytes, out_dir: str | os.PathL
         on_start(len(names))
         written, all_flags, index = [], [], 0
         for images, flags in _decoded_chunks(reader, codec_model, where):
-            for image in images:
+            for i, image in enumerate(images):
                 target = targets[index]
                 target.parent.mkdir(parents=True, exist_ok=True)
                 safe_output_path(out, output_name(names[index]))  # again: folders now exist
@@ -203,8 +206,10 @@ def unpack(source: str | os.PathLike | BinaryIO | bytes, out_dir: str | os.PathL
                     f.write(encode_png(image))
                 written.append(target)
                 index += 1
+                if i % PROGRESS_STEP == PROGRESS_STEP - 1:
+                    progress(PROGRESS_STEP)
             all_flags.append(flags)
-            progress(len(images))
+            progress(len(images) % PROGRESS_STEP)
     return UnpackResult(len(written), written, codec_model.name,
                         np.concatenate(all_flags) if all_flags else np.zeros(0, np.uint8))
 
