@@ -99,12 +99,22 @@ def pack(
         show_default=False)],
     output: Annotated[str, typer.Option("--output", "-o", metavar="OUT.aec", help="Output file, or - for stdout.")],
     model: ModelOpt = None,
+    invert: Annotated[str, typer.Option(
+        help="auto: invert images with a light background (restored on unpack); never; always.",
+        metavar="auto|never|always")] = "auto",
+    resize: Annotated[bool, typer.Option(
+        "--resize", help="Fit images that are not 28x28 MNIST-style (digit into 20x20, centred by mass); "
+                         "unpack --restore-size gives the original size back.")] = False,
+    skip_invalid: Annotated[bool, typer.Option(
+        "--skip-invalid", help="Pack the valid inputs and list every skipped file with its reason.")] = False,
     force: Force = False,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
     """Pack image files and folders into one .aec file."""
     with _errors_to_exit(debug):
+        if invert not in ("auto", "never", "always"):
+            raise typer.BadParameter(f"{invert!r} is not one of auto, never, always", param_hint="'--invert'")
         if output == "-":
             if sys.stdout.isatty():
                 raise codec.OutputError("refusing to write binary data to a terminal (use -o FILE or a pipe)")
@@ -112,19 +122,23 @@ def pack(
         else:
             target = Path(output)
         with _progress("packing", quiet) as (on_start, advance):
-            result = codec.pack(inputs, target, model=model, force=force, progress=advance, on_start=on_start)
+            result = codec.pack(inputs, target, model=model, force=force, invert=invert, resize=resize,
+                                skip_invalid=skip_invalid, progress=advance, on_start=on_start)
         if output == "-":
             sys.stdout.buffer.flush()
+        for path, reason in result.skipped:
+            _err(f"skipped {path}: {reason}")  # always shown: nothing is skipped silently
         if not quiet:
             raw = result.images * 784
             line = (f"packed {result.images} images into {output}: {result.total_bytes:,} bytes, "
                     f"{result.bytes_per_image:.2f} B/image, {raw / result.total_bytes:.1f}x smaller than raw pixels")
             if result.input_bytes:
                 line += f", {result.input_bytes / result.total_bytes:.1f}x smaller than the input files"
-            if result.converted:
-                line += f"; {result.converted} converted to grayscale"
-            if result.hidden_skipped:
-                line += f"; skipped {len(result.hidden_skipped)} hidden"
+            for count, what in ((result.converted, "converted to grayscale"), (result.inverted, "inverted"),
+                                (result.resized, "resized"), (len(result.skipped), "invalid skipped"),
+                                (len(result.hidden_skipped), "hidden skipped")):
+                if count:
+                    line += f"; {count} {what}"
             print(line, file=sys.stderr)
 
 
@@ -134,19 +148,29 @@ def unpack(
     output: Annotated[Optional[Path], typer.Option(
         "--output", "-o", metavar="DIR", help="Output folder (default: IN without .aec).")] = None,
     model: ModelOpt = None,
+    restore_size: Annotated[bool, typer.Option(
+        "--restore-size", help="Give images that pack resized their original size back.")] = False,
+    test: Annotated[bool, typer.Option(
+        "--test", "-t", help="Verify the file completely (checksums, names, decoding) and write nothing.")] = False,
     force: Force = False,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
     """Unpack an .aec file into PNG files with the stored relative names."""
     with _errors_to_exit(debug):
+        if test:
+            report = codec.verify(sys.stdin.buffer if input == "-" else input, model=model)
+            if not quiet:
+                print(f"{report['file']}: OK, {report['images']} images (model {report['model']})", file=sys.stderr)
+            return
         if output is None:
             if input == "-" or not input.endswith(".aec"):
                 raise typer.BadParameter("give the output folder with -o DIR", param_hint="'--output'")
             output = Path(input[: -len(".aec")])
         source = sys.stdin.buffer if input == "-" else input
         with _progress("unpacking", quiet) as (on_start, advance):
-            result = codec.unpack(source, output, model=model, force=force, progress=advance, on_start=on_start)
+            result = codec.unpack(source, output, model=model, force=force, restore_size=restore_size,
+                                  progress=advance, on_start=on_start)
         if not quiet:
             print(f"unpacked {result.images} images into {output}/", file=sys.stderr)
 

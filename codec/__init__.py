@@ -11,12 +11,12 @@ Never imports TensorFlow; only codec.training does.
 
 __version__ = "0.1.0"
 
-from .api import PackResult, UnpackResult, decode, encode, info, pack, unpack
+from .api import PackResult, UnpackResult, decode, encode, info, pack, unpack, verify
 from .errors import AecError, ContainerError, DataError, InputError, ModelError, OutputError
 from .models import DEFAULT_MODEL, resolve_model
 
 __all__ = [
-    "__version__", "encode", "decode", "pack", "unpack", "info", "resolve_model", "DEFAULT_MODEL",
+    "__version__", "encode", "decode", "pack", "unpack", "info", "verify", "resolve_model", "DEFAULT_MODEL",
     "PackResult", "UnpackResult",
     "AecError", "ContainerError", "DataError", "InputError", "ModelError", "OutputError",
 ]

@@ -4,26 +4,31 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
+import tempfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 import numpy as np
 
 from . import runtime
-from .container import Header, Reader, Writer, header_size
+from .container import Header, Reader, chunk_record
 from .entropy import CODER_ID, LatentCoder
-from .errors import AecError, ContainerError, InputError, OutputError
+from .errors import ContainerError, InputError, OutputError
 from .fileio import atomic_output
-from .images import InputList, collect_inputs, encode_png, output_name, read_image, safe_output_path
+from .images import collect_inputs, encode_png, output_name, read_gray, safe_output_path
 from .modelfile import Model
 from .models import model_for_fingerprint, resolve_model, shipped_name
-from .names import NAMES_CODEC, decode_flags, decode_table, encode_flags, encode_table
+from .names import (FLAG_CONVERTED, FLAG_INVERTED, FLAG_RESIZED, GEOMETRY_FIELDS, NAMES_CODEC,
+                    decode_image_info, decode_table, encode_image_info, encode_table, iter_names)
+from .prepare import INVERT_CHOICES, Geometry, prepare, restore
 
 CHUNK_SIZE = 4096  # images per chunk: the unit of streaming, integrity and random access
-Progress = Callable[[int], None]  # called with the number of images just done
+SPOOL_IN_MEMORY = 64 << 20  # coded chunks wait in memory up to this size, then in a temporary file
 PROGRESS_STEP = 256
+Progress = Callable[[int], None]  # called with the number of images just done
 
 
 def _no_progress(_: int) -> None:
@@ -41,6 +46,9 @@ class PackResult:
     model: str
     input_bytes: int = 0
     converted: int = 0
+    inverted: int = 0
+    resized: int = 0
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # invalid inputs left out (--skip-invalid)
     hidden_skipped: list[Path] = field(default_factory=list)
 
     @property
@@ -54,164 +62,292 @@ class UnpackResult:
     written: list[Path]
     model: str
     flags: np.ndarray
+    restored_sizes: int = 0
 
 
-class _CountingWriter:
-    """Passes writes through and counts bytes (the output may be a pipe)."""
+@dataclass
+class Item:
+    """One image ready for the model, with what pack did to it."""
 
-    def __init__(self, raw: BinaryIO):
-        self.raw, self.count = raw, 0
-
-    def write(self, data: bytes) -> int:
-        self.raw.write(data)
-        self.count += len(data)
-        return len(data)
+    name: str
+    pixels: np.ndarray
+    flags: int
+    geometry: Geometry | None
 
 
-def _write_container(out: BinaryIO, model: Model, names: list[str],
-                     chunks: Iterator[tuple[np.ndarray, np.ndarray]], chunk_size: int) -> PackResult:
-    counter = _CountingWriter(out)
-    blob, raw_length = encode_table(names)
-    header = Header(
-        fingerprint=model.fingerprint, height=model.image_shape[0], width=model.image_shape[1],
-        latents=model.latents, quality=model.quality, coder_id=CODER_ID,
-        image_count=len(names), chunk_size=chunk_size, chunk_count=-(-len(names) // chunk_size),
-        flags=0, names_codec=NAMES_CODEC, names_stored_length=len(blob), names_raw_length=raw_length,
-        names_crc=zlib.crc32(blob),
-    )
-    writer = Writer(counter, header, blob)
+def _encode_stream(out: BinaryIO, model: Model, items: Iterable[Item], chunk_size: int) -> PackResult:
+    """Code items chunk by chunk into a spool, then write header, names and the spooled chunks.
+
+    The header and names table need the final count and names, which are
+    known only once every input has been read (some may be skipped); the
+    coded chunks are small (about 15 bytes an image), so spooling them costs
+    little and keeps memory flat.
+    """
     coder = LatentCoder(model)
-    latent_bytes, converted = 0, 0
-    for images, flags in chunks:
-        coded = coder.encode(runtime.encode_latents(model, images))
-        writer.write_chunk(len(images), encode_flags(flags), coded)
-        latent_bytes += len(coded)
-        converted += int(np.count_nonzero(flags))
-    writer.finish()
-    head = header_size()
+    names: list[str] = []
+    latent_bytes = converted = inverted = resized = chunks = 0
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
+        pending: list[Item] = []
+
+        def flush() -> None:
+            nonlocal latent_bytes, chunks
+            pixels = np.stack([it.pixels for it in pending])
+            flags = np.array([it.flags for it in pending], np.uint8)
+            rows = [it.geometry.to_array() for it in pending if it.flags & FLAG_RESIZED]
+            geometry = np.stack(rows) if rows else np.zeros((0, GEOMETRY_FIELDS), np.uint16)
+            coded = coder.encode(runtime.encode_latents(model, pixels))
+            spool.write(chunk_record(len(pending), encode_image_info(flags, geometry), coded))
+            latent_bytes += len(coded)
+            chunks += 1
+            pending.clear()
+
+        for item in items:
+            names.append(item.name)
+            converted += bool(item.flags & FLAG_CONVERTED)
+            inverted += bool(item.flags & FLAG_INVERTED)
+            resized += bool(item.flags & FLAG_RESIZED)
+            pending.append(item)
+            if len(pending) == chunk_size:
+                flush()
+        if pending:
+            flush()
+        if not names:
+            raise InputError("nothing to pack: no valid images")
+        blob, raw_length = encode_table(names)
+        header = Header(
+            fingerprint=model.fingerprint, height=model.image_shape[0], width=model.image_shape[1],
+            latents=model.latents, quality=model.quality, coder_id=CODER_ID,
+            image_count=len(names), chunk_size=chunk_size, chunk_count=chunks, flags=0,
+            names_codec=NAMES_CODEC, names_stored_length=len(blob), names_raw_length=raw_length,
+            names_crc=zlib.crc32(blob),
+        )
+        head = header.pack()
+        out.write(head)
+        out.write(blob)
+        payload = spool.tell()
+        spool.seek(0)
+        shutil.copyfileobj(spool, out)
     return PackResult(
-        images=len(names), total_bytes=counter.count, header_bytes=head, names_bytes=len(blob),
-        payload_bytes=counter.count - head - len(blob), latent_bytes=latent_bytes,
-        model=model.name, converted=converted,
+        images=len(names), total_bytes=len(head) + len(blob) + payload, header_bytes=len(head),
+        names_bytes=len(blob), payload_bytes=payload, latent_bytes=latent_bytes, model=model.name,
+        converted=converted, inverted=inverted, resized=resized,
     )
 
 
-def _read_chunks(inputs: InputList, shape: tuple[int, int], chunk_size: int,
-                 progress: Progress) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Images and flags chunk by chunk; every bad file is collected, then all are reported at once."""
+def _prepared_files(files: list[Path], names: list[str], shape: tuple[int, int], invert: str, resize: bool,
+                    skip_invalid: bool, skipped: list[tuple[Path, str]], progress: Progress) -> Iterator[Item]:
+    """Read and prepare every file; a bad one is skipped (recorded) or, at the end, fails the pack."""
     problems: list[str] = []
-    for start in range(0, len(inputs.files), chunk_size):
-        paths = inputs.files[start:start + chunk_size]
-        images = np.zeros((len(paths), *shape), np.uint8)
-        flags = np.zeros(len(paths), np.uint8)
-        for i, path in enumerate(paths):
+    for i, (path, name) in enumerate(zip(files, names)):
+        try:
+            gray, flags = read_gray(path)
             try:
-                images[i], flags[i] = read_image(path, shape)
+                pixels, more_flags, geometry = prepare(gray, shape, invert=invert, resize=resize)
             except InputError as err:
-                problems.append(str(err))
-            if i % PROGRESS_STEP == PROGRESS_STEP - 1:
-                progress(PROGRESS_STEP)
-        progress(len(paths) % PROGRESS_STEP)
-        if not problems:
-            yield images, flags
+                raise InputError(f"{path}: {err}") from None
+            if not problems:
+                yield Item(name, pixels, flags | more_flags, geometry)
+        except InputError as err:
+            reason = str(err)
+            if skip_invalid:
+                skipped.append((path, reason[len(str(path)) + 2:] if reason.startswith(f"{path}: ") else reason))
+            else:
+                problems.append(reason)
+        if i % PROGRESS_STEP == PROGRESS_STEP - 1:
+            progress(PROGRESS_STEP)
+    progress(len(files) % PROGRESS_STEP)
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
-        raise InputError(f"{len(problems)} of {len(inputs.files)} inputs cannot be packed: {shown}")
+        raise InputError(f"{len(problems)} of {len(files)} inputs cannot be packed "
+                         f"(--skip-invalid packs the rest): {shown}")
 
 
 def pack(paths: list[str | os.PathLike], output: str | os.PathLike | BinaryIO,
          model: str | os.PathLike | Model | None = None, force: bool = False,
+         invert: str = "auto", resize: bool = False, skip_invalid: bool = False,
          chunk_size: int = CHUNK_SIZE, progress: Progress = _no_progress,
          on_start: Callable[[int], None] = _no_progress) -> PackResult:
-    """Pack image files and folders into one .aec file (or a binary stream such as stdout)."""
+    """Pack image files and folders into one .aec file (or a binary stream such as stdout).
+
+    invert: 'auto' (light backgrounds are inverted and flagged), 'never', 'always'.
+    resize: fit images of other sizes MNIST-style (else they are an error).
+    skip_invalid: leave out unreadable or unfit files (listed in result.skipped) instead of failing.
+    """
+    if invert not in INVERT_CHOICES:
+        raise ValueError(f"invert must be one of {INVERT_CHOICES}")
+    if not 1 <= chunk_size <= 1 << 20:
+        raise ValueError("chunk_size must be 1..1048576")
     inputs = collect_inputs(paths)
     codec_model = resolve_model(model)
     on_start(len(inputs.files))
-    chunks = _read_chunks(inputs, codec_model.image_shape, chunk_size, progress)
+    skipped: list[tuple[Path, str]] = []
+    items = _prepared_files(inputs.files, inputs.names, codec_model.image_shape, invert, resize,
+                            skip_invalid, skipped, progress)
     if hasattr(output, "write"):
-        result = _write_container(output, codec_model, inputs.names, chunks, chunk_size)
+        result = _encode_stream(output, codec_model, items, chunk_size)
     else:
         with atomic_output(Path(output), force=force) as out:
-            result = _write_container(out, codec_model, inputs.names, chunks, chunk_size)
+            result = _encode_stream(out, codec_model, items, chunk_size)
+    result.skipped = skipped
     result.hidden_skipped = inputs.hidden_skipped
-    result.input_bytes = sum(p.stat().st_size for p in inputs.files)
+    skipped_paths = {p for p, _ in skipped}
+    result.input_bytes = sum(p.stat().st_size for p in inputs.files if p not in skipped_paths)
     return result
 
 
-def _open_container(source: str | os.PathLike | BinaryIO | bytes) -> tuple[Reader, str]:
+def _open_container(source: str | os.PathLike | BinaryIO | bytes) -> Reader:
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
-        return Reader(io.BytesIO(data), len(data), "data"), "data"
+        return Reader(io.BytesIO(data), len(data), "data")
     if hasattr(source, "read"):
         data = source.read()
         name = getattr(source, "name", "input")
-        return Reader(io.BytesIO(data), len(data), str(name)), str(name)
+        return Reader(io.BytesIO(data), len(data), "stdin" if name == "<stdin>" else str(name))
     path = Path(source)
     try:
         f = open(path, "rb")
         size = os.fstat(f.fileno()).st_size
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, not an .aec file") from None
     except OSError as err:
         raise InputError(f"{path}: cannot open ({err.strerror})") from None
     try:
-        return Reader(f, size, str(path)), str(path)
+        return Reader(f, size, str(path))
     except BaseException:
         f.close()
         raise
 
 
-def _decoded_chunks(reader: Reader, model: Model, where: str) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    coder = LatentCoder(model)
-    for index, (count, flags, latents) in enumerate(reader.chunks()):
+@dataclass
+class _Opened:
+    reader: Reader
+    model: Model
+    coder: LatentCoder
+
+
+def _open_for_decoding(source, model) -> _Opened:
+    reader = _open_container(source)
+    try:
+        codec_model = model_for_fingerprint(reader.header.fingerprint, model)
+        h = reader.header
+        if (h.height, h.width) != codec_model.image_shape or h.latents != codec_model.latents:
+            raise ContainerError(f"{reader.where}: header geometry or latent count does not match model {codec_model.name}")
+        if h.coder_id != CODER_ID:
+            raise ContainerError(f"{reader.where}: unknown entropy coder {h.coder_id}")
+        coder = LatentCoder(codec_model)
+        reader.check_capacity(coder.min_bytes_per_image)
+        return _Opened(reader, codec_model, coder)
+    except BaseException:
+        reader.stream.close()
+        raise
+
+
+def _decoded_chunks(opened: _Opened) -> Iterator[tuple[np.ndarray, np.ndarray, list[Geometry | None]]]:
+    """(uint8 images, flags, geometry per image) for each chunk."""
+    reader, model = opened.reader, opened.model
+    for index, (count, info, latents) in enumerate(reader.chunks(opened.coder.min_bytes_per_image)):
         try:
-            q = coder.decode(latents, count)
-            yield runtime.decode_latents(model, q), decode_flags(flags, count)
+            flags, rows = decode_image_info(info, count)
+            q = opened.coder.decode(latents, count)
         except ContainerError as err:
-            raise ContainerError(f"{where}: chunk {index + 1}: {err}") from None
+            raise ContainerError(f"{reader.where}: chunk {index + 1}: {err}") from None
+        geometry: list[Geometry | None] = [None] * count
+        for row, i in zip(rows, np.flatnonzero(flags & FLAG_RESIZED)):
+            g = Geometry.from_array(row)
+            if not g.valid_for(model.image_shape):
+                raise ContainerError(f"{reader.where}: chunk {index + 1}: image {i + 1} has an impossible geometry")
+            geometry[i] = g
+        yield runtime.decode_latents(model, q), flags, geometry
 
 
-def _check_header_model(reader: Reader, model: Model, where: str) -> None:
-    h = reader.header
-    if (h.height, h.width) != model.image_shape or h.latents != model.latents or h.coder_id != CODER_ID:
-        raise ContainerError(f"{where}: header geometry/latents/coder do not match model {model.name}")
+class _Rollback:
+    """Files and folders an unpack created, removed again if it fails (the target stays as it was)."""
+
+    def __init__(self):
+        self.files: list[Path] = []
+        self.folders: list[Path] = []
+
+    def make_folders(self, folder: Path) -> None:
+        missing = []
+        while not folder.exists():
+            missing.append(folder)
+            folder = folder.parent
+        for f in reversed(missing):
+            f.mkdir()
+            self.folders.append(f)
+
+    def undo(self) -> None:
+        for f in reversed(self.files):
+            f.unlink(missing_ok=True)
+        for d in reversed(self.folders):
+            try:
+                d.rmdir()
+            except OSError:
+                pass
 
 
 def unpack(source: str | os.PathLike | BinaryIO | bytes, out_dir: str | os.PathLike,
-           model: str | os.PathLike | Model | None = None, force: bool = False,
+           model: str | os.PathLike | Model | None = None, force: bool = False, restore_size: bool = False,
            progress: Progress = _no_progress, on_start: Callable[[int], None] = _no_progress) -> UnpackResult:
-    """Decode an .aec file into PNG files under out_dir, with the stored relative names."""
-    reader, where = _open_container(source)
+    """Decode an .aec file into PNG files under out_dir, with the stored relative names.
+
+    Inverted images are inverted back; with restore_size, resized images get
+    their original size back. If anything fails, the files and folders this
+    call created are removed again.
+    """
+    opened = _open_for_decoding(source, model)
+    reader = opened.reader
     with reader.stream:
-        codec_model = model_for_fingerprint(reader.header.fingerprint, model)
-        _check_header_model(reader, codec_model, where)
         names = decode_table(reader.names_blob, reader.header.names_raw_length, reader.header.image_count)
         out = Path(out_dir)
         if out.exists() and not out.is_dir():
             raise OutputError(f"{out}: exists and is not a folder")
         targets = [safe_output_path(out, output_name(n)) for n in names]
-        if len(set(targets)) != len(targets):
-            raise ContainerError(f"{where}: two stored names unpack to the same file")
+        if len({str(t).casefold() for t in targets}) != len(targets):
+            raise ContainerError(f"{reader.where}: two stored names unpack to the same file")
         if not force:
             existing = [str(t) for t in targets if t.exists() or t.is_symlink()]
             if existing:
                 more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
-                raise OutputError(f"{', '.join(existing[:3])}{more}: already exist{'s' if len(existing) == 1 else ''} (use --force to overwrite)")
+                verb = "exists" if len(existing) == 1 else "exist"
+                raise OutputError(f"{', '.join(existing[:3])}{more}: already {verb} (use --force to overwrite)")
         on_start(len(names))
-        written, all_flags, index = [], [], 0
-        for images, flags in _decoded_chunks(reader, codec_model, where):
-            for i, image in enumerate(images):
-                target = targets[index]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                safe_output_path(out, output_name(names[index]))  # again: folders now exist
-                with atomic_output(target, force=force, durable=False) as f:
-                    f.write(encode_png(image))
-                written.append(target)
-                index += 1
-                if i % PROGRESS_STEP == PROGRESS_STEP - 1:
-                    progress(PROGRESS_STEP)
-            all_flags.append(flags)
-            progress(len(images) % PROGRESS_STEP)
-    return UnpackResult(len(written), written, codec_model.name,
-                        np.concatenate(all_flags) if all_flags else np.zeros(0, np.uint8))
+        rollback = _Rollback()
+        written, all_flags, restored, index = [], [], 0, 0
+        try:
+            rollback.make_folders(out)
+            for images, flags, geometry in _decoded_chunks(opened):
+                for i, image in enumerate(images):
+                    target = targets[index]
+                    rollback.make_folders(target.parent)
+                    safe_output_path(out, output_name(names[index]))  # again, now that folders exist
+                    pixels = restore(image, int(flags[i]), geometry[i], restore_size)
+                    restored += restore_size and geometry[i] is not None
+                    with atomic_output(target, force=force, durable=False) as f:
+                        f.write(encode_png(pixels))
+                    rollback.files.append(target)
+                    written.append(target)
+                    index += 1
+                    if i % PROGRESS_STEP == PROGRESS_STEP - 1:
+                        progress(PROGRESS_STEP)
+                all_flags.append(flags)
+                progress(len(images) % PROGRESS_STEP)
+        except BaseException:
+            rollback.undo()
+            raise
+    return UnpackResult(len(written), written, opened.model.name,
+                        np.concatenate(all_flags) if all_flags else np.zeros(0, np.uint8), restored)
+
+
+def verify(source: str | os.PathLike | BinaryIO | bytes,
+           model: str | os.PathLike | Model | None = None) -> dict:
+    """Decode everything (names, checksums, latents, pixels) and write nothing: `aec unpack --test`."""
+    opened = _open_for_decoding(source, model)
+    with opened.reader.stream:
+        h = opened.reader.header
+        decode_table(opened.reader.names_blob, h.names_raw_length, h.image_count)
+        images = sum(len(chunk[0]) for chunk in _decoded_chunks(opened))
+        return {"file": opened.reader.where, "images": images, "model": opened.model.name, "ok": True}
 
 
 def encode(images: np.ndarray, model: str | os.PathLike | Model | None = None,
@@ -220,46 +356,48 @@ def encode(images: np.ndarray, model: str | os.PathLike | Model | None = None,
     codec_model = resolve_model(model)
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != codec_model.image_shape:
-        raise InputError(f"images must be uint8 [N, {codec_model.image_shape[0]}, {codec_model.image_shape[1]}], not {images.dtype} {list(images.shape)}")
+        raise InputError(f"images must be uint8 [N, {codec_model.image_shape[0]}, {codec_model.image_shape[1]}], "
+                         f"not {images.dtype} {list(images.shape)}")
     if len(images) == 0:
         raise InputError("no images to encode")
     width = len(str(len(images) - 1))
-    names = [f"{i:0{width}d}.png" for i in range(len(images))]
-    chunks = ((images[s:s + chunk_size], np.zeros(len(images[s:s + chunk_size]), np.uint8))
-              for s in range(0, len(images), chunk_size))
+    items = (Item(f"{i:0{width}d}.png", image, 0, None) for i, image in enumerate(images))
     buffer = io.BytesIO()
-    _write_container(buffer, codec_model, names, chunks, chunk_size)
+    _encode_stream(buffer, codec_model, items, chunk_size)
     return buffer.getvalue()
 
 
 def decode(data: bytes | str | os.PathLike, model: str | os.PathLike | Model | None = None) -> np.ndarray:
-    """An .aec container (bytes or path) -> uint8 images [N, H, W], in stored order."""
-    reader, where = _open_container(data)
-    with reader.stream:
-        codec_model = model_for_fingerprint(reader.header.fingerprint, model)
-        _check_header_model(reader, codec_model, where)
-        decode_table(reader.names_blob, reader.header.names_raw_length, reader.header.image_count)
-        parts = [images for images, _ in _decoded_chunks(reader, codec_model, where)]
-    if not parts:
-        return np.zeros((0, *codec_model.image_shape), np.uint8)
-    return np.concatenate(parts)
+    """An .aec container (bytes or path) -> uint8 images [N, H, W] as the model sees them, in stored order."""
+    opened = _open_for_decoding(data, model)
+    with opened.reader.stream:
+        h = opened.reader.header
+        decode_table(opened.reader.names_blob, h.names_raw_length, h.image_count)
+        parts = [images for images, _, _ in _decoded_chunks(opened)]
+    return np.concatenate(parts) if parts else np.zeros((0, *opened.model.image_shape), np.uint8)
 
 
 def info(source: str | os.PathLike | BinaryIO | bytes) -> dict:
     """What is inside a container, without decoding images (every checksum is verified)."""
-    reader, where = _open_container(source)
+    reader = _open_container(source)
     with reader.stream:
         h = reader.header
-        names = decode_table(reader.names_blob, h.names_raw_length, h.image_count)
-        latent_bytes = chunk_overhead = flagged = 0
-        for count, flags, latents in reader.chunks():
+        first_names = []
+        for i, name in enumerate(iter_names(reader.names_blob, h.names_raw_length, h.image_count)):
+            if i < 5:
+                first_names.append(name)
+        latent_bytes = chunk_overhead = 0
+        counts = {"converted": 0, "inverted": 0, "resized": 0}
+        for count, image_info, latents in reader.chunks():
             latent_bytes += len(latents)
-            chunk_overhead += 16 + len(flags)
-            flagged += int(np.count_nonzero(decode_flags(flags, count)))
+            chunk_overhead += 16 + len(image_info)
+            flags, _ = decode_image_info(image_info, count)
+            for key, bit in (("converted", FLAG_CONVERTED), ("inverted", FLAG_INVERTED), ("resized", FLAG_RESIZED)):
+                counts[key] += int(np.count_nonzero(flags & bit))
         total = reader.size
-    head = header_size()
+    head = reader.names_offset
     return {
-        "file": where,
+        "file": reader.where,
         "format_version": "1.0",
         "images": h.image_count,
         "image_size": [h.width, h.height],
@@ -276,6 +414,8 @@ def info(source: str | os.PathLike | BinaryIO | bytes) -> dict:
         "payload_bytes": total - head - h.names_stored_length,
         "latent_bytes": latent_bytes,
         "chunk_overhead_bytes": chunk_overhead,
-        "flagged_images": flagged,
-        "first_names": names[:5],
+        "images_converted": counts["converted"],
+        "images_inverted": counts["inverted"],
+        "images_resized": counts["resized"],
+        "first_names": first_names,
     }

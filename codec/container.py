@@ -1,7 +1,7 @@
 """The .aec container: write and read, every field validated.
 
-Byte layout in docs/FORMAT.md. Writing streams: header and names first, then
-one chunk per call, so memory stays bounded. Reading checks each length and
+Byte layout in docs/FORMAT.md. A writer emits Header.pack(), the names
+table, then chunk_record() for each chunk. Reading checks each length and
 count against what may follow before allocating, and each checksum before
 trusting the bytes it covers.
 """
@@ -73,26 +73,14 @@ def header_size(body_length: int = _BODY.size) -> int:
     return len(MAGIC) + _PREFIX.size + body_length + 4
 
 
-class Writer:
-    """Streams a container: header and names table at once, then chunks in order."""
+def chunk_record(images: int, info: bytes, latents: bytes) -> bytes:
+    """One chunk as stored: counts, lengths, CRC-32, per-image info, coded latents."""
+    head = struct.pack("<III", images, len(info), len(latents))
+    crc = zlib.crc32(latents, zlib.crc32(info, zlib.crc32(head)))
+    return head + struct.pack("<I", crc) + info + latents
 
-    def __init__(self, out: BinaryIO, header: Header, names_blob: bytes):
-        self.out, self.header = out, header
-        out.write(header.pack())
-        out.write(names_blob)
-        self.chunks_written = 0
-        self.images_written = 0
 
-    def write_chunk(self, images: int, flags: bytes, latents: bytes) -> None:
-        head = struct.pack("<III", images, len(flags), len(latents))
-        crc = zlib.crc32(latents, zlib.crc32(flags, zlib.crc32(head)))
-        self.out.write(head + struct.pack("<I", crc) + flags + latents)
-        self.chunks_written += 1
-        self.images_written += images
-
-    def finish(self) -> None:
-        if self.chunks_written != self.header.chunk_count or self.images_written != self.header.image_count:
-            raise AssertionError("container writer: chunks do not add up to the header")
+CHUNK_HEAD_SIZE = _CHUNK.size
 
 
 class Reader:
@@ -154,8 +142,23 @@ class Reader:
             raise ContainerError(f"{self.where}: too short to be an .aec file ({self.size} bytes)")
         return data
 
-    def chunks(self) -> Iterator[tuple[int, bytes, bytes]]:
-        """Yield (image count, flags bytes, latent bytes) for each chunk, every one verified."""
+    def check_capacity(self, min_latent_bytes: float) -> None:
+        """Refuse a header that claims more images than the file's bytes can code.
+
+        `min_latent_bytes` is the fewest bytes the model's tables can spend
+        on one image; a hostile count would otherwise make readers allocate
+        for images that cannot exist.
+        """
+        h = self.header
+        # Chunk heads take 16 bytes each, and each chunk may code up to 16
+        # bytes below the bound (see chunks()): the two cancel.
+        room = self.size - self.payload_offset
+        if h.image_count * min_latent_bytes > room:
+            raise ContainerError(f"{self.where}: header: {h.image_count} images cannot fit in "
+                                 f"{self.size - self.payload_offset} bytes of chunks (damaged or truncated)")
+
+    def chunks(self, min_latent_bytes: float = 0.0) -> Iterator[tuple[int, bytes, bytes]]:
+        """Yield (image count, per-image info bytes, latent bytes) for each chunk, every one verified."""
         h = self.header
         remaining = h.image_count
         for index in range(h.chunk_count):
@@ -165,8 +168,10 @@ class Reader:
             expected = min(h.chunk_size, remaining)
             if images != expected:
                 raise ContainerError(f"{self.where}: {what}: holds {images} images, expected {expected} (damaged)")
-            if flags_length > images + 64 or length > images * h.latents * MAX_SYMBOL_BYTES + 64:
+            if flags_length > images * 21 + 64 or length > images * h.latents * MAX_SYMBOL_BYTES + 64:
                 raise ContainerError(f"{self.where}: {what}: implausible length (damaged)")
+            if min_latent_bytes and length < images * min_latent_bytes - 16:
+                raise ContainerError(f"{self.where}: {what}: {length} bytes cannot hold {images} images (damaged)")
             flags = self._read(flags_length, what)
             latents = self._read(length, what)
             if zlib.crc32(latents, zlib.crc32(flags, zlib.crc32(head[:12]))) != crc:

@@ -46,6 +46,11 @@ class LatentCoder:
             for row in model.table_counts
         ]
         self.half_word = constriction.stream.model.Uniform(1 << 16)
+        counts = model.table_counts.astype(np.float64)
+        fewest_bits = -np.log2(counts.max(axis=1) / counts.sum(axis=1)).sum()
+        # The fewest bytes any image can cost (all latents at their likeliest
+        # value), with a margin for the coder's fixed-point probabilities.
+        self.min_bytes_per_image = 0.95 * fewest_bits / 8
 
     def encode(self, latents: np.ndarray) -> bytes:
         """int32 [N, latents] -> bytes (a whole number of 32-bit words)."""

@@ -5,8 +5,11 @@ Rules (README "Input rules"):
 - hidden files and folders (name starts with '.') are skipped and counted;
 - symbolic links to files are followed; links to folders are not walked (no loops);
 - every other file is an input: it is packed or the pack fails naming it;
-- images are converted to 8-bit grayscale ('L'); alpha is composited onto black
-  (MNIST's background), and a converted image is flagged in the container.
+- images are converted to 8-bit grayscale ('L'): colour by luminance, alpha
+  composited onto a background that contrasts with the opaque pixels (black
+  behind light ink, white behind dark ink), 16-bit by its top 8 bits; a
+  converted image is flagged in the container. Size and polarity are
+  prepare.py's job.
 """
 
 from __future__ import annotations
@@ -77,11 +80,13 @@ def output_name(name: str) -> str:
     return str(PurePosixPath(name).with_suffix(".png"))
 
 
-def read_image(path: Path, shape: tuple[int, int]) -> tuple[np.ndarray, int]:
-    """(uint8 [H, W], flags) of one image file; InputError names the file and the problem."""
+def read_gray(path: Path) -> tuple[np.ndarray, int]:
+    """(uint8 [H, W] of any size, flags) of one image file; InputError names the file and the problem."""
     from PIL import Image, UnidentifiedImageError
 
     try:
+        if path.stat().st_size == 0:
+            raise InputError(f"{path}: empty file")
         with Image.open(path) as img:
             img.load()
             flags = 0
@@ -91,13 +96,12 @@ def read_image(path: Path, shape: tuple[int, int]) -> tuple[np.ndarray, int]:
             array = np.asarray(img, dtype=np.uint8)
     except UnidentifiedImageError:
         raise InputError(f"{path}: not an image Pillow can read") from None
-    except (OSError, ValueError, SyntaxError) as err:
-        raise InputError(f"{path}: cannot read image ({err})") from None
     except Image.DecompressionBombError as err:
         raise InputError(f"{path}: image too large ({err})") from None
-    if array.shape != shape:
-        h, w = array.shape[:2]
-        raise InputError(f"{path}: image is {w}x{h}, the model needs {shape[1]}x{shape[0]}")
+    except (OSError, ValueError, SyntaxError, EOFError) as err:
+        raise InputError(f"{path}: cannot read image ({err})") from None
+    if array.ndim != 2 or 0 in array.shape:
+        raise InputError(f"{path}: not a single-channel image after conversion ({array.shape})")
     return array, flags
 
 
@@ -105,15 +109,25 @@ def _to_gray(img):
     from PIL import Image
 
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16/32-bit: keep the top 8 of 16 bits.
-        wide = np.asarray(img, dtype=np.uint32)
+        # 16-bit (Pillow may hand it over as 32-bit 'I'): keep the top 8 of 16 bits.
+        wide = np.asarray(img).astype(np.int64)
         return Image.fromarray((wide >> 8).clip(0, 255).astype(np.uint8), "L")
+    if img.mode == "F":
+        return Image.fromarray(np.nan_to_num(np.asarray(img)).clip(0, 255).astype(np.uint8), "L")
     if img.mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     if img.mode in ("RGBA", "LA", "PA"):
-        # Alpha composited onto black, MNIST's background.
-        background = Image.new("RGBA", img.size, (0, 0, 0, 255))
-        img = Image.alpha_composite(background, img.convert("RGBA"))
+        # Transparent areas become background, in the shade that contrasts
+        # with the opaque (ink) pixels: black behind light ink, white behind
+        # dark ink (which --invert auto then turns white on black).
+        rgba = img.convert("RGBA")
+        alpha = np.asarray(rgba.getchannel("A"), dtype=np.float64)
+        ink = np.asarray(rgba.convert("L"), dtype=np.float64)
+        weight = alpha.sum()
+        light_ink = weight == 0 or (ink * alpha).sum() / weight > 127
+        shade = 0 if light_ink else 255
+        background = Image.new("RGBA", img.size, (shade, shade, shade, 255))
+        img = Image.alpha_composite(background, rgba)
     return img.convert("L")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import lzma
 import posixpath
 import re
+from typing import Iterator
 import zlib
 
 import numpy as np
@@ -72,55 +73,98 @@ def encode_table(names: list[str]) -> tuple[bytes, int]:
     return lzma.compress(bytes(raw), format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS), len(raw)
 
 
-def decode_table(stored: bytes, raw_length: int, count: int) -> list[str]:
-    """Inverse of encode_table; every name is checked with check_name."""
-    try:
-        decompressor = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=_LZMA_DECODE_FILTERS)
-        raw = decompressor.decompress(stored, max_length=raw_length + 1)
-    except lzma.LZMAError as err:
-        raise ContainerError(f"names table: cannot decompress ({err})") from None
-    if len(raw) != raw_length:
-        raise ContainerError(f"names table: {len(raw)} bytes where the header says {raw_length}")
-    names, previous, pos = [], b"", 0
-    for i in range(count):
-        end = raw.find(b"\0", pos + 1)
-        if pos >= len(raw) or end < 0:
-            raise ContainerError(f"names table: ends before name {i + 1} of {count}")
-        shared = raw[pos]
+def iter_names(stored: bytes, raw_length: int, count: int, piece: int = 1 << 20) -> Iterator[str]:
+    """Yield the names of a table one by one, decompressing a piece at a time.
+
+    Memory stays bounded by `piece` plus one name whatever the header claims;
+    every name is checked with check_name, and the totals against the header.
+    """
+    decompressor = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=_LZMA_DECODE_FILTERS)
+    fed, produced = False, 0
+
+    def more() -> bytes:
+        nonlocal fed, produced
+        if decompressor.eof or (fed and decompressor.needs_input):
+            return b""
+        try:
+            data = decompressor.decompress(b"" if fed else stored, max_length=piece)
+        except (lzma.LZMAError, EOFError) as err:
+            raise ContainerError(f"names table: cannot decompress ({err})") from None
+        fed = True
+        produced += len(data)
+        if produced > raw_length:
+            raise ContainerError(f"names table: longer than the {raw_length} bytes the header says")
+        return data
+
+    buffer, previous = b"", b""
+    for index in range(1, count + 1):
+        end = buffer.find(b"\0", 1)
+        while end < 0:
+            if len(buffer) > MAX_NAME_BYTES + 2:
+                raise ContainerError(f"names table: name {index} is too long")
+            data = more()
+            if not data:
+                raise ContainerError(f"names table: ends before name {index} of {count}")
+            buffer += data
+            end = buffer.find(b"\0", 1)
+        shared = buffer[0]
         if shared > len(previous):
-            raise ContainerError(f"names table: name {i + 1} shares more than the previous name has")
-        current = previous[:shared] + raw[pos + 1:end]
+            raise ContainerError(f"names table: name {index} shares more than the previous name has")
+        current = previous[:shared] + buffer[1:end]
+        buffer = buffer[end + 1:]
         try:
             name = current.decode("utf-8")
         except UnicodeDecodeError:
-            raise ContainerError(f"names table: name {i + 1} is not UTF-8") from None
+            raise ContainerError(f"names table: name {index} is not UTF-8") from None
         problem = check_name(name)
         if problem:
             raise ContainerError(f"names table: unsafe name {name!r} ({problem})")
-        names.append(name)
-        previous, pos = current, end + 1
-    if pos != len(raw):
-        raise ContainerError("names table: trailing bytes after the last name")
+        previous = current
+        yield name
+    if buffer or more() or produced != raw_length or not decompressor.eof or decompressor.unused_data:
+        raise ContainerError(f"names table: does not end where the header says ({raw_length} bytes, {count} names)")
+
+
+def decode_table(stored: bytes, raw_length: int, count: int) -> list[str]:
+    """Every name of a table, checked, and no two alike."""
+    names = list(iter_names(stored, raw_length, count))
     if len(set(names)) != len(names):
         raise ContainerError("names table: duplicate names")
     return names
 
 
-def encode_flags(flags: np.ndarray) -> bytes:
-    """A chunk's per-image flags: empty when all are zero (the usual case), else zlib of one byte each."""
+GEOMETRY_FIELDS = 10  # per resized image: width, height, ink box (4), place in frame (4), as uint16
+
+
+def encode_image_info(flags: np.ndarray, geometry: np.ndarray) -> bytes:
+    """A chunk's per-image record: empty when every flag is 0 (the usual case), else zlib of
+    one flag byte per image followed by GEOMETRY_FIELDS little-endian uint16 per resized image."""
     if not flags.any():
         return b""
-    return zlib.compress(flags.astype(np.uint8).tobytes(), 9)
+    resized = int(np.count_nonzero(flags & FLAG_RESIZED))
+    if geometry.shape != (resized, GEOMETRY_FIELDS):
+        raise ValueError("one geometry row per resized image")
+    raw = flags.astype(np.uint8).tobytes() + geometry.astype("<u2").tobytes()
+    return zlib.compress(raw, 9)
 
 
-def decode_flags(stored: bytes, count: int) -> np.ndarray:
+def decode_image_info(stored: bytes, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """(flags uint8[count], geometry uint16[resized, GEOMETRY_FIELDS]) of one chunk."""
     if not stored:
-        return np.zeros(count, np.uint8)
+        return np.zeros(count, np.uint8), np.zeros((0, GEOMETRY_FIELDS), np.uint16)
+    limit = count * (1 + 2 * GEOMETRY_FIELDS)
     try:
         decompressor = zlib.decompressobj()
-        raw = decompressor.decompress(stored, count + 1)
+        raw = decompressor.decompress(stored, limit + 1)
     except zlib.error as err:
         raise ContainerError(f"image flags: cannot decompress ({err})") from None
-    if len(raw) != count or not decompressor.eof:
-        raise ContainerError(f"image flags: {len(raw)} flags for {count} images")
-    return np.frombuffer(raw, dtype=np.uint8).copy()
+    if len(raw) < count or not decompressor.eof or decompressor.unused_data:
+        raise ContainerError(f"image flags: damaged record for {count} images")
+    flags = np.frombuffer(raw, dtype=np.uint8, count=count).copy()
+    if flags.any() and flags.max() >= 1 << 3:
+        raise ContainerError("image flags: unknown flag bits")
+    resized = int(np.count_nonzero(flags & FLAG_RESIZED))
+    if len(raw) != count + 2 * GEOMETRY_FIELDS * resized:
+        raise ContainerError(f"image flags: {len(raw) - count} geometry bytes for {resized} resized images")
+    geometry = np.frombuffer(raw, dtype="<u2", offset=count).reshape(resized, GEOMETRY_FIELDS).astype(np.uint16)
+    return flags, geometry

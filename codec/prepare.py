@@ -1,0 +1,113 @@
+"""Fit any grayscale image to what the model knows, and undo it on unpack.
+
+MNIST digits are white on black, 28x28, the digit scaled into a 20x20 box and
+centred by its centre of mass. Images that differ are:
+- inverted when their background is light (--invert auto: the median of the
+  border pixels is above mid-grey), flagged so unpack can invert back;
+- refused when their size differs, unless resize is asked for: then the ink's
+  bounding box is scaled into 20x20 and centred by mass in 28x28, as MNIST
+  was made, and the geometry is recorded so unpack --restore-size can put
+  the decoded digit back at its original size and place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import InputError
+from .names import FLAG_INVERTED, FLAG_RESIZED
+
+INVERT_CHOICES = ("auto", "never", "always")
+BOX = 20  # MNIST's digit box inside the 28x28 frame
+INK_THRESHOLD = 32  # pixels above this count as ink when finding the bounding box
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where a resized digit came from: original size, ink box, and its place in the model frame."""
+
+    width: int
+    height: int
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 in the original (x1, y1 exclusive)
+    place: tuple[int, int, int, int]  # x, y, w, h of the scaled box in the model frame
+
+    def to_array(self) -> np.ndarray:
+        return np.array([self.width, self.height, *self.box, *self.place], dtype="<u2")
+
+    @classmethod
+    def from_array(cls, a) -> "Geometry":
+        a = [int(v) for v in a]
+        return cls(a[0], a[1], (a[2], a[3], a[4], a[5]), (a[6], a[7], a[8], a[9]))
+
+    def valid_for(self, shape: tuple[int, int]) -> bool:
+        x0, y0, x1, y1 = self.box
+        x, y, w, h = self.place
+        return (0 <= x0 < x1 <= self.width and 0 <= y0 < y1 <= self.height
+                and w >= 1 and h >= 1 and x + w <= shape[1] and y + h <= shape[0])
+
+
+def looks_inverted(gray: np.ndarray) -> bool:
+    """Dark digit on a light background? Judged by the median of the border pixels."""
+    border = np.concatenate([gray[0], gray[-1], gray[1:-1, 0], gray[1:-1, -1]])
+    return float(np.median(border)) > 127
+
+
+def fit_mnist_style(gray: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, Geometry]:
+    """Scale the ink's bounding box into a 20x20 box and centre it by mass in the model frame."""
+    from PIL import Image
+
+    h, w = gray.shape
+    rows = np.flatnonzero((gray > INK_THRESHOLD).any(axis=1))
+    cols = np.flatnonzero((gray > INK_THRESHOLD).any(axis=0))
+    if rows.size == 0:  # no ink: a blank frame that restores to a blank image
+        return np.zeros(shape, np.uint8), Geometry(w, h, (0, 0, w, h), (0, 0, shape[1], shape[0]))
+    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    box = min(BOX, shape[0], shape[1])
+    scale = box / max(x1 - x0, y1 - y0)
+    sw, sh = max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale))
+    crop = Image.fromarray(np.ascontiguousarray(gray[y0:y1, x0:x1]))
+    scaled = np.asarray(crop.resize((sw, sh), Image.Resampling.LANCZOS), dtype=np.float64)
+    mass = scaled.sum()
+    cy = (scaled.sum(axis=1) @ np.arange(sh)) / mass if mass else sh / 2
+    cx = (scaled.sum(axis=0) @ np.arange(sw)) / mass if mass else sw / 2
+    x = int(np.clip(round((shape[1] - 1) / 2 - cx), 0, shape[1] - sw))
+    y = int(np.clip(round((shape[0] - 1) / 2 - cy), 0, shape[0] - sh))
+    frame = np.zeros(shape, np.uint8)
+    frame[y:y + sh, x:x + sw] = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    return frame, Geometry(w, h, (int(x0), int(y0), int(x1), int(y1)), (x, y, sw, sh))
+
+
+def prepare(gray: np.ndarray, shape: tuple[int, int], invert: str = "auto",
+            resize: bool = False) -> tuple[np.ndarray, int, Geometry | None]:
+    """(model-ready uint8 [H, W], flags, geometry or None). InputError says what is wrong."""
+    flags = 0
+    if invert == "always" or (invert == "auto" and looks_inverted(gray)):
+        gray = 255 - gray
+        flags |= FLAG_INVERTED
+    if gray.shape == shape:
+        return gray, flags, None
+    if not resize:
+        raise InputError(f"image is {gray.shape[1]}x{gray.shape[0]}, the model needs "
+                         f"{shape[1]}x{shape[0]} (use --resize to fit it MNIST-style)")
+    if max(gray.shape) > 65535:
+        raise InputError(f"image is {gray.shape[1]}x{gray.shape[0]}, too large to resize")
+    frame, geometry = fit_mnist_style(gray, shape)
+    return frame, flags | FLAG_RESIZED, geometry
+
+
+def restore(pixels: np.ndarray, flags: int, geometry: Geometry | None, restore_size: bool) -> np.ndarray:
+    """Undo prepare() on a decoded image: back to the original size (if asked) and polarity."""
+    from PIL import Image
+
+    if restore_size and geometry is not None:
+        x0, y0, x1, y1 = geometry.box
+        x, y, w, h = geometry.place
+        digit = Image.fromarray(np.ascontiguousarray(pixels[y:y + h, x:x + w]))
+        canvas = np.zeros((geometry.height, geometry.width), np.uint8)
+        canvas[y0:y1, x0:x1] = np.asarray(digit.resize((x1 - x0, y1 - y0), Image.Resampling.LANCZOS))
+        pixels = canvas
+    if flags & FLAG_INVERTED:
+        pixels = 255 - pixels
+    return pixels
