@@ -6,7 +6,7 @@ DEMO_OUT ?= demo-out
 AEC_DATA ?= $(abspath ../shared/data/mnist)
 export AEC_DATA
 
-.PHONY: demo test test-fast install install-dev figure bench clean
+.PHONY: demo test test-fast install install-dev figure bench clean fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,3 +46,10 @@ bench: $(VENV)/.installed-dev
 
 clean:
 	rm -rf $(DEMO_OUT) build *.egg-info .pytest_cache
+
+# Coverage-guided fuzzing of the container reader (atheris), FUZZ_SECONDS long.
+FUZZ_SECONDS ?= 60
+fuzz: $(VENV)/.installed-dev
+	$(BIN)/python -m pip install --quiet atheris
+	$(BIN)/python tests/fuzz/make_corpus.py fuzz-corpus
+	$(BIN)/python tests/fuzz/fuzz_container.py fuzz-corpus -max_total_time=$(FUZZ_SECONDS) -timeout=2 -rss_limit_mb=1024

@@ -303,7 +303,7 @@ def unpack(source: str | os.PathLike | BinaryIO | bytes, out_dir: str | os.PathL
         if out.exists() and not out.is_dir():
             raise OutputError(f"{out}: exists and is not a folder")
         targets = [safe_output_path(out, output_name(n)) for n in names]
-        if len({str(t).casefold() for t in targets}) != len(targets):
+        if len(set(targets)) != len(targets):
             raise ContainerError(f"{reader.where}: two stored names unpack to the same file")
         if not force:
             existing = [str(t) for t in targets if t.exists() or t.is_symlink()]
