@@ -1,0 +1,57 @@
+"""Kill `aec pack` and `aec unpack` at random moments, N times each, and check for partial files.
+
+    python benchmarks/kill_test.py [--times 50] [--images 3000]
+
+A killed pack must leave no .aec at the target (or the complete file, if it
+had finished); a killed unpack must leave only complete PNGs under final names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+import codec  # noqa: E402
+from tests.killing import kill_pack_once, kill_unpack_once, make_folder  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--times", type=int, default=50)
+    parser.add_argument("--images", type=int, default=3000)
+    parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "kill_test.json")
+    args = parser.parse_args()
+    examples = np.stack([np.asarray(Image.open(p)) for p in sorted((ROOT / "examples" / "digits").glob("*.png"))])
+    rng = np.random.default_rng(11)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        src = make_folder(tmp / "src", examples, args.images)
+        pack_outcomes = collections.Counter(
+            kill_pack_once(src, tmp / "out.aec", float(rng.uniform(0.2, 2.0))) for _ in range(args.times))
+        archive = tmp / "a.aec"
+        codec.pack([src], archive)
+        unpack_outcomes, partial = collections.Counter(), []
+        for _ in range(args.times):
+            outcome, bad = kill_unpack_once(archive, tmp / "out", float(rng.uniform(0.3, 3.0)))
+            unpack_outcomes[outcome] += 1
+            partial += [str(p) for p in bad]
+    results = {"times": args.times, "images": args.images, "pack": dict(pack_outcomes),
+               "unpack": dict(unpack_outcomes), "partial_files_under_final_names": len(partial),
+               "examples": partial[:5]}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+    sys.exit(1 if partial else 0)
+
+
+if __name__ == "__main__":
+    main()
