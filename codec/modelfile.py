@@ -34,6 +34,15 @@ ACTIVATIONS = ("linear", "relu", "sigmoid")
 MAX_TABLE_WIDTH = 1 << 16
 
 
+def _as(array, dtype, name: str) -> np.ndarray:
+    """`array` as `dtype`, refusing values the type cannot hold exactly."""
+    array = np.asarray(array)
+    converted = array.astype(dtype)
+    if np.issubdtype(dtype, np.integer) and not np.array_equal(converted, array):
+        raise ModelError(f"model {name}: values out of range for {np.dtype(dtype).name}")
+    return converted
+
+
 @dataclass
 class Dense:
     kernel: np.ndarray  # float32 [in, out]
@@ -63,6 +72,14 @@ class Model:
         return self.image_shape[0] * self.image_shape[1]
 
     def __post_init__(self):
+        # Hold every array in its documented type, so that the fingerprint of
+        # a model built in memory equals that of the same model read back.
+        for layer in self.encoder + self.decoder:
+            layer.kernel = _as(layer.kernel, np.float32, self.name)
+            layer.bias = _as(layer.bias, np.float32, self.name)
+        self.quant_step = _as(self.quant_step, np.float32, self.name)
+        self.table_low = _as(self.table_low, np.int32, self.name)
+        self.table_counts = _as(self.table_counts, np.uint32, self.name)
         self.validate()
         if not self.fingerprint:
             self.fingerprint = compute_fingerprint(self)
@@ -230,8 +247,8 @@ def read_model(path: str | os.PathLike) -> Model:
                 table_counts=_array(f, "entropy/counts", np.uint32, 2, path),
                 metadata=json.loads(f.attrs.get("metadata", "{}")),
             )
-    except (KeyError, ValueError, TypeError) as err:
-        raise ModelError(f"{path}: malformed model file ({err})") from None
+    except (KeyError, ValueError, TypeError, OSError) as err:
+        raise ModelError(f"{path}: malformed or damaged model file ({err})") from None
     if model.fingerprint_hex != stored:
         raise ModelError(f"{path}: fingerprint mismatch; the model file is damaged or was edited")
     return model

@@ -39,7 +39,11 @@ def check_name(name: str) -> str | None:
     """
     if not name:
         return "empty name"
-    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+    try:
+        encoded = name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "name is not valid UTF-8"
+    if len(encoded) > MAX_NAME_BYTES:
         return "name too long"
     if _FORBIDDEN.search(name):
         return "control character or backslash in name"
@@ -96,22 +100,24 @@ def iter_names(stored: bytes, raw_length: int, count: int, piece: int = 1 << 20)
             raise ContainerError(f"names table: longer than the {raw_length} bytes the header says")
         return data
 
-    buffer, previous = b"", b""
+    # `buffer[pos:]` is what is not parsed yet; it is compacted only when
+    # more data arrives, so each byte is copied O(1) times.
+    buffer, pos, previous = b"", 0, b""
     for index in range(1, count + 1):
-        end = buffer.find(b"\0", 1)
+        end = buffer.find(b"\0", pos + 1)
         while end < 0:
-            if len(buffer) > MAX_NAME_BYTES + 2:
+            if len(buffer) - pos > MAX_NAME_BYTES + 2:
                 raise ContainerError(f"names table: name {index} is too long")
             data = more()
             if not data:
                 raise ContainerError(f"names table: ends before name {index} of {count}")
-            buffer += data
-            end = buffer.find(b"\0", 1)
-        shared = buffer[0]
+            buffer, pos = buffer[pos:] + data, 0
+            end = buffer.find(b"\0", pos + 1)
+        shared = buffer[pos]
         if shared > len(previous):
             raise ContainerError(f"names table: name {index} shares more than the previous name has")
-        current = previous[:shared] + buffer[1:end]
-        buffer = buffer[end + 1:]
+        current = previous[:shared] + buffer[pos + 1:end]
+        pos = end + 1
         try:
             name = current.decode("utf-8")
         except UnicodeDecodeError:
@@ -121,7 +127,7 @@ def iter_names(stored: bytes, raw_length: int, count: int, piece: int = 1 << 20)
             raise ContainerError(f"names table: unsafe name {name!r} ({problem})")
         previous = current
         yield name
-    if buffer or more() or produced != raw_length or not decompressor.eof or decompressor.unused_data:
+    if pos != len(buffer) or more() or produced != raw_length or not decompressor.eof or decompressor.unused_data:
         raise ContainerError(f"names table: does not end where the header says ({raw_length} bytes, {count} names)")
 
 

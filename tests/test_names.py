@@ -1,0 +1,358 @@
+"""codec.names: stored-name safety, the front-coded LZMA names table, image flags."""
+
+from __future__ import annotations
+
+import lzma
+import zlib
+
+import numpy as np
+import pytest
+
+from codec import names
+from codec.errors import ContainerError, InputError
+
+# The decoder's raw LZMA2 settings, spelled out here so the hand-built tables
+# below do not depend on names.py's private constants.
+RAW_FILTERS = [{"id": lzma.FILTER_LZMA2, "dict_size": 1 << 20}]
+
+
+def raw_compress(raw: bytes) -> bytes:
+    return lzma.compress(raw, format=lzma.FORMAT_RAW, filters=RAW_FILTERS)
+
+
+def front_code(items: list[tuple[int, bytes]]) -> bytes:
+    """Raw table bytes from (shared-prefix length, rest) pairs."""
+    out = bytearray()
+    for shared, rest in items:
+        out.append(shared)
+        out += rest
+        out.append(0)
+    return bytes(out)
+
+
+# --- check_name -------------------------------------------------------------
+
+@pytest.mark.parametrize("name", [
+    "a.png",
+    "a/b/c.png",
+    "digits/7/00042.png",
+    "with space.png",
+    "dir with spaces/file name.png",
+    "ünïcødé/日本語.png",
+    "emoji-\U0001F600.png",
+    "no_suffix",
+    ".hidden.png",  # a leading dot is allowed in a stored name
+    "a..b.png",  # '..' inside a component is not a parent reference
+    "x" * names.MAX_NAME_BYTES,  # exactly the limit
+])
+def test_check_name_accepts_normal_relative_names(name):
+    assert names.check_name(name) is None
+
+
+@pytest.mark.parametrize("name, why", [
+    ("", "empty"),
+    ("..", "'..'"),
+    (".", "'.'"),
+    ("a/../b", "'..'"),
+    ("../a.png", "'..'"),
+    ("a/..", "'..'"),
+    ("/abs", "absolute"),
+    ("/", "absolute"),
+    ("C:/x", "absolute"),
+    ("c:x.png", "absolute"),
+    ("a\\b", "backslash"),
+    ("a\x00b", "control"),
+    ("a\nb", "control"),
+    ("a\rb", "control"),
+    ("a\tb", "control"),
+    ("a\x1fb", "control"),
+    ("a\x7fb", "control"),
+    ("a//b", "empty"),
+    ("a/", "empty"),
+    ("./a", "'.'"),
+    ("a/./b", "'.'"),
+    ("x" * (names.MAX_NAME_BYTES + 1), "too long"),
+    ("é" * (names.MAX_NAME_BYTES // 2 + 1), "too long"),  # 2049 characters, 4098 bytes
+])
+def test_check_name_rejects_unsafe_names(name, why):
+    problem = names.check_name(name)
+    assert problem is not None
+    assert why in problem
+
+
+def test_name_limit_counts_utf8_bytes_not_characters():
+    two_byte = "é" * (names.MAX_NAME_BYTES // 2)  # 2048 characters, 4096 bytes: allowed
+    assert names.check_name(two_byte) is None
+    assert names.check_name(two_byte + "a") == "name too long"
+
+
+def test_check_name_rejects_name_that_is_not_encodable_utf8():
+    assert names.check_name("\udcff.png") is not None
+
+
+# --- encode_table / decode_table ---------------------------------------------
+
+@pytest.mark.parametrize("table", [
+    ["only.png"],
+    ["a.png", "b.png", "c/d.png"],
+    ["ünïcødé/日本語.png", "ünïcødé/日本.png", "emoji-\U0001F600.png", "with space/x y.png"],
+    ["/".join(f"level{i}" for i in range(200)) + "/leaf.png", "/".join(f"level{i}" for i in range(199)) + "/x.png"],
+    ["abcd", "abc", "ab", "a"],  # each name a prefix of the one before: empty rests
+    ["z.png", "a.png", "m/n.png"],  # unsorted order is kept
+])
+def test_table_round_trip(table):
+    blob, raw_length = names.encode_table(table)
+    assert isinstance(blob, bytes)
+    assert names.decode_table(blob, raw_length, len(table)) == table
+
+
+def test_raw_length_is_front_coded_size():
+    blob, raw_length = names.encode_table(["abc.png", "abd.png"])
+    # "abc.png": shared 0, 7 bytes, NUL; "abd.png": shared 2, "d.png", NUL
+    assert raw_length == (1 + 7 + 1) + (1 + 5 + 1)
+    assert lzma.decompress(blob, format=lzma.FORMAT_RAW, filters=RAW_FILTERS) == b"\x00abc.png\x00\x02d.png\x00"
+
+
+def test_shared_prefixes_longer_than_255_bytes_round_trip():
+    stem = "d" * 300
+    table = [f"{stem}/a.png", f"{stem}/b.png", f"{stem}/bb.png"]
+    blob, raw_length = names.encode_table(table)
+    assert names.decode_table(blob, raw_length, 3) == table
+    raw = lzma.decompress(blob, format=lzma.FORMAT_RAW, filters=RAW_FILTERS)
+    assert raw[len(table[0]) + 2] == 255  # shared count of the second name is capped at one byte
+
+
+def test_empty_table_round_trip():
+    blob, raw_length = names.encode_table([])
+    assert raw_length == 0
+    assert names.decode_table(blob, 0, 0) == []
+
+
+def test_ten_thousand_sequential_names_compress_below_a_tenth_of_a_byte_each():
+    table = [f"{i:05d}.png" for i in range(10000)]
+    blob, raw_length = names.encode_table(table)
+    assert len(blob) < 0.1 * len(table)
+    assert names.decode_table(blob, raw_length, len(table)) == table
+
+
+@pytest.mark.parametrize("bad", ["", "../x.png", "/abs.png", "a\\b.png", "a\nb.png", "a//b.png"])
+def test_encode_table_rejects_unsafe_names_with_input_error(bad):
+    with pytest.raises(InputError, match="cannot be stored"):
+        names.encode_table(["ok.png", bad])
+
+
+def test_encode_table_rejects_unencodable_name_with_input_error():
+    with pytest.raises(InputError):
+        names.encode_table(["\udcff.png"])
+
+
+@pytest.mark.parametrize("delta", [-1, 1, 5])
+def test_decode_table_rejects_wrong_raw_length(delta):
+    blob, raw_length = names.encode_table(["a.png", "b.png"])
+    with pytest.raises(ContainerError, match="names table"):
+        names.decode_table(blob, raw_length + delta, 2)
+
+
+def test_decode_table_rejects_truncated_data():
+    table = ["a.png", "b.png", "c/d.png", "c/e.png"]
+    blob, raw_length = names.encode_table(table)
+    for cut in range(len(blob)):
+        with pytest.raises(ContainerError, match="names table"):
+            names.decode_table(blob[:cut], raw_length, len(table))
+
+
+def test_decode_table_rejects_garbage():
+    with pytest.raises(ContainerError, match="names table"):
+        names.decode_table(b"\xff" * 40, 20, 2)
+    blob, raw_length = names.encode_table(["a.png", "b.png"])
+    with pytest.raises(ContainerError, match="names table"):
+        names.decode_table(b"\x00" + blob, raw_length, 2)
+
+
+def test_decode_table_bit_flips_raise_container_error_or_decode_exactly():
+    table = ["a.png", "b.png", "c/d.png"]
+    blob, raw_length = names.encode_table(table)
+    rejected = 0
+    for i in range(len(blob)):
+        for bit in range(8):
+            damaged = bytearray(blob)
+            damaged[i] ^= 1 << bit
+            try:
+                decoded = names.decode_table(bytes(damaged), raw_length, len(table))
+            except ContainerError:
+                rejected += 1
+            else:  # the container's CRC is what catches these; the table must at least be the same
+                assert decoded == table
+    assert rejected >= 0.9 * 8 * len(blob)
+
+
+def test_decode_table_rejects_stream_without_end_marker():
+    blob, raw_length = names.encode_table(["a.png", "b.png"])
+    with pytest.raises(ContainerError, match="names table"):
+        names.decode_table(blob[:-1], raw_length, 2)
+
+
+def test_decode_table_rejects_bytes_after_stream():
+    blob, raw_length = names.encode_table(["a.png", "b.png"])
+    with pytest.raises(ContainerError, match="names table"):
+        names.decode_table(blob + b"junk", raw_length, 2)
+
+
+def test_decode_table_rejects_huge_claimed_length_without_allocating_it():
+    blob, _ = names.encode_table(["a.png", "b.png"])
+    with pytest.raises(ContainerError, match="names table"):
+        names.decode_table(blob, 2**32 - 1, 2)
+
+
+def test_decode_table_rejects_name_longer_than_the_limit():
+    raw = front_code([(0, b"x" * (names.MAX_NAME_BYTES + 10))])
+    with pytest.raises(ContainerError, match=r"names table: .*too long"):
+        names.decode_table(raw_compress(raw), len(raw), 1)
+    # With no terminator at all the reader gives up once a name passes the limit.
+    raw = b"\x00" + b"x" * 100_000
+    with pytest.raises(ContainerError, match="names table: name 1 is too long"):
+        names.decode_table(raw_compress(raw), len(raw), 1)
+
+
+@pytest.mark.parametrize("unsafe", [b"../x.png", b"/etc/passwd", b"a\\b", b"a//b", b"./a", b"C:/x"])
+def test_decode_table_rejects_unsafe_stored_name(unsafe):
+    raw = front_code([(0, b"ok.png"), (0, unsafe)])
+    with pytest.raises(ContainerError, match="unsafe name"):
+        names.decode_table(raw_compress(raw), len(raw), 2)
+
+
+def test_decode_table_rejects_unsafe_name_built_from_shared_prefix():
+    # "a/" + "../x" only becomes unsafe once the prefix is joined back on.
+    raw = front_code([(0, b"a/b.png"), (2, b"../x.png")])
+    with pytest.raises(ContainerError, match=r"unsafe name 'a/\.\./x\.png'"):
+        names.decode_table(raw_compress(raw), len(raw), 2)
+
+
+def test_decode_table_accepts_hand_built_table():
+    raw = front_code([(0, b"dir/a.png"), (4, b"b.png"), (0, "é.png".encode())])
+    assert names.decode_table(raw_compress(raw), len(raw), 3) == ["dir/a.png", "dir/b.png", "é.png"]
+
+
+def test_decode_table_rejects_duplicates():
+    raw = front_code([(0, b"a.png"), (0, b"b.png"), (5, b"")])  # third name repeats "b.png"
+    with pytest.raises(ContainerError, match="duplicate"):
+        names.decode_table(raw_compress(raw), len(raw), 3)
+    blob, raw_length = names.encode_table(["x.png", "x.png"])  # encoder does not police duplicates
+    with pytest.raises(ContainerError, match="duplicate"):
+        names.decode_table(blob, raw_length, 2)
+
+
+def test_decode_table_rejects_trailing_bytes_after_last_name():
+    raw = front_code([(0, b"a.png"), (0, b"b.png")])
+    with pytest.raises(ContainerError, match="does not end where the header says"):
+        names.decode_table(raw_compress(raw), len(raw), 1)
+    raw_extra = raw + b"\x07"
+    with pytest.raises(ContainerError, match="does not end where the header says"):
+        names.decode_table(raw_compress(raw_extra), len(raw_extra), 2)
+
+
+def test_decode_table_rejects_too_few_names():
+    raw = front_code([(0, b"a.png")])
+    with pytest.raises(ContainerError, match="ends before name 2 of 2"):
+        names.decode_table(raw_compress(raw), len(raw), 2)
+    unterminated = b"\x00a.png"
+    with pytest.raises(ContainerError, match="ends before name 1 of 1"):
+        names.decode_table(raw_compress(unterminated), len(unterminated), 1)
+
+
+def test_decode_table_rejects_prefix_longer_than_previous_name():
+    raw = front_code([(0, b"ab"), (3, b"c")])
+    with pytest.raises(ContainerError, match="name 2 shares more"):
+        names.decode_table(raw_compress(raw), len(raw), 2)
+
+
+def test_decode_table_rejects_invalid_utf8():
+    raw = front_code([(0, b"a\xff.png")])
+    with pytest.raises(ContainerError, match="not UTF-8"):
+        names.decode_table(raw_compress(raw), len(raw), 1)
+
+
+# --- per-image info: flags and resize geometry --------------------------------
+
+G = names.GEOMETRY_FIELDS
+NO_GEOMETRY = np.zeros((0, G), np.uint16)
+
+
+def test_flag_bits_are_distinct_single_bits():
+    assert [names.FLAG_CONVERTED, names.FLAG_INVERTED, names.FLAG_RESIZED] == [1, 2, 4]
+
+
+def test_all_zero_flags_are_stored_as_nothing():
+    assert names.encode_image_info(np.zeros(1000, np.uint8), NO_GEOMETRY) == b""
+    flags, geometry = names.decode_image_info(b"", 1000)
+    assert flags.dtype == np.uint8 and flags.shape == (1000,) and not flags.any()
+    assert geometry.shape == (0, G)
+    assert names.decode_image_info(b"", 0)[0].shape == (0,)
+
+
+def test_nonzero_flags_round_trip():
+    rng = np.random.default_rng(3)
+    flags = rng.choice(np.array([0, 1, 2, 3], np.uint8), size=4096)  # no FLAG_RESIZED: no geometry
+    flags[0] = names.FLAG_CONVERTED | names.FLAG_INVERTED
+    stored = names.encode_image_info(flags, NO_GEOMETRY)
+    assert stored != b""
+    assert zlib.decompress(stored) == flags.tobytes()
+    decoded, geometry = names.decode_image_info(stored, 4096)
+    np.testing.assert_array_equal(decoded, flags)
+    assert geometry.shape == (0, G)
+
+
+def test_flags_with_geometry_round_trip():
+    flags = np.array([0, names.FLAG_RESIZED, names.FLAG_CONVERTED, names.FLAG_RESIZED | names.FLAG_INVERTED], np.uint8)
+    geometry = np.array([np.arange(G) + 1, np.arange(G) * 1000 + 65000 % 7], np.uint16)
+    geometry[1, 0] = 65535
+    stored = names.encode_image_info(flags, geometry)
+    assert zlib.decompress(stored) == flags.tobytes() + geometry.astype("<u2").tobytes()
+    decoded, decoded_geometry = names.decode_image_info(stored, 4)
+    np.testing.assert_array_equal(decoded, flags)
+    np.testing.assert_array_equal(decoded_geometry, geometry)
+    assert decoded_geometry.dtype == np.uint16
+
+
+def test_encode_image_info_needs_one_geometry_row_per_resized_image():
+    flags = np.array([names.FLAG_RESIZED, names.FLAG_RESIZED], np.uint8)
+    with pytest.raises(ValueError):
+        names.encode_image_info(flags, np.zeros((1, G), np.uint16))
+
+
+def test_sparse_flags_compress():
+    flags = np.zeros(4096, np.uint8)
+    flags[17] = names.FLAG_CONVERTED
+    stored = names.encode_image_info(flags, NO_GEOMETRY)
+    assert len(stored) < 64
+    decoded, _ = names.decode_image_info(stored, 4096)
+    assert decoded[17] == names.FLAG_CONVERTED
+    assert np.count_nonzero(decoded) == 1
+
+
+@pytest.mark.parametrize("count", [0, 2, 4, 100])
+def test_decode_image_info_rejects_wrong_count(count):
+    stored = names.encode_image_info(np.array([1, 0, 1], np.uint8), NO_GEOMETRY)
+    with pytest.raises(ContainerError, match="image flags"):
+        names.decode_image_info(stored, count)
+
+
+def test_decode_image_info_rejects_damaged_data():
+    stored = names.encode_image_info(np.array([1, 0, 1], np.uint8), NO_GEOMETRY)
+    for bad in (stored[:-1], stored + b"x", b"\x00garbage"):
+        with pytest.raises(ContainerError, match="image flags"):
+            names.decode_image_info(bad, 3)
+
+
+def test_decode_image_info_rejects_unknown_flag_bits():
+    stored = zlib.compress(bytes([1, 8, 0]))
+    with pytest.raises(ContainerError, match="unknown flag bits"):
+        names.decode_image_info(stored, 3)
+
+
+def test_decode_image_info_rejects_missing_geometry():
+    flags = bytes([names.FLAG_RESIZED, 0])
+    with pytest.raises(ContainerError, match="geometry"):
+        names.decode_image_info(zlib.compress(flags + b"\x00" * (2 * G - 2)), 2)  # one byte pair short
+    with pytest.raises(ContainerError, match="geometry"):
+        names.decode_image_info(zlib.compress(flags), 2)
