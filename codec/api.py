@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -14,20 +15,24 @@ from typing import BinaryIO, Callable, Iterable, Iterator
 import numpy as np
 
 from . import runtime
-from .container import Header, Reader, chunk_record
+from .arrays import has_labels as array_has_labels
+from .arrays import is_array_file, read_array_file, write_array_file
+from .container import FILE_HAS_LABELS, Header, Reader, chunk_record
 from .entropy import CODER_ID, LatentCoder
 from .errors import ContainerError, InputError, OutputError
 from .fileio import atomic_output
 from .images import collect_inputs, encode_png, output_name, read_gray, safe_output_path
 from .modelfile import Model
 from .models import model_for_fingerprint, resolve_model, shipped_name
-from .names import (FLAG_CONVERTED, FLAG_INVERTED, FLAG_RESIZED, GEOMETRY_FIELDS, NAMES_CODEC,
-                    decode_image_info, decode_table, encode_image_info, encode_table, iter_names)
-from .prepare import INVERT_CHOICES, Geometry, prepare, restore
+from .names import (FLAG_CONVERTED, FLAG_INVERTED, FLAG_RESIZED, GEOMETRY_FIELDS, NAMES_CODEC, TableWriter,
+                    decode_image_info, decode_table, encode_image_info, has_duplicates, iter_names, name_hashes)
+from .prepare import INVERT_CHOICES, Geometry, invert_batch, prepare, restore
 
 CHUNK_SIZE = 4096  # images per chunk: the unit of streaming, integrity and random access
 SPOOL_IN_MEMORY = 64 << 20  # coded chunks wait in memory up to this size, then in a temporary file
 PROGRESS_STEP = 256
+NO_LABEL = -1  # the label of an image without one, in a file where others have labels
+READ_BATCH = 512  # image files decoded in parallel per batch (bounded memory)
 Progress = Callable[[int], None]  # called with the number of images just done
 
 
@@ -59,10 +64,11 @@ class PackResult:
 @dataclass
 class UnpackResult:
     images: int
-    written: list[Path]
+    written: list[Path]  # the output folder (png), or the array files written (npy/npz)
     model: str
     flags: np.ndarray
     restored_sizes: int = 0
+    labels: np.ndarray | None = None
 
 
 @dataclass
@@ -73,9 +79,11 @@ class Item:
     pixels: np.ndarray
     flags: int
     geometry: Geometry | None
+    label: int | None = None
 
 
-def _encode_stream(out: BinaryIO, model: Model, items: Iterable[Item], chunk_size: int) -> PackResult:
+def _encode_stream(out: BinaryIO, model: Model, items: Iterable[Item], chunk_size: int,
+                   has_labels: bool = False) -> PackResult:
     """Code items chunk by chunk into a spool, then write header, names and the spooled chunks.
 
     The header and names table need the final count and names, which are
@@ -84,7 +92,7 @@ def _encode_stream(out: BinaryIO, model: Model, items: Iterable[Item], chunk_siz
     little and keeps memory flat.
     """
     coder = LatentCoder(model)
-    names: list[str] = []
+    table = TableWriter()
     latent_bytes = converted = inverted = resized = chunks = 0
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
         pending: list[Item] = []
@@ -95,14 +103,16 @@ def _encode_stream(out: BinaryIO, model: Model, items: Iterable[Item], chunk_siz
             flags = np.array([it.flags for it in pending], np.uint8)
             rows = [it.geometry.to_array() for it in pending if it.flags & FLAG_RESIZED]
             geometry = np.stack(rows) if rows else np.zeros((0, GEOMETRY_FIELDS), np.uint16)
+            labels = (np.array([NO_LABEL if it.label is None else it.label for it in pending], np.int32)
+                      if has_labels else None)
             coded = coder.encode(runtime.encode_latents(model, pixels))
-            spool.write(chunk_record(len(pending), encode_image_info(flags, geometry), coded))
+            spool.write(chunk_record(len(pending), encode_image_info(flags, geometry, labels), coded))
             latent_bytes += len(coded)
             chunks += 1
             pending.clear()
 
         for item in items:
-            names.append(item.name)
+            table.add(item.name)
             converted += bool(item.flags & FLAG_CONVERTED)
             inverted += bool(item.flags & FLAG_INVERTED)
             resized += bool(item.flags & FLAG_RESIZED)
@@ -111,13 +121,14 @@ def _encode_stream(out: BinaryIO, model: Model, items: Iterable[Item], chunk_siz
                 flush()
         if pending:
             flush()
-        if not names:
+        if not table.count:
             raise InputError("nothing to pack: no valid images")
-        blob, raw_length = encode_table(names)
+        blob, raw_length = table.finish()
         header = Header(
             fingerprint=model.fingerprint, height=model.image_shape[0], width=model.image_shape[1],
             latents=model.latents, quality=model.quality, coder_id=CODER_ID,
-            image_count=len(names), chunk_size=chunk_size, chunk_count=chunks, flags=0,
+            image_count=table.count, chunk_size=chunk_size, chunk_count=chunks,
+            flags=FILE_HAS_LABELS if has_labels else 0,
             names_codec=NAMES_CODEC, names_stored_length=len(blob), names_raw_length=raw_length,
             names_crc=zlib.crc32(blob),
         )
@@ -128,46 +139,112 @@ def _encode_stream(out: BinaryIO, model: Model, items: Iterable[Item], chunk_siz
         spool.seek(0)
         shutil.copyfileobj(spool, out)
     return PackResult(
-        images=len(names), total_bytes=len(head) + len(blob) + payload, header_bytes=len(head),
+        images=table.count, total_bytes=len(head) + len(blob) + payload, header_bytes=len(head),
         names_bytes=len(blob), payload_bytes=payload, latent_bytes=latent_bytes, model=model.name,
         converted=converted, inverted=inverted, resized=resized,
     )
 
 
-def _prepared_files(files: list[Path], names: list[str], shape: tuple[int, int], invert: str, resize: bool,
-                    skip_invalid: bool, skipped: list[tuple[Path, str]], progress: Progress) -> Iterator[Item]:
-    """Read and prepare every file; a bad one is skipped (recorded) or, at the end, fails the pack."""
-    problems: list[str] = []
-    for i, (path, name) in enumerate(zip(files, names)):
+def _read_and_prepare(path: Path, shape: tuple[int, int], invert: str, resize: bool):
+    """(pixels, flags, geometry) of one image file, or the InputError that names it."""
+    try:
+        gray, flags = read_gray(path)
         try:
-            gray, flags = read_gray(path)
-            try:
-                pixels, more_flags, geometry = prepare(gray, shape, invert=invert, resize=resize)
-            except InputError as err:
-                raise InputError(f"{path}: {err}") from None
-            if not problems:
-                yield Item(name, pixels, flags | more_flags, geometry)
+            pixels, more_flags, geometry = prepare(gray, shape, invert=invert, resize=resize)
         except InputError as err:
-            reason = str(err)
-            if skip_invalid:
-                skipped.append((path, reason[len(str(path)) + 2:] if reason.startswith(f"{path}: ") else reason))
-            else:
-                problems.append(reason)
-        if i % PROGRESS_STEP == PROGRESS_STEP - 1:
-            progress(PROGRESS_STEP)
-    progress(len(files) % PROGRESS_STEP)
+            raise InputError(f"{path}: {err}") from None
+        return pixels, flags | more_flags, geometry
+    except InputError as err:
+        return err
+
+
+def _array_names(stored_name: str, count: int, alone: bool) -> list[str]:
+    """Names for the images of an array file: 0.png, 1.png ... (alone), else under a folder named after the file."""
+    width = len(str(max(count - 1, 0)))
+    stem = stored_name[:-3] if stored_name.lower().endswith(".gz") else stored_name
+    prefix = "" if alone else str(Path(stem).with_suffix("")) + "/"
+    return [f"{prefix}{i:0{width}d}.png" for i in range(count)]
+
+
+def _prepared_inputs(files: list[Path], names: list[str], shape: tuple[int, int], invert: str, resize: bool,
+                     skip_invalid: bool, skipped: list[tuple[Path, str]], progress: Progress,
+                     workers: int) -> Iterator[Item]:
+    """Read and prepare every input (image files in parallel threads, array files whole);
+    a bad one is skipped (recorded) or, at the end, fails the pack naming every bad file."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    problems: list[str] = []
+
+    def refuse(path: Path, err: InputError) -> None:
+        reason = str(err)
+        if skip_invalid:
+            skipped.append((path, reason[len(str(path)) + 2:] if reason.startswith(f"{path}: ") else reason))
+        else:
+            problems.append(reason)
+
+    alone = len(files) == 1
+    # Pillow decodes with the GIL released, so threads read files in parallel.
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        start = 0
+        while start < len(files):
+            if is_array_file(files[start]):
+                path = files[start]
+                try:
+                    images, labels = read_array_file(path, shape)
+                    pixels, flags = invert_batch(images, invert)
+                except InputError as err:
+                    refuse(path, err if str(err).startswith(str(path)) else InputError(f"{path}: {err}"))
+                else:
+                    if not problems:
+                        for i, name in enumerate(_array_names(names[start], len(images), alone)):
+                            yield Item(name, pixels[i], int(flags[i]), None,
+                                       None if labels is None else int(labels[i]))
+                progress(1)
+                start += 1
+                continue
+            end = start
+            while end < len(files) and end - start < READ_BATCH and not is_array_file(files[end]):
+                end += 1
+            batch = files[start:end]
+            for path, name, result in zip(batch, names[start:end],
+                                          pool.map(_read_and_prepare, batch, [shape] * len(batch),
+                                                   [invert] * len(batch), [resize] * len(batch))):
+                if isinstance(result, InputError):
+                    refuse(path, result)
+                elif not problems:
+                    yield Item(name, *result)
+            progress(len(batch))
+            start = end
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise InputError(f"{len(problems)} of {len(files)} inputs cannot be packed "
                          f"(--skip-invalid packs the rest): {shown}")
 
 
+def _check_array_prefixes(files: list[Path], names: list[str]) -> None:
+    """Images of an array file are stored under a folder named after it: no other input may use that folder."""
+    if len(files) == 1:
+        return
+    prefixes = {}
+    for path, name in zip(files, names):
+        if is_array_file(path):
+            prefix = _array_names(name, 1, alone=False)[0].rsplit("/", 1)[0] + "/"
+            if prefix in prefixes:
+                raise InputError(f"{path}: its images would be stored under {prefix} as those of {prefixes[prefix]}")
+            prefixes[prefix] = path
+    if prefixes:
+        for path, name in zip(files, names):
+            for prefix, array in prefixes.items():
+                if not is_array_file(path) and output_name(name).startswith(prefix):
+                    raise InputError(f"{path}: clashes with the images of {array}, stored under {prefix}")
+
+
 def pack(paths: list[str | os.PathLike], output: str | os.PathLike | BinaryIO,
          model: str | os.PathLike | Model | None = None, force: bool = False,
          invert: str = "auto", resize: bool = False, skip_invalid: bool = False,
          chunk_size: int = CHUNK_SIZE, progress: Progress = _no_progress,
-         on_start: Callable[[int], None] = _no_progress) -> PackResult:
-    """Pack image files and folders into one .aec file (or a binary stream such as stdout).
+         on_start: Callable[[int], None] = _no_progress, workers: int | None = None) -> PackResult:
+    """Pack image files, array files (IDX, .npy, .npz) and folders into one .aec file (or a binary stream).
 
     invert: 'auto' (light backgrounds are inverted and flagged), 'never', 'always'.
     resize: fit images of other sizes MNIST-style (else they are an error).
@@ -178,16 +255,18 @@ def pack(paths: list[str | os.PathLike], output: str | os.PathLike | BinaryIO,
     if not 1 <= chunk_size <= 1 << 20:
         raise ValueError("chunk_size must be 1..1048576")
     inputs = collect_inputs(paths)
+    _check_array_prefixes(inputs.files, inputs.names)
     codec_model = resolve_model(model)
     on_start(len(inputs.files))
     skipped: list[tuple[Path, str]] = []
-    items = _prepared_files(inputs.files, inputs.names, codec_model.image_shape, invert, resize,
-                            skip_invalid, skipped, progress)
+    labelled = any(is_array_file(f) and array_has_labels(f) for f in inputs.files)
+    items = _prepared_inputs(inputs.files, inputs.names, codec_model.image_shape, invert, resize,
+                             skip_invalid, skipped, progress, workers or os.cpu_count() or 1)
     if hasattr(output, "write"):
-        result = _encode_stream(output, codec_model, items, chunk_size)
+        result = _encode_stream(output, codec_model, items, chunk_size, labelled)
     else:
         with atomic_output(Path(output), force=force) as out:
-            result = _encode_stream(out, codec_model, items, chunk_size)
+            result = _encode_stream(out, codec_model, items, chunk_size, labelled)
     result.skipped = skipped
     result.hidden_skipped = inputs.hidden_skipped
     skipped_paths = {p for p, _ in skipped}
@@ -242,12 +321,14 @@ def _open_for_decoding(source, model) -> _Opened:
         raise
 
 
-def _decoded_chunks(opened: _Opened) -> Iterator[tuple[np.ndarray, np.ndarray, list[Geometry | None]]]:
-    """(uint8 images, flags, geometry per image) for each chunk."""
+def _decoded_chunks(opened: _Opened
+                    ) -> Iterator[tuple[np.ndarray, np.ndarray, list[Geometry | None], np.ndarray | None]]:
+    """(uint8 images as the model gives them, flags, geometry per image, labels or None) for each chunk."""
     reader, model = opened.reader, opened.model
+    labelled = bool(reader.header.flags & FILE_HAS_LABELS)
     for index, (count, info, latents) in enumerate(reader.chunks(opened.coder.min_bytes_per_image)):
         try:
-            flags, rows = decode_image_info(info, count)
+            flags, rows, labels = decode_image_info(info, count, labelled)
             q = opened.coder.decode(latents, count)
         except ContainerError as err:
             raise ContainerError(f"{reader.where}: chunk {index + 1}: {err}") from None
@@ -257,14 +338,18 @@ def _decoded_chunks(opened: _Opened) -> Iterator[tuple[np.ndarray, np.ndarray, l
             if not g.valid_for(model.image_shape):
                 raise ContainerError(f"{reader.where}: chunk {index + 1}: image {i + 1} has an impossible geometry")
             geometry[i] = g
-        yield runtime.decode_latents(model, q), flags, geometry
+        yield runtime.decode_latents(model, q), flags, geometry, labels
 
 
 class _Rollback:
-    """Files and folders an unpack created, removed again if it fails (the target stays as it was)."""
+    """Files and folders an unpack created, removed again if it fails (the target stays as it was).
+
+    Files are written in name order, so the first `written` targets are
+    ours: counting them keeps memory flat for millions of files.
+    """
 
     def __init__(self):
-        self.files: list[Path] = []
+        self.written = 0
         self.folders: list[Path] = []
 
     def make_folders(self, folder: Path) -> None:
@@ -276,8 +361,8 @@ class _Rollback:
             f.mkdir()
             self.folders.append(f)
 
-    def undo(self) -> None:
-        for f in reversed(self.files):
+    def undo(self, targets: Iterator[Path]) -> None:
+        for _, f in zip(range(self.written), targets):
             f.unlink(missing_ok=True)
         for d in reversed(self.folders):
             try:
@@ -288,55 +373,120 @@ class _Rollback:
 
 def unpack(source: str | os.PathLike | BinaryIO | bytes, out_dir: str | os.PathLike,
            model: str | os.PathLike | Model | None = None, force: bool = False, restore_size: bool = False,
-           progress: Progress = _no_progress, on_start: Callable[[int], None] = _no_progress) -> UnpackResult:
+           format: str = "png", progress: Progress = _no_progress,
+           on_start: Callable[[int], None] = _no_progress) -> UnpackResult:
     """Decode an .aec file into PNG files under out_dir, with the stored relative names.
 
     Inverted images are inverted back; with restore_size, resized images get
-    their original size back. If anything fails, the files and folders this
-    call created are removed again.
+    their original size back. format='npy' or 'npz' writes one array file
+    (out_dir is then its path) with the labels, if the file has them. If
+    anything fails, the files and folders this call created are removed again.
     """
+    if format not in ("png", "npy", "npz"):
+        raise ValueError("format must be png, npy or npz")
+    if format != "png" and restore_size:
+        raise InputError("--restore-size needs --format png: an array holds one size")
     opened = _open_for_decoding(source, model)
     reader = opened.reader
     with reader.stream:
-        names = decode_table(reader.names_blob, reader.header.names_raw_length, reader.header.image_count)
+        h = reader.header
+
+        def stored_names() -> Iterator[str]:
+            return iter_names(reader.names_blob, h.names_raw_length, h.image_count)
+
+        if format != "png":
+            return _unpack_to_array(opened, stored_names, Path(out_dir), format, force, progress, on_start)
         out = Path(out_dir)
         if out.exists() and not out.is_dir():
             raise OutputError(f"{out}: exists and is not a folder")
-        targets = [safe_output_path(out, output_name(n)) for n in names]
-        if len(set(targets)) != len(targets):
-            raise ContainerError(f"{reader.where}: two stored names unpack to the same file")
-        if not force:
-            existing = [str(t) for t in targets if t.exists() or t.is_symlink()]
-            if existing:
-                more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
-                verb = "exists" if len(existing) == 1 else "exist"
-                raise OutputError(f"{', '.join(existing[:3])}{more}: already {verb} (use --force to overwrite)")
-        on_start(len(names))
+        # First pass over the names: every target is safe, distinct, and (without force) free.
+        existing = []
+        for name in stored_names():
+            target = safe_output_path(out, output_name(name))
+            if not force and (target.exists() or target.is_symlink()):
+                existing.append(str(target))
+        _refuse_duplicates(stored_names, reader.where)
+        if existing:
+            more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+            verb = "exists" if len(existing) == 1 else "exist"
+            raise OutputError(f"{', '.join(existing[:3])}{more}: already {verb} (use --force to overwrite)")
+        on_start(h.image_count)
         rollback = _Rollback()
-        written, all_flags, restored, index = [], [], 0, 0
+        all_flags, all_labels, restored, index = [], [], 0, 0
+        names = stored_names()
         try:
             rollback.make_folders(out)
-            for images, flags, geometry in _decoded_chunks(opened):
+            for images, flags, geometry, labels in _decoded_chunks(opened):
                 for i, image in enumerate(images):
-                    target = targets[index]
+                    target = safe_output_path(out, output_name(next(names)))
                     rollback.make_folders(target.parent)
-                    safe_output_path(out, output_name(names[index]))  # again, now that folders exist
+                    safe_output_path(out, str(target.relative_to(out)))  # again, now that folders exist
                     pixels = restore(image, int(flags[i]), geometry[i], restore_size)
                     restored += restore_size and geometry[i] is not None
                     with atomic_output(target, force=force, durable=False) as f:
                         f.write(encode_png(pixels))
-                    rollback.files.append(target)
-                    written.append(target)
+                    rollback.written += 1
                     index += 1
                     if i % PROGRESS_STEP == PROGRESS_STEP - 1:
                         progress(PROGRESS_STEP)
                 all_flags.append(flags)
+                if labels is not None:
+                    all_labels.append(labels)
                 progress(len(images) % PROGRESS_STEP)
         except BaseException:
-            rollback.undo()
+            rollback.undo((out / output_name(n) for n in stored_names()))
             raise
-    return UnpackResult(len(written), written, opened.model.name,
-                        np.concatenate(all_flags) if all_flags else np.zeros(0, np.uint8), restored)
+    return UnpackResult(index, [out], opened.model.name,
+                        np.concatenate(all_flags) if all_flags else np.zeros(0, np.uint8), restored,
+                        np.concatenate(all_labels) if all_labels else None)
+
+
+def _refuse_duplicates(stored_names: Callable[[], Iterator[str]], where: str) -> None:
+    """No two stored names may unpack to the same file: 64-bit hashes first, exact names only if two hashes meet."""
+    if has_duplicates(name_hashes(output_name(n) for n in stored_names())):
+        targets = [output_name(n) for n in stored_names()]
+        if len(set(targets)) != len(targets):
+            raise ContainerError(f"{where}: names table: two stored names unpack to the same file")
+
+
+def _unpack_to_array(opened: _Opened, stored_names: Callable[[], Iterator[str]], path: Path, format: str,
+                     force: bool, progress: Progress, on_start: Callable[[int], None]) -> UnpackResult:
+    """One array file: .npy streamed chunk by chunk (flat memory), .npz gathered in memory (it compresses)."""
+    if path.suffix.lower() != f".{format}":
+        path = path.with_name(path.name + f".{format}")
+    h = opened.reader.header
+    names = list(stored_names()) if format == "npz" else None
+    on_start(h.image_count)
+    shape = (h.image_count, *opened.model.image_shape)
+    images, flags, labels = [], [], []
+    with contextlib.ExitStack() as stack:
+        if format == "npy":
+            f = stack.enter_context(atomic_output(path, force=force))
+            np.lib.format.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False, "shape": shape})
+        for chunk, chunk_flags, _, chunk_labels in _decoded_chunks(opened):
+            inverted = (chunk_flags & FLAG_INVERTED).astype(bool)
+            chunk = np.where(inverted[:, None, None], 255 - chunk, chunk).astype(np.uint8)
+            if format == "npy":
+                f.write(chunk.tobytes())
+            else:
+                images.append(chunk)
+            flags.append(chunk_flags)
+            if chunk_labels is not None:
+                labels.append(chunk_labels)
+            progress(len(chunk))
+    all_labels = np.concatenate(labels) if labels else None
+    if format == "npz":
+        all_images = np.concatenate(images) if images else np.zeros(shape, np.uint8)
+        written = write_array_file(path, all_images, all_labels, names, force=force)
+    else:
+        written = [path]
+        if all_labels is not None:
+            label_path = path.with_name(path.stem + "-labels.npy")
+            with atomic_output(label_path, force=force) as f:
+                np.save(f, all_labels, allow_pickle=False)
+            written.append(label_path)
+    return UnpackResult(h.image_count, written, opened.model.name,
+                        np.concatenate(flags) if flags else np.zeros(0, np.uint8), 0, all_labels)
 
 
 def verify(source: str | os.PathLike | BinaryIO | bytes,
@@ -345,7 +495,8 @@ def verify(source: str | os.PathLike | BinaryIO | bytes,
     opened = _open_for_decoding(source, model)
     with opened.reader.stream:
         h = opened.reader.header
-        decode_table(opened.reader.names_blob, h.names_raw_length, h.image_count)
+        _refuse_duplicates(lambda: iter_names(opened.reader.names_blob, h.names_raw_length, h.image_count),
+                           opened.reader.where)
         images = sum(len(chunk[0]) for chunk in _decoded_chunks(opened))
         return {"file": opened.reader.where, "images": images, "model": opened.model.name, "ok": True}
 
@@ -373,7 +524,7 @@ def decode(data: bytes | str | os.PathLike, model: str | os.PathLike | Model | N
     with opened.reader.stream:
         h = opened.reader.header
         decode_table(opened.reader.names_blob, h.names_raw_length, h.image_count)
-        parts = [images for images, _, _ in _decoded_chunks(opened)]
+        parts = [images for images, _, _, _ in _decoded_chunks(opened)]
     return np.concatenate(parts) if parts else np.zeros((0, *opened.model.image_shape), np.uint8)
 
 
@@ -388,10 +539,11 @@ def info(source: str | os.PathLike | BinaryIO | bytes) -> dict:
                 first_names.append(name)
         latent_bytes = chunk_overhead = 0
         counts = {"converted": 0, "inverted": 0, "resized": 0}
+        labelled = bool(h.flags & FILE_HAS_LABELS)
         for count, image_info, latents in reader.chunks():
             latent_bytes += len(latents)
             chunk_overhead += 16 + len(image_info)
-            flags, _ = decode_image_info(image_info, count)
+            flags, _, _ = decode_image_info(image_info, count, labelled)
             for key, bit in (("converted", FLAG_CONVERTED), ("inverted", FLAG_INVERTED), ("resized", FLAG_RESIZED)):
                 counts[key] += int(np.count_nonzero(flags & bit))
         total = reader.size
@@ -417,5 +569,6 @@ def info(source: str | os.PathLike | BinaryIO | bytes) -> dict:
         "images_converted": counts["converted"],
         "images_inverted": counts["inverted"],
         "images_resized": counts["resized"],
+        "labels": labelled,
         "first_names": first_names,
     }

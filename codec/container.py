@@ -24,6 +24,7 @@ _CHUNK = struct.Struct("<IIII")  # images, flags length, latents length, CRC-32
 from .names import NAMES_CODEC as NAMES_LZMA_FRONT
 MAX_IMAGES = 2**32 - 1
 MAX_CHUNK_IMAGES = 1 << 20
+FILE_HAS_LABELS = 1 << 0  # header flag: every chunk's image record carries an int32 label per image
 MAX_SYMBOL_BYTES = 8  # generous bound on coded bytes per latent (24-bit symbol + 32-bit escape)
 
 
@@ -168,7 +169,7 @@ class Reader:
             expected = min(h.chunk_size, remaining)
             if images != expected:
                 raise ContainerError(f"{self.where}: {what}: holds {images} images, expected {expected} (damaged)")
-            if flags_length > images * 21 + 64 or length > images * h.latents * MAX_SYMBOL_BYTES + 64:
+            if flags_length > images * 25 + 64 or length > images * h.latents * MAX_SYMBOL_BYTES + 64:
                 raise ContainerError(f"{self.where}: {what}: implausible length (damaged)")
             if min_latent_bytes and length < images * min_latent_bytes - 16:
                 raise ContainerError(f"{self.where}: {what}: {length} bytes cannot hold {images} images (damaged)")

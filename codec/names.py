@@ -12,7 +12,7 @@ from __future__ import annotations
 import lzma
 import posixpath
 import re
-from typing import Iterator
+from typing import Iterable, Iterator
 import zlib
 
 import numpy as np
@@ -57,24 +57,64 @@ def check_name(name: str) -> str | None:
     return None
 
 
-def encode_table(names: list[str]) -> tuple[bytes, int]:
-    """(compressed table, its raw length). Raw: per name, shared-prefix byte, rest, NUL."""
-    raw = bytearray()
-    previous = b""
-    for name in names:
+class TableWriter:
+    """Builds a names table one name at a time; memory holds the compressed table, not the names."""
+
+    def __init__(self):
+        self._compressor = lzma.LZMACompressor(format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
+        self._parts: list[bytes] = []
+        self._pending = bytearray()
+        self._previous = b""
+        self.raw_length = 0
+        self.count = 0
+
+    def add(self, name: str) -> None:
         problem = check_name(name)
         if problem:
             raise InputError(f"{name!r}: cannot be stored ({problem})")
         current = name.encode("utf-8")
-        shared = 0
-        limit = min(len(previous), len(current), 255)
-        while shared < limit and previous[shared] == current[shared]:
+        shared, limit = 0, min(len(self._previous), len(current), 255)
+        while shared < limit and self._previous[shared] == current[shared]:
             shared += 1
-        raw.append(shared)
-        raw += current[shared:]
-        raw.append(0)
-        previous = current
-    return lzma.compress(bytes(raw), format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS), len(raw)
+        self._pending.append(shared)
+        self._pending += current[shared:]
+        self._pending.append(0)
+        self._previous = current
+        self.count += 1
+        if len(self._pending) >= 1 << 16:
+            self._flush_pending()
+
+    def _flush_pending(self) -> None:
+        self.raw_length += len(self._pending)
+        self._parts.append(self._compressor.compress(bytes(self._pending)))
+        self._pending.clear()
+
+    def finish(self) -> tuple[bytes, int]:
+        """(compressed table, its raw length)."""
+        self._flush_pending()
+        self._parts.append(self._compressor.flush())
+        return b"".join(self._parts), self.raw_length
+
+
+def encode_table(names: Iterable[str]) -> tuple[bytes, int]:
+    """(compressed table, its raw length). Raw: per name, shared-prefix byte, rest, NUL."""
+    writer = TableWriter()
+    for name in names:
+        writer.add(name)
+    return writer.finish()
+
+
+def name_hashes(names: Iterable[str]) -> np.ndarray:
+    """64-bit hashes of names, to find duplicates among millions without holding the names."""
+    import hashlib
+
+    return np.fromiter((int.from_bytes(hashlib.blake2b(n.encode("utf-8"), digest_size=8).digest(), "little")
+                        for n in names), dtype=np.uint64)
+
+
+def has_duplicates(hashes: np.ndarray) -> bool:
+    ordered = np.sort(hashes)
+    return bool(np.any(ordered[1:] == ordered[:-1]))
 
 
 def iter_names(stored: bytes, raw_length: int, count: int, piece: int = 1 << 20) -> Iterator[str]:
@@ -142,23 +182,30 @@ def decode_table(stored: bytes, raw_length: int, count: int) -> list[str]:
 GEOMETRY_FIELDS = 10  # per resized image: width, height, ink box (4), place in frame (4), as uint16
 
 
-def encode_image_info(flags: np.ndarray, geometry: np.ndarray) -> bytes:
-    """A chunk's per-image record: empty when every flag is 0 (the usual case), else zlib of
-    one flag byte per image followed by GEOMETRY_FIELDS little-endian uint16 per resized image."""
-    if not flags.any():
+def encode_image_info(flags: np.ndarray, geometry: np.ndarray, labels: np.ndarray | None = None) -> bytes:
+    """A chunk's per-image record: zlib of one flag byte per image, GEOMETRY_FIELDS
+    little-endian uint16 per resized image, then (files with labels) one
+    little-endian int32 label per image. Empty when there is nothing to say."""
+    if not flags.any() and labels is None:
         return b""
     resized = int(np.count_nonzero(flags & FLAG_RESIZED))
     if geometry.shape != (resized, GEOMETRY_FIELDS):
         raise ValueError("one geometry row per resized image")
     raw = flags.astype(np.uint8).tobytes() + geometry.astype("<u2").tobytes()
+    if labels is not None:
+        raw += labels.astype("<i4").tobytes()
     return zlib.compress(raw, 9)
 
 
-def decode_image_info(stored: bytes, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """(flags uint8[count], geometry uint16[resized, GEOMETRY_FIELDS]) of one chunk."""
+def decode_image_info(stored: bytes, count: int, has_labels: bool = False
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(flags uint8[count], geometry uint16[resized, GEOMETRY_FIELDS], labels int32[count] or None) of one chunk."""
     if not stored:
-        return np.zeros(count, np.uint8), np.zeros((0, GEOMETRY_FIELDS), np.uint16)
-    limit = count * (1 + 2 * GEOMETRY_FIELDS)
+        if has_labels:
+            raise ContainerError(f"image record missing: the file has labels for its {count} images")
+        return np.zeros(count, np.uint8), np.zeros((0, GEOMETRY_FIELDS), np.uint16), None
+    label_bytes = 4 * count if has_labels else 0
+    limit = count * (1 + 2 * GEOMETRY_FIELDS) + label_bytes
     try:
         decompressor = zlib.decompressobj()
         raw = decompressor.decompress(stored, limit + 1)
@@ -170,7 +217,10 @@ def decode_image_info(stored: bytes, count: int) -> tuple[np.ndarray, np.ndarray
     if flags.any() and flags.max() >= 1 << 3:
         raise ContainerError("image flags: unknown flag bits")
     resized = int(np.count_nonzero(flags & FLAG_RESIZED))
-    if len(raw) != count + 2 * GEOMETRY_FIELDS * resized:
-        raise ContainerError(f"image flags: {len(raw) - count} geometry bytes for {resized} resized images")
-    geometry = np.frombuffer(raw, dtype="<u2", offset=count).reshape(resized, GEOMETRY_FIELDS).astype(np.uint16)
-    return flags, geometry
+    geometry_bytes = 2 * GEOMETRY_FIELDS * resized
+    if len(raw) != count + geometry_bytes + label_bytes:
+        raise ContainerError(f"image flags: record of {len(raw)} bytes does not fit {count} images, {resized} with geometry")
+    geometry = np.frombuffer(raw, dtype="<u2", offset=count, count=resized * GEOMETRY_FIELDS)
+    labels = (np.frombuffer(raw, dtype="<i4", offset=count + geometry_bytes).astype(np.int32)
+              if has_labels else None)
+    return flags, geometry.reshape(resized, GEOMETRY_FIELDS).astype(np.uint16), labels

@@ -54,6 +54,19 @@ def looks_inverted(gray: np.ndarray) -> bool:
     return float(np.median(border)) > 127
 
 
+def invert_batch(images: np.ndarray, invert: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """prepare()'s polarity rule for a whole uint8 [N, H, W] array at once: (images, flags)."""
+    if invert == "never":
+        return images, np.zeros(len(images), np.uint8)
+    if invert == "always":
+        flip = np.ones(len(images), bool)
+    else:
+        border = np.concatenate([images[:, 0], images[:, -1], images[:, 1:-1, 0], images[:, 1:-1, -1]], axis=1)
+        flip = np.median(border, axis=1) > 127
+    out = np.where(flip[:, None, None], 255 - images, images).astype(np.uint8)
+    return out, np.where(flip, FLAG_INVERTED, 0).astype(np.uint8)
+
+
 def fit_mnist_style(gray: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, Geometry]:
     """Scale the ink's bounding box into a 20x20 box and centre it by mass in the model frame."""
     from PIL import Image

@@ -284,7 +284,7 @@ def test_flag_bits_are_distinct_single_bits():
 
 def test_all_zero_flags_are_stored_as_nothing():
     assert names.encode_image_info(np.zeros(1000, np.uint8), NO_GEOMETRY) == b""
-    flags, geometry = names.decode_image_info(b"", 1000)
+    flags, geometry, _ = names.decode_image_info(b"", 1000)
     assert flags.dtype == np.uint8 and flags.shape == (1000,) and not flags.any()
     assert geometry.shape == (0, G)
     assert names.decode_image_info(b"", 0)[0].shape == (0,)
@@ -297,7 +297,7 @@ def test_nonzero_flags_round_trip():
     stored = names.encode_image_info(flags, NO_GEOMETRY)
     assert stored != b""
     assert zlib.decompress(stored) == flags.tobytes()
-    decoded, geometry = names.decode_image_info(stored, 4096)
+    decoded, geometry, _ = names.decode_image_info(stored, 4096)
     np.testing.assert_array_equal(decoded, flags)
     assert geometry.shape == (0, G)
 
@@ -308,7 +308,7 @@ def test_flags_with_geometry_round_trip():
     geometry[1, 0] = 65535
     stored = names.encode_image_info(flags, geometry)
     assert zlib.decompress(stored) == flags.tobytes() + geometry.astype("<u2").tobytes()
-    decoded, decoded_geometry = names.decode_image_info(stored, 4)
+    decoded, decoded_geometry, _ = names.decode_image_info(stored, 4)
     np.testing.assert_array_equal(decoded, flags)
     np.testing.assert_array_equal(decoded_geometry, geometry)
     assert decoded_geometry.dtype == np.uint16
@@ -325,7 +325,7 @@ def test_sparse_flags_compress():
     flags[17] = names.FLAG_CONVERTED
     stored = names.encode_image_info(flags, NO_GEOMETRY)
     assert len(stored) < 64
-    decoded, _ = names.decode_image_info(stored, 4096)
+    decoded, _, _ = names.decode_image_info(stored, 4096)
     assert decoded[17] == names.FLAG_CONVERTED
     assert np.count_nonzero(decoded) == 1
 

@@ -1,0 +1,144 @@
+"""Image arrays as files: IDX (raw or gzip, as MNIST ships), .npy and .npz, in and out.
+
+Dataset users keep digits as arrays, not as thousands of PNG files; pack
+reads them directly and unpack can write one array file back. Labels travel
+with the images when the input has them: an .npz 'labels' (or 'y') array, or
+the IDX labels file beside an IDX images file (MNIST's naming:
+...-images-idx3-ubyte -> ...-labels-idx1-ubyte).
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError, OutputError
+
+_IDX_NAME = re.compile(r"-idx\d-ubyte(\.gz)?$|\.idx\d?(\.gz)?$", re.IGNORECASE)
+ARRAY_SUFFIXES = (".npy", ".npz")
+IMAGE_KEYS = ("images", "x", "x_test", "x_train", "arr_0")
+LABEL_KEYS = ("labels", "y", "y_test", "y_train", "arr_1")
+
+
+def is_array_file(path: Path) -> bool:
+    """Whether pack treats `path` as an array of images rather than one image."""
+    return path.suffix.lower() in ARRAY_SUFFIXES or bool(_IDX_NAME.search(path.name))
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    from .datasets import parse_idx
+    from .errors import DataError
+
+    try:
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+        return parse_idx(raw, str(path))
+    except (OSError, EOFError, gzip.BadGzipFile) as err:
+        raise InputError(f"{path}: cannot read ({err})") from None
+    except DataError as err:
+        raise InputError(str(err)) from None
+
+
+def _idx_labels_for(path: Path) -> Path | None:
+    name = re.sub(r"images-idx3", "labels-idx1", path.name, flags=re.IGNORECASE)
+    if name == path.name:
+        return None
+    for candidate in (name, name + ".gz", re.sub(r"\.gz$", "", name)):
+        if (path.parent / candidate).is_file():
+            return path.parent / candidate
+    return None
+
+
+def _as_images(array: np.ndarray, path: Path, shape: tuple[int, int]) -> np.ndarray:
+    h, w = shape
+    if array.dtype != np.uint8:
+        raise InputError(f"{path}: images must be uint8, not {array.dtype}")
+    if array.ndim == 3 and array.shape[1:] == (h, w):
+        return array
+    if array.ndim == 2 and array.shape[1] == h * w:
+        return array.reshape(len(array), h, w)
+    raise InputError(f"{path}: array of shape {list(array.shape)} is not [N, {h}, {w}] or [N, {h * w}]")
+
+
+def _as_labels(labels: np.ndarray | None, count: int, path: Path) -> np.ndarray | None:
+    if labels is None:
+        return None
+    if labels.ndim != 1 or len(labels) != count or not np.issubdtype(labels.dtype, np.integer):
+        raise InputError(f"{path}: labels must be {count} integers, not {labels.dtype} {list(labels.shape)}")
+    if labels.size and (labels.min() < -(2**31) or labels.max() > 2**31 - 1):
+        raise InputError(f"{path}: labels out of the int32 range")
+    return labels.astype(np.int32)
+
+
+def has_labels(path: Path) -> bool:
+    """Whether an array file brings labels (checked before reading it, so the container can say so up front)."""
+    if path.suffix.lower() == ".npz":
+        try:
+            with zipfile.ZipFile(path) as z:
+                return any(Path(n).stem in LABEL_KEYS for n in z.namelist())
+        except (OSError, zipfile.BadZipFile):
+            return False
+    return path.suffix.lower() != ".npy" and _idx_labels_for(path) is not None
+
+
+def read_array_file(path: Path, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray | None]:
+    """(uint8 images [N, H, W], int32 labels [N] or None) from an IDX, .npy or .npz file."""
+    suffix = path.suffix.lower()
+    labels = None
+    try:
+        if suffix == ".npy":
+            array = np.load(path, allow_pickle=False, mmap_mode="r")
+        elif suffix == ".npz":
+            with np.load(path, allow_pickle=False) as npz:
+                keys = list(npz.keys())
+                image_key = next((k for k in IMAGE_KEYS if k in keys), keys[0] if len(keys) == 1 else None)
+                if image_key is None:
+                    raise InputError(f"{path}: no images array (looked for {', '.join(IMAGE_KEYS)})")
+                array = npz[image_key]
+                label_key = next((k for k in LABEL_KEYS if k in keys and k != image_key), None)
+                labels = npz[label_key] if label_key else None
+        else:
+            array = _read_idx(path)
+            label_file = _idx_labels_for(path)
+            labels = _read_idx(label_file) if label_file else None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        raise InputError(f"{path}: cannot read array ({err})") from None
+    images = _as_images(np.asarray(array), path, shape)
+    return images, _as_labels(labels, len(images), path)
+
+
+def write_array_file(path: Path, images: np.ndarray, labels: np.ndarray | None, names: list[str],
+                     force: bool = False) -> list[Path]:
+    """Write .npy (images; labels beside as NAME-labels.npy) or .npz (images, labels, names), atomically."""
+    from .fileio import atomic_output
+
+    path = Path(path)
+    written = []
+    if path.suffix.lower() == ".npz":
+        with atomic_output(path, force=force) as f:
+            extra = {"labels": labels} if labels is not None else {}
+            np.savez_compressed(f, images=images, names=np.array(names), **extra)
+        return [path]
+    if path.suffix.lower() != ".npy":
+        raise OutputError(f"{path}: array output must end in .npy or .npz")
+    with atomic_output(path, force=force) as f:
+        np.save(f, images, allow_pickle=False)
+    written.append(path)
+    if labels is not None:
+        label_path = path.with_name(path.stem + "-labels.npy")
+        with atomic_output(label_path, force=force) as f:
+            np.save(f, labels, allow_pickle=False)
+        written.append(label_path)
+    return written
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """An IDX file of a uint8 array (used by tests and benchmarks to make MNIST-shaped inputs)."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+
