@@ -10,6 +10,7 @@ import tempfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO, Callable, Iterable, Iterator
 
 import numpy as np
@@ -20,8 +21,8 @@ from .arrays import is_array_file, read_array_file, write_array_file
 from .container import FILE_HAS_LABELS, Header, Reader, chunk_record
 from .entropy import CODER_ID, LatentCoder
 from .errors import ContainerError, InputError, OutputError
-from .fileio import atomic_output
-from .images import collect_inputs, encode_png, output_name, read_gray, safe_output_path
+from .fileio import atomic_output, write_new_file
+from .images import OutputFolder, collect_inputs, encode_png, output_name, read_gray, safe_output_path
 from .modelfile import Model
 from .models import model_for_fingerprint, resolve_model, shipped_name
 from .names import (FLAG_CONVERTED, FLAG_INVERTED, FLAG_RESIZED, GEOMETRY_FIELDS, NAMES_CODEC, TableWriter,
@@ -171,8 +172,6 @@ def _prepared_inputs(files: list[Path], names: list[str], shape: tuple[int, int]
                      workers: int) -> Iterator[Item]:
     """Read and prepare every input (image files in parallel threads, array files whole);
     a bad one is skipped (recorded) or, at the end, fails the pack naming every bad file."""
-    from concurrent.futures import ThreadPoolExecutor
-
     problems: list[str] = []
 
     def refuse(path: Path, err: InputError) -> None:
@@ -349,7 +348,8 @@ class _Rollback:
     """
 
     def __init__(self):
-        self.written = 0
+        self.written = 0  # files of completed chunks
+        self.pending: list[Path] = []  # targets of the chunk being written (some may not exist yet)
         self.folders: list[Path] = []
 
     def make_folders(self, folder: Path) -> None:
@@ -364,6 +364,8 @@ class _Rollback:
     def undo(self, targets: Iterator[Path]) -> None:
         for _, f in zip(range(self.written), targets):
             f.unlink(missing_ok=True)
+        for f in self.pending:
+            Path(f).unlink(missing_ok=True)
         for d in reversed(self.folders):
             try:
                 d.rmdir()
@@ -399,12 +401,13 @@ def unpack(source: str | os.PathLike | BinaryIO | bytes, out_dir: str | os.PathL
         out = Path(out_dir)
         if out.exists() and not out.is_dir():
             raise OutputError(f"{out}: exists and is not a folder")
+        folder = OutputFolder(out)
         # First pass over the names: every target is safe, distinct, and (without force) free.
         existing = []
         for name in stored_names():
-            target = safe_output_path(out, output_name(name))
-            if not force and (target.exists() or target.is_symlink()):
-                existing.append(str(target))
+            target = folder.target(output_name(name))
+            if not force and os.path.lexists(target):
+                existing.append(target)
         _refuse_duplicates(stored_names, reader.where)
         if existing:
             more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
@@ -414,25 +417,31 @@ def unpack(source: str | os.PathLike | BinaryIO | bytes, out_dir: str | os.PathL
         rollback = _Rollback()
         all_flags, all_labels, restored, index = [], [], 0, 0
         names = stored_names()
+        made: set[str] = set()
         try:
             rollback.make_folders(out)
             for images, flags, geometry, labels in _decoded_chunks(opened):
+                rollback.pending = targets = []
                 for i, image in enumerate(images):
-                    target = safe_output_path(out, output_name(next(names)))
-                    rollback.make_folders(target.parent)
-                    safe_output_path(out, str(target.relative_to(out)))  # again, now that folders exist
-                    pixels = restore(image, int(flags[i]), geometry[i], restore_size)
-                    restored += restore_size and geometry[i] is not None
-                    with atomic_output(target, force=force, durable=False) as f:
-                        f.write(encode_png(pixels))
-                    rollback.written += 1
-                    index += 1
+                    name = output_name(next(names))
+                    parent = name.rpartition("/")[0]
+                    if parent not in made:
+                        rollback.make_folders(out / parent)
+                        made.add(parent)
+                    target = folder.target(name)  # checked again, now that its folder exists
+                    targets.append(target)
+                    write_new_file(target, encode_png(restore(image, int(flags[i]), geometry[i], restore_size)),
+                                   force=force)
                     if i % PROGRESS_STEP == PROGRESS_STEP - 1:
                         progress(PROGRESS_STEP)
+                progress(len(images) % PROGRESS_STEP)
+                rollback.written += len(images)
+                rollback.pending = []
+                restored += sum(1 for g in geometry if g is not None) if restore_size else 0
+                index += len(images)
                 all_flags.append(flags)
                 if labels is not None:
                     all_labels.append(labels)
-                progress(len(images) % PROGRESS_STEP)
         except BaseException:
             rollback.undo((out / output_name(n) for n in stored_names()))
             raise

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
@@ -76,8 +76,11 @@ def collect_inputs(paths: list[str | os.PathLike]) -> InputList:
 
 
 def output_name(name: str) -> str:
-    """The file name unpack writes for a stored name: the same path with a .png suffix."""
-    return str(PurePosixPath(name).with_suffix(".png"))
+    """The file name unpack writes for a stored name: the same path, its suffix (if any) replaced by .png."""
+    folder, _, base = name.rpartition("/")
+    dot = base.rfind(".")
+    stem = base[:dot] if dot > 0 else base
+    return f"{folder}/{stem}.png" if folder else f"{stem}.png"
 
 
 def read_gray(path: Path) -> tuple[np.ndarray, int]:
@@ -146,6 +149,31 @@ def safe_output_path(out_dir: Path, name: str) -> Path:
     if target.is_symlink():
         raise OutputError(f"{target}: refusing to write through a symbolic link")
     return target
+
+
+class OutputFolder:
+    """Targets under one output folder for many names, each folder checked once (not once per file).
+
+    A folder is trusted once it exists and resolves inside the root; files
+    are then created without following links (write_new_file refuses an
+    existing name, a symbolic link included).
+    """
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self._root = os.fspath(root)
+        self._trusted: set[str] = set()
+
+    def target(self, name: str) -> str:
+        problem = check_name(name)
+        if problem:
+            raise OutputError(f"{name!r}: refusing to write ({problem})")
+        parent = name.rpartition("/")[0]
+        if parent not in self._trusted:
+            safe_output_path(self.root, name)
+            if os.path.isdir(os.path.join(self._root, parent)):
+                self._trusted.add(parent)
+        return os.path.join(self._root, name)
 
 
 def encode_png(image: np.ndarray) -> bytes:

@@ -10,7 +10,6 @@ coder, and these dozen lines are simpler than another dependency.
 from __future__ import annotations
 
 import lzma
-import posixpath
 import re
 from typing import Iterable, Iterator
 import zlib
@@ -24,6 +23,7 @@ _LZMA_DECODE_FILTERS = [{"id": lzma.FILTER_LZMA2, "dict_size": 1 << 20}]
 MAX_NAME_BYTES = 4096
 NAMES_CODEC = 1  # front coding + raw LZMA2, as below
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f\\]")
+_BAD_COMPONENT = frozenset(("", ".", ".."))
 
 # Per-image flag bits (one byte per image).
 FLAG_CONVERTED = 1 << 0  # colour/alpha/palette/16-bit converted to 8-bit grayscale
@@ -49,12 +49,21 @@ def check_name(name: str) -> str | None:
         return "control character or backslash in name"
     if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
         return "absolute path"
-    parts = name.split("/")
-    if any(p in ("", ".", "..") for p in parts):
+    if not _BAD_COMPONENT.isdisjoint(name.split("/")):
         return "empty, '.' or '..' path component"
-    if posixpath.normpath(name) != name:
-        return "path is not normalised"
     return None
+
+
+def _shared_prefix(a: bytes, b: bytes) -> int:
+    """Length of the common prefix of a and b, at most 255 (binary search over C-level slice compares)."""
+    low, high = 0, min(len(a), len(b), 255)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if a[:mid] == b[:mid]:
+            low = mid
+        else:
+            high = mid - 1
+    return low
 
 
 class TableWriter:
@@ -73,9 +82,7 @@ class TableWriter:
         if problem:
             raise InputError(f"{name!r}: cannot be stored ({problem})")
         current = name.encode("utf-8")
-        shared, limit = 0, min(len(self._previous), len(current), 255)
-        while shared < limit and self._previous[shared] == current[shared]:
-            shared += 1
+        shared = _shared_prefix(self._previous, current)
         self._pending.append(shared)
         self._pending += current[shared:]
         self._pending.append(0)

@@ -1,0 +1,151 @@
+"""Speed, side by side in one run: aec against the floors it cannot beat, as ratios.
+
+    AEC_DATA=../shared/data/mnist python benchmarks/speed.py [--runs 3] [--million]
+
+- pack of the 10,000-PNG MNIST test folder vs reading those PNGs into one
+  array with Pillow in one process (the read floor) and vs `tar czf`;
+- unpack to PNGs vs writing those PNGs with Pillow (the write floor) and vs `tar xzf`;
+- pack/unpack of the test set as an array file (.npy in, .npy out), whole process;
+- codec.encode / codec.decode throughput in memory;
+- cold start of `aec --help` and `aec info` vs `python -c "import numpy, PIL.Image, h5py"`;
+- peak memory (max RSS) of pack and unpack at 10k and (--million) 1M images (.npy, streamed).
+Medians of --runs runs; every figure of a row comes from the same run loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+import codec  # noqa: E402
+from codec.datasets import load_mnist  # noqa: E402
+
+AEC = [sys.executable, "-m", "cli.main"]
+RSS_PROBE = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)")
+
+
+def seconds(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def run(cmd: list) -> None:
+    done = subprocess.run([str(c) for c in cmd], capture_output=True)
+    if done.returncode:
+        raise SystemExit(f"{cmd} failed: {done.stderr.decode()[-500:]}")
+
+
+def peak_rss_mb(cmd: list) -> float:
+    done = subprocess.run([sys.executable, "-c", RSS_PROBE, *map(str, cmd)], capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{cmd} failed: {done.stderr[-500:]}")
+    return int(done.stdout.strip().splitlines()[-1]) / 1024
+
+
+def read_floor(folder: Path, names: list[str]) -> None:
+    np.stack([np.asarray(Image.open(folder / n)) for n in names])
+
+
+def write_floor(folder: Path, images: np.ndarray, names: list[str]) -> None:
+    folder.mkdir()
+    for name, image in zip(names, images):
+        Image.fromarray(image).save(folder / name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--million", action="store_true", help="also measure memory at 1,000,000 images")
+    parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "speed.json")
+    args = parser.parse_args()
+    images, _ = load_mnist("test")
+    names = [f"{i:05d}.png" for i in range(len(images))]
+    rows: dict[str, list[float]] = {}
+
+    def add(key: str, value: float) -> None:
+        rows.setdefault(key, []).append(value)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        src = tmp / "mnist-test"
+        write_floor(src, images, names)
+        np.save(tmp / "test.npy", images)
+        for _ in range(args.runs):
+            for p in [tmp / "a.aec", tmp / "t.tgz", tmp / "n.aec", tmp / "back.npy"]:
+                p.unlink(missing_ok=True)
+            for d in [tmp / "out", tmp / "floor", tmp / "untar"]:
+                shutil.rmtree(d, ignore_errors=True)
+            add("read floor (Pillow, 1 process) s", seconds(lambda: read_floor(src, names)))
+            add("aec pack folder s", seconds(lambda: run(AEC + ["pack", src, "-o", tmp / "a.aec", "-q"])))
+            add("tar czf folder s", seconds(lambda: run(["tar", "czf", tmp / "t.tgz", "-C", tmp, "mnist-test"])))
+            add("write floor (Pillow, 1 process) s", seconds(lambda: write_floor(tmp / "floor", images, names)))
+            add("aec unpack to PNGs s", seconds(lambda: run(AEC + ["unpack", tmp / "a.aec", "-o", tmp / "out", "-q"])))
+            (tmp / "untar").mkdir()
+            add("tar xzf s", seconds(lambda: run(["tar", "xzf", tmp / "t.tgz", "-C", tmp / "untar"])))
+            add("aec pack .npy s", seconds(lambda: run(AEC + ["pack", tmp / "test.npy", "-o", tmp / "n.aec", "-q"])))
+            add("aec unpack to .npy s", seconds(lambda: run(
+                AEC + ["unpack", tmp / "n.aec", "--format", "npy", "-o", tmp / "back.npy", "-q"])))
+            add("import floor s", seconds(lambda: run([sys.executable, "-c", "import numpy, PIL.Image, h5py"])))
+            add("aec --help s", seconds(lambda: run(AEC + ["--help"])))
+            add("aec info s", seconds(lambda: run(AEC + ["info", tmp / "a.aec"])))
+            model = codec.resolve_model()
+            data = codec.encode(images, model=model)
+            add("codec.encode images/s", len(images) / seconds(lambda: codec.encode(images, model=model)))
+            add("codec.decode images/s", len(images) / seconds(lambda: codec.decode(data, model=model)))
+        memory = {
+            "pack 10k .npy": peak_rss_mb(AEC + ["pack", tmp / "test.npy", "-o", tmp / "m1.aec", "-q"]),
+            "unpack 10k to .npy": peak_rss_mb(AEC + ["unpack", tmp / "m1.aec", "--format", "npy", "-o", tmp / "m1.npy", "-q"]),
+            "pack 10k PNG folder": peak_rss_mb(AEC + ["pack", src, "-o", tmp / "m2.aec", "-q"]),
+            "unpack 10k to PNGs": peak_rss_mb(AEC + ["unpack", tmp / "m2.aec", "-o", tmp / "m2", "-q"]),
+        }
+        if args.million:
+            big = np.lib.format.open_memmap(tmp / "million.npy", mode="w+", dtype=np.uint8, shape=(1_000_000, 28, 28))
+            for start in range(0, len(big), len(images)):
+                big[start:start + len(images)] = images
+            big.flush()
+            del big
+            memory["pack 1M .npy"] = peak_rss_mb(AEC + ["pack", tmp / "million.npy", "-o", tmp / "m3.aec", "-q"])
+            memory["unpack 1M to .npy"] = peak_rss_mb(
+                AEC + ["unpack", tmp / "m3.aec", "--format", "npy", "-o", tmp / "m3.npy", "-q"])
+    med = {k: statistics.median(v) for k, v in rows.items()}
+    ratios = {
+        "pack / read floor": med["aec pack folder s"] / med["read floor (Pillow, 1 process) s"],
+        "pack / tar czf": med["aec pack folder s"] / med["tar czf folder s"],
+        "unpack / write floor": med["aec unpack to PNGs s"] / med["write floor (Pillow, 1 process) s"],
+        "unpack / tar xzf": med["aec unpack to PNGs s"] / med["tar xzf s"],
+        "aec info / import floor": med["aec info s"] / med["import floor s"],
+        "aec --help / import floor": med["aec --help s"] / med["import floor s"],
+    }
+    if args.million:
+        ratios["pack memory 1M / 10k"] = memory["pack 1M .npy"] / memory["pack 10k .npy"]
+        ratios["unpack memory 1M / 10k"] = memory["unpack 1M to .npy"] / memory["unpack 10k to .npy"]
+    results = {"machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}",
+               "runs": args.runs, "medians": med, "ratios": ratios, "peak_rss_mb": memory, "all_runs": rows}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    print("| figure | median |\n| --- | --- |")
+    for k, v in med.items():
+        print(f"| {k} | {v:,.3f} |")
+    for k, v in ratios.items():
+        print(f"| {k} | {v:.2f}x |")
+    for k, v in memory.items():
+        print(f"| peak RSS {k} | {v:.0f} MB |")
+
+
+if __name__ == "__main__":
+    main()
