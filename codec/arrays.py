@@ -98,7 +98,8 @@ def read_array_file(path: Path, shape: tuple[int, int]) -> tuple[np.ndarray, np.
                 keys = list(npz.keys())
                 image_key = next((k for k in IMAGE_KEYS if k in keys), keys[0] if len(keys) == 1 else None)
                 if image_key is None:
-                    raise InputError(f"{path}: no images array (looked for {', '.join(IMAGE_KEYS)})")
+                    raise InputError(f"{path}: which array are the images? (holds {', '.join(keys) or 'none'}; "
+                                     f"name it images, or save only one)")
                 array = npz[image_key]
                 label_key = next((k for k in LABEL_KEYS if k in keys and k != image_key), None)
                 labels = npz[label_key] if label_key else None

@@ -209,20 +209,17 @@ def load_training_images(data: str | os.PathLike | None = None, shape: tuple[int
     if not path.is_file():
         raise InputError(f"{path}: not a regular file or folder")
     suffix = path.suffix.lower()
-    if suffix == ".npy":
-        array, kind = _load_npy(path), "npy"
-    elif suffix == ".npz":
-        if _is_keras_archive(path):
-            with np.load(path, allow_pickle=False) as npz:
-                mnist = npz["x_train"].shape == (60000, 28, 28)
-            if mnist:
-                return TrainingData(_load_split_from_npz(path, "train")[0], str(path), "mnist-npz")
-        array, kind = _load_npz(path), "npz"
-    elif _looks_like_idx(path):
-        array, kind = parse_idx(read_idx_file(path), str(path)), "idx"
-    else:
-        return TrainingData(_read_image_files(path, shape, invert, resize), str(path), "images")
-    return TrainingData(_check_images(array, path, shape), str(path), kind)
+    if suffix == ".npz" and _is_keras_archive(path):
+        with np.load(path, allow_pickle=False) as npz:
+            mnist = npz["x_train"].shape == (60000, 28, 28)
+        if mnist:
+            return TrainingData(_load_split_from_npz(path, "train")[0], str(path), "mnist-npz")
+    if suffix in (".npy", ".npz") or _looks_like_idx(path):
+        from .arrays import read_array_file  # the same reader as `aec pack`
+
+        array, _ = read_array_file(path, shape)
+        return TrainingData(_check_images(array, path, shape), str(path), suffix[1:] if suffix in (".npy", ".npz") else "idx")
+    return TrainingData(_read_image_files(path, shape, invert, resize), str(path), "images")
 
 
 def _verified_idx(folder: Path, stem: str) -> np.ndarray:
@@ -248,31 +245,6 @@ def _check_images(array: np.ndarray, path: Path, shape: tuple[int, int]) -> np.n
     if len(array) < 2:
         raise InputError(f"{path}: {len(array)} image(s); training needs at least 2 (one is held out for validation)")
     return np.ascontiguousarray(array)
-
-
-def _load_npy(path: Path) -> np.ndarray:
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:
-        raise InputError(f"{path}: not a readable .npy array ({err})") from None
-
-
-def _load_npz(path: Path) -> np.ndarray:
-    """The only array in the archive, or the one named images, x_train or x."""
-    import zipfile
-
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            names = list(npz.files)
-            if len(names) == 1:
-                return npz[names[0]]
-            for name in ("images", "x_train", "x"):
-                if name in names:
-                    return npz[name]
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise InputError(f"{path}: not a readable .npz archive ({err})") from None
-    raise InputError(f"{path}: which array are the images? (holds {', '.join(names) or 'none'}; "
-                     "name it images, or save only one)")
 
 
 def _looks_like_idx(path: Path) -> bool:

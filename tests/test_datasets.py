@@ -102,7 +102,7 @@ def test_training_images_are_validated(tmp_path):
     (tmp_path / "labels.idx").write_bytes(_idx(np.zeros(10, np.uint8)))
     (tmp_path / "junk.npy").write_bytes(b"not numpy")
     cases = {"float.npy": "uint8", "shape.npy": "[N, 28, 28]", "one.npy": "at least 2", "two.npz": "a, b",
-             "labels.idx": "[10]", "junk.npy": "not a readable", "missing": "no such file"}
+             "labels.idx": "[10]", "junk.npy": "cannot read array", "missing": "no such file"}
     for name, words in cases.items():
         with pytest.raises(InputError) as err:
             datasets.load_training_images(tmp_path / name)
