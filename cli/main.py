@@ -237,6 +237,24 @@ def _command_line(ctx: typer.Context) -> str:
 
 
 @app.command()
+def bench(
+    path: Annotated[Path, typer.Argument(metavar="PATH", help="A folder of images or an array file (IDX, .npy, .npz).")],
+    limit: Annotated[int, typer.Option(min=1, help="Use at most this many images.")] = 2000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    debug: Debug = False,
+) -> None:
+    """Compare aec at each shipped quality with PNG and WebP on your images: size, PSNR, time."""
+    with _errors_to_exit(debug):
+        from codec.bench import format_table, run as run_bench
+
+        result = run_bench(path, limit=limit)
+        if as_json:
+            print(json.dumps(result, indent=2))
+        else:
+            print(format_table(result))
+
+
+@app.command()
 def train(
     ctx: typer.Context,
     data: Annotated[Optional[str], typer.Option(

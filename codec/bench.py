@@ -1,0 +1,99 @@
+"""`aec bench`: aec beside PNG and WebP on the user's own images.
+
+For each shipped quality level and each classic format: bytes per image,
+ratio against raw pixels, PSNR, and encode/decode time per image, measured
+in this process on the same images.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .api import decode, encode
+from .arrays import is_array_file, read_array_file
+from .errors import InputError
+from .images import collect_inputs, read_gray
+from .models import load_model_file, shipped_model_files
+from .prepare import prepare
+
+
+def load_images(path: Path, shape: tuple[int, int], limit: int | None) -> np.ndarray:
+    """uint8 [N, H, W] from a folder of images or an array file, prepared as pack prepares them."""
+    if path.is_file() and is_array_file(path):
+        images = read_array_file(path, shape)[0]
+    else:
+        inputs = collect_inputs([path])
+        files = inputs.files[:limit] if limit else inputs.files
+        prepared = []
+        for file in files:
+            gray, _ = read_gray(file)
+            try:
+                prepared.append(prepare(gray, shape)[0])
+            except InputError as err:
+                raise InputError(f"{file}: {err}") from None
+        images = np.stack(prepared)
+    return images[:limit] if limit else images
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float | None:
+    """PSNR in dB, None when lossless (JSON has no infinity)."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)) / 255**2
+    return None if mse == 0 else 10 * math.log10(1 / mse)
+
+
+def _pillow_codec(images: np.ndarray, fmt: str, **options) -> tuple[int, np.ndarray, float, float]:
+    from PIL import Image
+
+    start = time.perf_counter()
+    blobs = []
+    for image in images:
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format=fmt, **options)
+        blobs.append(buffer.getvalue())
+    encode_s = time.perf_counter() - start
+    start = time.perf_counter()
+    decoded = np.stack([np.asarray(Image.open(io.BytesIO(b)).convert("L")) for b in blobs])
+    return sum(map(len, blobs)), decoded, encode_s, time.perf_counter() - start
+
+
+def run(path: Path, limit: int | None = 2000) -> dict:
+    models = {name: load_model_file(p) for name, p in shipped_model_files().items()}
+    if not models:
+        raise InputError("no shipped models to compare")
+    shape = next(iter(models.values())).image_shape
+    images = load_images(path, shape, limit)
+    n = len(images)
+    rows = []
+
+    def add(codec_name: str, total: int, decoded: np.ndarray, encode_s: float, decode_s: float) -> None:
+        rows.append({"codec": codec_name, "bytes_per_image": total / n, "ratio_vs_raw": images.size / total,
+                     "psnr_db": _psnr(images, decoded), "encode_us_per_image": 1e6 * encode_s / n,
+                     "decode_us_per_image": 1e6 * decode_s / n})
+
+    for name, model in sorted(models.items(), key=lambda kv: kv[1].quality):
+        start = time.perf_counter()
+        data = encode(images, model=model)
+        encode_s = time.perf_counter() - start
+        start = time.perf_counter()
+        decoded = decode(data, model=model)
+        add(f"aec {name} (quality {model.quality})", len(data), decoded, encode_s, time.perf_counter() - start)
+    add("PNG", *_pillow_codec(images, "PNG", optimize=True))
+    add("WebP lossless", *_pillow_codec(images, "WEBP", lossless=True, method=6))
+    for quality in (0, 50, 90):
+        add(f"WebP q{quality}", *_pillow_codec(images, "WEBP", quality=quality, method=6))
+    return {"source": str(path), "images": n, "raw_bytes_per_image": images[0].size, "rows": rows}
+
+
+def format_table(result: dict) -> str:
+    lines = [f"{result['images']} images from {result['source']} ({result['raw_bytes_per_image']} raw bytes each)",
+             f"{'codec':<28} {'B/image':>9} {'ratio':>7} {'PSNR dB':>8} {'enc us':>8} {'dec us':>8}"]
+    for r in result["rows"]:
+        psnr = "lossless" if r["psnr_db"] is None else f"{r['psnr_db']:.2f}"
+        lines.append(f"{r['codec']:<28} {r['bytes_per_image']:>9.2f} {r['ratio_vs_raw']:>6.1f}x {psnr:>8} "
+                     f"{r['encode_us_per_image']:>8.1f} {r['decode_us_per_image']:>8.1f}")
+    return "\n".join(lines)

@@ -1,0 +1,36 @@
+"""`aec bench` on the user's own images."""
+
+import json
+
+import numpy as np
+from typer.testing import CliRunner
+
+from cli.main import app
+
+
+def test_bench_folder_json(example_digits):
+    result = CliRunner().invoke(app, ["bench", str(example_digits), "--json"])
+    assert result.exception is None and result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    rows = {r["codec"]: r for r in report["rows"]}
+    assert report["images"] == 48
+    aec = next(r for name, r in rows.items() if name.startswith("aec mnist-q3"))
+    assert 10 < aec["bytes_per_image"] < 25 and aec["psnr_db"] > 20
+    assert rows["PNG"]["psnr_db"] is None  # lossless (JSON null)
+    assert "Infinity" not in result.stdout and "NaN" not in result.stdout
+    # aec is many times smaller than PNG and WebP on digits.
+    assert rows["PNG"]["bytes_per_image"] > 8 * aec["bytes_per_image"]
+    assert rows["WebP q0"]["bytes_per_image"] > 3 * aec["bytes_per_image"]
+
+
+def test_bench_array_table(tmp_path, example_images):
+    np.save(tmp_path / "d.npy", example_images[:20])
+    result = CliRunner().invoke(app, ["bench", str(tmp_path / "d.npy"), "--limit", "10"])
+    assert result.exit_code == 0
+    assert result.stdout.startswith("10 images from") and "WebP lossless" in result.stdout
+
+
+def test_bench_bad_input(tmp_path):
+    (tmp_path / "x.txt").write_text("no")
+    result = CliRunner().invoke(app, ["bench", str(tmp_path)])
+    assert result.exit_code == 1 and "x.txt" in result.stderr
