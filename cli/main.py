@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from click.exceptions import ClickException
 
 import codec
 from codec.errors import AecError
@@ -68,7 +69,7 @@ def _errors_to_exit(debug: bool):
     except KeyboardInterrupt:
         _err("interrupted")
         raise typer.Exit(130)
-    except (typer.Exit, typer.Abort, SystemExit, typer.TyperException):
+    except (typer.Exit, typer.Abort, SystemExit, ClickException):
         raise  # usage errors keep click's message and exit code 2
     except Exception as err:  # noqa: BLE001 - the last line of defence for users
         if debug:
