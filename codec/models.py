@@ -47,6 +47,25 @@ def resolve_model(spec: str | os.PathLike | Model | None = None) -> Model:
     raise ModelError(f"{name}: no such model (shipped: {available}; or give a model file path)")
 
 
+@functools.lru_cache(maxsize=32)
+def _stored_fingerprint(path: str, mtime_ns: int) -> str:
+    """The fingerprint a model file says it has (attribute only; read_model verifies it)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return str(f.attrs.get("fingerprint", ""))
+    except (OSError, ValueError):
+        return ""
+
+
+def _candidates(fingerprint: bytes) -> list[Path]:
+    """Shipped model files whose stored fingerprint matches, without reading their weights."""
+    wanted = fingerprint.hex()
+    return [path for path in shipped_model_files().values()
+            if _stored_fingerprint(str(path), path.stat().st_mtime_ns) == wanted]
+
+
 def model_for_fingerprint(fingerprint: bytes, spec: str | os.PathLike | Model | None = None) -> Model:
     """The model that made a container: `spec` if given (must match), else the shipped one."""
     if spec is not None:
@@ -57,7 +76,7 @@ def model_for_fingerprint(fingerprint: bytes, spec: str | os.PathLike | Model | 
                 f"(it needs {fingerprint.hex()[:12]})"
             )
         return model
-    for path in shipped_model_files().values():
+    for path in _candidates(fingerprint):
         model = load_model_file(path)
         if model.fingerprint == fingerprint:
             return model
@@ -68,11 +87,6 @@ def model_for_fingerprint(fingerprint: bytes, spec: str | os.PathLike | Model | 
 
 
 def shipped_name(fingerprint: bytes) -> str | None:
-    """Name of the shipped model with this fingerprint, or None."""
-    for name, path in shipped_model_files().items():
-        try:
-            if load_model_file(path).fingerprint == fingerprint:
-                return name
-        except ModelError:
-            continue
-    return None
+    """Name of the shipped model that says it has this fingerprint, or None (for display: nothing is decoded)."""
+    candidates = _candidates(fingerprint)
+    return candidates[0].stem if candidates else None
