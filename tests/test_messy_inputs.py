@@ -144,3 +144,17 @@ def test_uppercase_extension_and_case_collisions(tmp_path, example_images):
     Image.fromarray(example_images[3]).save(src / "A.jpg")
     result = cli("pack", src, "-o", tmp_path / "d.aec")
     assert result.exit_code == 1 and "same A.png" in result.stderr
+
+
+def test_worker_processes_give_the_same_file_and_report(messy, tmp_path, monkeypatch):
+    """Decoding in worker processes (used from PARALLEL_FROM files on) changes nothing a user can see."""
+    import codec.api
+
+    one = codec.pack([messy], tmp_path / "one.aec", skip_invalid=True, workers=1)
+    monkeypatch.setattr(codec.api, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(codec.api, "READ_BATCH", 3)
+    two = codec.pack([messy], tmp_path / "two.aec", skip_invalid=True, workers=2)
+    assert (tmp_path / "one.aec").read_bytes() == (tmp_path / "two.aec").read_bytes()
+    assert sorted(map(str, one.skipped)) == sorted(map(str, two.skipped)) and len(two.skipped) == 4
+    with pytest.raises(codec.InputError, match="4 of 14 inputs"):
+        codec.pack([messy], tmp_path / "three.aec", workers=2)
