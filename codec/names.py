@@ -77,8 +77,9 @@ class TableWriter:
         self.raw_length = 0
         self.count = 0
 
-    def add(self, name: str) -> None:
-        problem = check_name(name)
+    def add(self, name: str, checked: bool = False) -> None:
+        """Append a name; `checked` skips check_name for names aec generated itself."""
+        problem = None if checked else check_name(name)
         if problem:
             raise InputError(f"{name!r}: cannot be stored ({problem})")
         current = name.encode("utf-8")
