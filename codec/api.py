@@ -35,6 +35,7 @@ PROGRESS_STEP = 256
 NO_LABEL = -1  # the label of an image without one, in a file where others have labels
 READ_BATCH = 256  # image files per decoding task (bounded memory)
 PARALLEL_FROM = 1024  # decode in worker processes from this many files on
+ARRAY_SLICE = 4096  # images taken from an array file at a time
 Progress = Callable[[int], None]  # called with the number of images just done
 
 
@@ -186,12 +187,14 @@ def _read_and_prepare(path: Path, shape: tuple[int, int], invert: str, resize: b
         return err
 
 
-def _array_names(stored_name: str, count: int, alone: bool) -> list[str]:
-    """Names for the images of an array file: 0.png, 1.png ... (alone), else under a folder named after the file."""
+def _array_names(stored_name: str, count: int, alone: bool, first: int = 0, number: int | None = None) -> list[str]:
+    """Names for images first.. of an array file of `count`: 0.png, 1.png ... (alone), else under a
+    folder named after the file."""
     width = len(str(max(count - 1, 0)))
     stem = stored_name[:-3] if stored_name.lower().endswith(".gz") else stored_name
     prefix = "" if alone else str(Path(stem).with_suffix("")) + "/"
-    return [f"{prefix}{i:0{width}d}.png" for i in range(count)]
+    last = count if number is None else first + number
+    return [f"{prefix}{i:0{width}d}.png" for i in range(first, last)]
 
 
 def _read_batch(paths: list[Path], shape: tuple[int, int], invert: str, resize: bool) -> list:
@@ -265,14 +268,18 @@ def _prepared_inputs(files: list[Path], names: list[str], shape: tuple[int, int]
             if is_array_file(files[start]):
                 path = files[start]
                 try:
-                    images, labels = read_array_file(path, shape)
-                    pixels, flags = invert_batch(images, invert)
+                    images, labels = read_array_file(path, shape)  # memory-mapped where the format allows
                 except InputError as err:
                     refuse(path, err if str(err).startswith(str(path)) else InputError(f"{path}: {err}"))
                 else:
-                    if not problems:
-                        yield Batch(_array_names(names[start], len(images), alone), pixels, flags,
-                                    [None] * len(images), labels, trusted_names=True)
+                    # Slice by slice, so a million-image array never sits in memory twice.
+                    for first in range(0, len(images), ARRAY_SLICE):
+                        pixels, flags = invert_batch(np.asarray(images[first:first + ARRAY_SLICE]), invert)
+                        if not problems:
+                            yield Batch(_array_names(names[start], len(images), alone, first, len(pixels)),
+                                        pixels, flags, [None] * len(pixels),
+                                        None if labels is None else labels[first:first + len(pixels)],
+                                        trusted_names=True)
                 progress(1)
                 continue
             results = future.result() if future is not None else _read_batch(files[start:end], shape, invert, resize)

@@ -29,11 +29,70 @@ def is_array_file(path: Path) -> bool:
     return path.suffix.lower() in ARRAY_SUFFIXES or bool(_IDX_NAME.search(path.name))
 
 
-def _read_idx(path: Path) -> np.ndarray:
+class FileArray:
+    """A uint8 array stored in a file (raw IDX or .npy), read slice by slice with ordinary reads.
+
+    Unlike a memory map, the pages read do not count against the process
+    (RSS stays flat for a million images); only the slice asked for is in memory.
+    """
+
+    def __init__(self, path: Path, offset: int, shape: tuple[int, ...]):
+        self.path, self.offset, self.shape = path, offset, shape
+        self.dtype = np.dtype(np.uint8)
+        self.ndim = len(shape)
+        self._row = int(np.prod(shape[1:], dtype=np.int64))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index: slice) -> np.ndarray:
+        start, stop, step = index.indices(len(self))
+        if step != 1:
+            raise ValueError("FileArray takes contiguous slices")
+        count = max(stop - start, 0)
+        with open(self.path, "rb") as f:
+            f.seek(self.offset + start * self._row)
+            data = np.fromfile(f, dtype=np.uint8, count=count * self._row)
+        if data.size != count * self._row:
+            raise InputError(f"{self.path}: file ended early (truncated?)")
+        return data.reshape(count, *self.shape[1:])
+
+    def reshape(self, *shape) -> "FileArray":
+        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], tuple) else shape
+        shape = tuple(len(self) if s == -1 else s for s in shape)
+        if int(np.prod(shape)) != int(np.prod(self.shape)) or shape[0] != len(self):
+            raise ValueError("FileArray reshapes only within an image")
+        return FileArray(self.path, self.offset, shape)
+
+
+def _npy_file_array(path: Path) -> FileArray | None:
+    """A FileArray over a plain uint8 C-order .npy, or None (then np.load reads it)."""
+    with open(path, "rb") as f:
+        major, _ = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(f)
+        offset = f.tell()
+    if dtype != np.uint8 or fortran or len(shape) < 2:
+        return None
+    return FileArray(path, offset, tuple(shape))
+
+
+def _read_idx(path: Path) -> np.ndarray | FileArray:
+    """An IDX file as an array: read slice by slice when raw and large, in memory when gzip."""
     from .datasets import parse_idx
     from .errors import DataError
 
     try:
+        with open(path, "rb") as f:
+            head = f.read(4 + 4 * 4)
+        if head[:3] == b"\0\0\x08" and len(head) >= 4 and path.stat().st_size > 1 << 20:
+            ndim = head[3]
+            with open(path, "rb") as f:
+                header = f.read(4 + 4 * ndim)
+            dims = tuple(int.from_bytes(header[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+            if len(header) != 4 + 4 * ndim or path.stat().st_size != len(header) + int(np.prod(dims, dtype=np.int64)):
+                raise DataError(f"{path}: IDX header does not match the file size")
+            return FileArray(path, len(header), dims)
         raw = path.read_bytes()
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
@@ -92,7 +151,7 @@ def read_array_file(path: Path, shape: tuple[int, int]) -> tuple[np.ndarray, np.
     labels = None
     try:
         if suffix == ".npy":
-            array = np.load(path, allow_pickle=False, mmap_mode="r")
+            array = _npy_file_array(path) or np.load(path, allow_pickle=False)
         elif suffix == ".npz":
             with np.load(path, allow_pickle=False) as npz:
                 keys = list(npz.keys())
@@ -109,7 +168,7 @@ def read_array_file(path: Path, shape: tuple[int, int]) -> tuple[np.ndarray, np.
             labels = _read_idx(label_file) if label_file else None
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
         raise InputError(f"{path}: cannot read array ({err})") from None
-    images = _as_images(np.asarray(array), path, shape)
+    images = _as_images(array if isinstance(array, FileArray) else np.asarray(array), path, shape)
     return images, _as_labels(labels, len(images), path)
 
 

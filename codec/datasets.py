@@ -68,16 +68,16 @@ def candidate_locations(explicit: str | os.PathLike | None = None) -> list[Path]
 
 
 def parse_idx(raw: bytes, name: str = "IDX data") -> np.ndarray:
-    """Parse the bytes of an (uncompressed) IDX file, checking sizes first."""
+    """Parse the bytes (or any buffer, e.g. a memory map) of an uncompressed IDX file, checking sizes first."""
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise DataError(f"{name}: not an IDX file (bad magic)")
-    type_code, ndim = raw[2], raw[3]
+    type_code, ndim = int(raw[2]), int(raw[3])
     if type_code not in _IDX_DTYPES or ndim == 0:
         raise DataError(f"{name}: unsupported IDX type 0x{type_code:02x} / {ndim} dims")
     header = 4 + 4 * ndim
     if len(raw) < header:
         raise DataError(f"{name}: truncated IDX header")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(bytes(raw[4 + 4 * i: 8 + 4 * i]), "big") for i in range(ndim))
     dtype = np.dtype(_IDX_DTYPES[type_code])
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(raw) - header != expected:
@@ -218,6 +218,7 @@ def load_training_images(data: str | os.PathLike | None = None, shape: tuple[int
         from .arrays import read_array_file  # the same reader as `aec pack`
 
         array, _ = read_array_file(path, shape)
+        array = array[0:len(array)]  # training holds all images in memory anyway
         return TrainingData(_check_images(array, path, shape), str(path), suffix[1:] if suffix in (".npy", ".npz") else "idx")
     return TrainingData(_read_image_files(path, shape, invert, resize), str(path), "images")
 

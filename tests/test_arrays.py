@@ -117,3 +117,25 @@ def test_restore_size_needs_png(tmp_path, example_digits):
     codec.pack([example_digits], out)
     result = cli("unpack", out, "--format", "npy", "--restore-size", "-o", tmp_path / "x.npy")
     assert result.exit_code == 1 and "--restore-size" in result.stderr
+
+
+def test_large_raw_idx_and_npy_are_read_in_slices(tmp_path, example_images, monkeypatch):
+    """Files over 1 MB are read slice by slice (flat memory); the result equals packing the array itself."""
+    import codec.api
+    from codec.arrays import FileArray, read_array_file
+
+    images = np.concatenate([example_images] * 45)  # 2160 images, 1.7 MB
+    (tmp_path / "big-images-idx3-ubyte").write_bytes(idx_bytes(images))
+    np.save(tmp_path / "big.npy", images)
+    monkeypatch.setattr(codec.api, "ARRAY_SLICE", 500)
+    for name in ("big-images-idx3-ubyte", "big.npy"):
+        lazy, _ = read_array_file(tmp_path / name, (28, 28))
+        assert isinstance(lazy, FileArray) and len(lazy) == 2160
+        assert np.array_equal(lazy[100:103], images[100:103])
+        out = tmp_path / f"{name}.aec"
+        codec.pack([tmp_path / name], out)
+        assert np.array_equal(codec.decode(out), codec.decode(codec.encode(images)))
+    truncated = tmp_path / "cut-images-idx3-ubyte"
+    truncated.write_bytes(idx_bytes(images)[:-100])
+    with pytest.raises(codec.InputError, match="cut-images"):
+        codec.pack([truncated], tmp_path / "cut.aec")
