@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import io
+import itertools
 import os
 import shutil
 import tempfile
@@ -36,6 +37,7 @@ NO_LABEL = -1  # the label of an image without one, in a file where others have 
 READ_BATCH = 256  # image files per decoding task (bounded memory)
 PARALLEL_FROM = 1024  # decode in worker processes from this many files on
 ARRAY_SLICE = 4096  # images taken from an array file at a time
+WRITE_BATCH = 256  # PNG files per writing task
 Progress = Callable[[int], None]  # called with the number of images just done
 
 
@@ -202,16 +204,17 @@ def _read_batch(paths: list[Path], shape: tuple[int, int], invert: str, resize: 
     return [_read_and_prepare(path, shape, invert, resize) for path in paths]
 
 
-def _reading_pool(workers: int, files: int):
-    """Worker processes for decoding image files, or None to decode in this process.
+def _worker_pool(workers: int | None, files: int):
+    """Worker processes for reading or writing image files, or None to do it in this process.
 
-    Decoding a 28x28 PNG is mostly Python overhead in Pillow, so threads
-    contend for the GIL (measured: 2 threads slower than 1); forked
-    processes scale. Small packs are not worth the fork.
+    Decoding or encoding a 28x28 PNG is mostly Python overhead in Pillow,
+    so threads contend for the GIL (measured: 2 threads slower than 1);
+    forked processes scale. Small jobs are not worth the fork.
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    workers = workers or os.cpu_count() or 1
     if workers < 2 or files < PARALLEL_FROM or "fork" not in multiprocessing.get_all_start_methods():
         return None
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
@@ -219,7 +222,7 @@ def _reading_pool(workers: int, files: int):
 
 def _prepared_inputs(files: list[Path], names: list[str], shape: tuple[int, int], invert: str, resize: bool,
                      skip_invalid: bool, skipped: list[tuple[Path, str]], progress: Progress,
-                     workers: int) -> Iterator[Batch]:
+                     workers: int | None) -> Iterator[Batch]:
     """Read and prepare every input (image files in batches, in worker processes when many; array
     files whole); a bad one is skipped (recorded) or, at the end, fails the pack naming every bad file."""
     problems: list[str] = []
@@ -242,7 +245,7 @@ def _prepared_inputs(files: list[Path], names: list[str], shape: tuple[int, int]
             start = end
 
     alone = len(files) == 1
-    pool = _reading_pool(workers, len(files))
+    pool = _worker_pool(workers, len(files))
     with contextlib.ExitStack() as stack:
         if pool is not None:
             stack.enter_context(pool)
@@ -260,7 +263,7 @@ def _prepared_inputs(files: list[Path], names: list[str], shape: tuple[int, int]
             pending.append((start, end, future))
             return True
 
-        for _ in range(2 * max(workers, 1)):  # keep every worker busy, memory bounded
+        for _ in range(2 * (workers or os.cpu_count() or 1)):  # keep every worker busy, memory bounded
             submit_next()
         while pending:
             start, end, future = pending.popleft()
@@ -339,7 +342,7 @@ def pack(paths: list[str | os.PathLike], output: str | os.PathLike | BinaryIO,
     skipped: list[tuple[Path, str]] = []
     labelled = any(is_array_file(f) and array_has_labels(f) for f in inputs.files)
     items = _prepared_inputs(inputs.files, inputs.names, codec_model.image_shape, invert, resize,
-                             skip_invalid, skipped, progress, workers or os.cpu_count() or 1)
+                             skip_invalid, skipped, progress, workers)
     if hasattr(output, "write"):
         result = _encode_stream(output, codec_model, items, chunk_size, labelled)
     else:
@@ -441,10 +444,10 @@ class _Rollback:
             self.folders.append(f)
 
     def undo(self, targets: Iterator[Path]) -> None:
-        for _, f in zip(range(self.written), targets):
-            f.unlink(missing_ok=True)
-        for f in self.pending:
-            Path(f).unlink(missing_ok=True)
+        for f in itertools.chain((f for _, f in zip(range(self.written), targets)), self.pending):
+            if os.path.isfile(f) and not os.path.islink(f):  # never a folder or link that was in the way
+                with contextlib.suppress(OSError):
+                    os.unlink(f)
         for d in reversed(self.folders):
             try:
                 d.rmdir()
@@ -455,7 +458,7 @@ class _Rollback:
 def unpack(source: str | os.PathLike | BinaryIO | bytes, out_dir: str | os.PathLike,
            model: str | os.PathLike | Model | None = None, force: bool = False, restore_size: bool = False,
            format: str = "png", progress: Progress = _no_progress,
-           on_start: Callable[[int], None] = _no_progress) -> UnpackResult:
+           on_start: Callable[[int], None] = _no_progress, workers: int | None = None) -> UnpackResult:
     """Decode an .aec file into PNG files under out_dir, with the stored relative names.
 
     Inverted images are inverted back; with restore_size, resized images get
@@ -497,36 +500,47 @@ def unpack(source: str | os.PathLike | BinaryIO | bytes, out_dir: str | os.PathL
         all_flags, all_labels, restored, index = [], [], 0, 0
         names = stored_names()
         made: set[str] = set()
+        pool = _worker_pool(workers, h.image_count)
         try:
-            rollback.make_folders(out)
-            for images, flags, geometry, labels in _decoded_chunks(opened):
-                rollback.pending = targets = []
-                for i, image in enumerate(images):
-                    name = output_name(next(names))
-                    parent = name.rpartition("/")[0]
-                    if parent not in made:
-                        rollback.make_folders(out / parent)
-                        made.add(parent)
-                    target = folder.target(name)  # checked again, now that its folder exists
-                    targets.append(target)
-                    write_new_file(target, encode_png(restore(image, int(flags[i]), geometry[i], restore_size)),
-                                   force=force)
-                    if i % PROGRESS_STEP == PROGRESS_STEP - 1:
-                        progress(PROGRESS_STEP)
-                progress(len(images) % PROGRESS_STEP)
-                rollback.written += len(images)
-                rollback.pending = []
-                restored += sum(1 for g in geometry if g is not None) if restore_size else 0
-                index += len(images)
-                all_flags.append(flags)
-                if labels is not None:
-                    all_labels.append(labels)
+            with contextlib.ExitStack() as stack:
+                if pool is not None:
+                    stack.enter_context(pool)
+                rollback.make_folders(out)
+                for images, flags, geometry, labels in _decoded_chunks(opened):
+                    rollback.pending = targets = []
+                    for _ in range(len(images)):
+                        name = output_name(next(names))
+                        parent = name.rpartition("/")[0]
+                        if parent not in made:
+                            rollback.make_folders(out / parent)
+                            made.add(parent)
+                        targets.append(folder.target(name))  # checked again, now that its folder exists
+                    spans = [(i, min(i + WRITE_BATCH, len(images))) for i in range(0, len(images), WRITE_BATCH)]
+                    jobs = [(images[a:b], flags[a:b], geometry[a:b], targets[a:b], restore_size, force)
+                            for a, b in spans]
+                    results = pool.map(_write_batch, jobs) if pool is not None else map(_write_batch, jobs)
+                    for (a, b), _ in zip(spans, results):
+                        progress(b - a)
+                    rollback.written += len(images)
+                    rollback.pending = []
+                    restored += sum(1 for g in geometry if g is not None) if restore_size else 0
+                    index += len(images)
+                    all_flags.append(flags)
+                    if labels is not None:
+                        all_labels.append(labels)
         except BaseException:
             rollback.undo((out / output_name(n) for n in stored_names()))
             raise
     return UnpackResult(index, [out], opened.model.name,
                         np.concatenate(all_flags) if all_flags else np.zeros(0, np.uint8), restored,
                         np.concatenate(all_labels) if all_labels else None)
+
+
+def _write_batch(job) -> None:
+    """Restore, PNG-encode and write a batch of decoded images (one task for a worker process)."""
+    images, flags, geometry, targets, restore_size, force = job
+    for image, flag, g, target in zip(images, flags.tolist(), geometry, targets):
+        write_new_file(target, encode_png(restore(image, flag, g, restore_size)), force=force)
 
 
 def _refuse_duplicates(stored_names: Callable[[], Iterator[str]], where: str) -> None:

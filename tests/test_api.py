@@ -155,3 +155,23 @@ def test_encode_rejects_wrong_arrays():
 def test_unknown_model_name():
     with pytest.raises(codec.ModelError, match="no such model"):
         codec.resolve_model("no-such-model")
+
+
+def test_unpack_in_worker_processes_writes_the_same_files(tmp_path, example_digits, monkeypatch):
+    import codec.api
+
+    archive = tmp_path / "d.aec"
+    codec.pack([example_digits], archive)
+    codec.unpack(archive, tmp_path / "one", workers=1)
+    monkeypatch.setattr(codec.api, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(codec.api, "WRITE_BATCH", 5)
+    codec.unpack(archive, tmp_path / "two", workers=2)
+    one = sorted((tmp_path / "one").iterdir())
+    assert [p.name for p in one] == sorted(p.name for p in (tmp_path / "two").iterdir())
+    assert all(p.read_bytes() == (tmp_path / "two" / p.name).read_bytes() for p in one)
+    # A failure in a worker still rolls everything back.
+    (tmp_path / "three").mkdir()
+    (tmp_path / "three" / "00030_3.png").mkdir()  # a folder in the way of one file, found only while writing
+    with pytest.raises(codec.OutputError):
+        codec.unpack(archive, tmp_path / "three", workers=2, force=True)
+    assert [p.name for p in (tmp_path / "three").iterdir()] == ["00030_3.png"]
