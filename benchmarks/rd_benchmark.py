@@ -1,0 +1,263 @@
+"""The rate-distortion benchmark: aec against classic codecs and learned baselines on the MNIST test set.
+
+    AEC_DATA=../shared/data/mnist nice -n 19 python benchmarks/rd_benchmark.py [--model FILE]... [--limit N] [--quick]
+
+Codes the 10,000 MNIST test digits with
+- every shipped aec model (codec.models.shipped_model_files()) and every
+  extra model file given with --model (a candidate not yet shipped),
+  through codec.encode / codec.decode: whole-file bytes = the .aec file,
+  coded bytes = codec.info(data)['latent_bytes'];
+- the seed autoencoder (benchmarks/seed_autoencoder.py, cached weights);
+- every classic codec point (benchmarks/classic_codecs.py);
+and reports for each: whole-file bytes per image, coded bytes per image
+where meaningful, xz of the concatenated files for per-image formats, MSE on
+[0,1], PSNR, and the reference classifier's accuracy on the decoded digits
+(benchmarks/reference_classifier.py; trained first if not cached).
+
+Writes benchmarks/results/rd.json, benchmarks/results/rd.md and
+docs/rate_distortion.png. Compares aec with every other lossy curve: BD-rate
+(benchmarks/bd_rate.py) where both curves have >= 4 points, and at each aec
+point the bytes the other curve needs for the same PSNR and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+import codec  # noqa: E402
+from benchmarks import classic_codecs, reference_classifier, seed_autoencoder  # noqa: E402
+from benchmarks.bd_rate import MIN_POINTS, bd_rate, pareto, rate_at_psnr  # noqa: E402
+from benchmarks.metrics import mse, psnr  # noqa: E402
+from codec.datasets import load_mnist  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+AEC_FAMILY = "aec"
+SEED_FAMILY = "seed autoencoder 784-32-784 (8-bit)"
+
+
+def point(family: str, codec_name: str, parameter, originals: np.ndarray, labels: np.ndarray, decoded: np.ndarray,
+          whole_bytes: int, coded_bytes: int | None = None, folder_xz_bytes: int | None = None,
+          notes: str = "", seconds: float | None = None) -> dict:
+    n = len(originals)
+    err = mse(originals, decoded)
+    return {
+        "family": family,
+        "codec": codec_name,
+        "parameter": parameter,
+        "whole_bytes": whole_bytes,
+        "whole_bytes_per_image": whole_bytes / n,
+        "coded_bytes_per_image": None if coded_bytes is None else coded_bytes / n,
+        "folder_xz_bytes_per_image": None if folder_xz_bytes is None else folder_xz_bytes / n,
+        "mse": err,
+        "psnr_db": None if err == 0 else psnr(err),  # None: lossless (bit-exact)
+        "classifier_accuracy": reference_classifier.accuracy(decoded, labels),
+        "notes": notes,
+        "seconds_encode_decode": None if seconds is None else round(seconds, 2),
+    }
+
+
+def aec_points(images, labels, extra_models: list[str]) -> list[dict]:
+    from codec.models import shipped_model_files
+
+    specs = [(name, name) for name in sorted(shipped_model_files())] + [(str(m), str(m)) for m in extra_models]
+    out = []
+    for label, spec in specs:
+        model = codec.resolve_model(spec)
+        start = time.perf_counter()
+        data = codec.encode(images, model=model)
+        decoded = codec.decode(data, model=model)
+        seconds = time.perf_counter() - start
+        facts = codec.info(data)
+        out.append(point(AEC_FAMILY, f"aec {model.name}", model.quality, images, labels, decoded, len(data),
+                         coded_bytes=facts["latent_bytes"], seconds=seconds,
+                         notes=f"model {label}, quality {model.quality}, fingerprint {model.fingerprint.hex()[:16]}"))
+    return out
+
+
+def seed_point(images, labels) -> dict:
+    start = time.perf_counter()
+    whole, coded, decoded = seed_autoencoder.code(images)
+    seconds = time.perf_counter() - start
+    return point(SEED_FAMILY, "seed autoencoder", 8, images, labels, decoded, whole, coded_bytes=coded,
+                 seconds=seconds, notes="8 bits per latent, per-latent min/max over the coded set "
+                 f"({seed_autoencoder.SIDE_INFO_BYTES} bytes side information per file)")
+
+
+def classic_points(images, labels, basis, quick: bool) -> list[dict]:
+    if quick:  # a smoke run: two points per sweep
+        codecs = classic_codecs.sweep(basis, webp=(0, 50), jpeg=(10, 50), avif=(0, 50), pca_steps=(0.8, 0.2))
+    else:
+        codecs = classic_codecs.sweep(basis)
+    out = []
+    for c in codecs:
+        start = time.perf_counter()
+        r = c.run(images)
+        seconds = time.perf_counter() - start
+        out.append(point(r.codec, r.codec, r.parameter, images, labels, r.decoded, r.whole_bytes,
+                         coded_bytes=r.coded_bytes, folder_xz_bytes=r.folder_xz_bytes, notes=r.notes,
+                         seconds=seconds))
+        print(f"  {r.codec} {r.parameter}: {out[-1]['whole_bytes_per_image']:.1f} B/img, "
+              f"{out[-1]['psnr_db'] or float('inf'):.2f} dB ({seconds:.1f} s)", file=sys.stderr, flush=True)
+    return out
+
+
+def _curve(points: list[dict], family: str, key: str = "whole_bytes_per_image"):
+    chosen = [p for p in points if p["family"] == family and p["psnr_db"] is not None and p[key] is not None]
+    return [p[key] for p in chosen], [p["psnr_db"] for p in chosen]
+
+
+def compare(points: list[dict]) -> dict:
+    """aec against every other lossy curve: BD-rate where computable, and the bytes each needs at aec's PSNR."""
+    aec_rates, aec_psnrs = _curve(points, AEC_FAMILY)
+    others = [f for f in dict.fromkeys(p["family"] for p in points) if f != AEC_FAMILY and _curve(points, f)[0]]
+    comparisons = {}
+    for family in others:
+        rates, psnrs = _curve(points, family)
+        entry: dict = {"points": len(rates), "pareto_points": len(pareto(rates, psnrs)[0]),
+                       "psnr_range_db": [min(psnrs), max(psnrs)]}
+        try:
+            entry["bd_rate_percent"] = bd_rate(rates, psnrs, aec_rates, aec_psnrs)
+        except ValueError as err:
+            entry["bd_rate_percent"] = None
+            entry["bd_rate_not_computable"] = f"{err} [{family} first, aec second]"
+        at = []
+        for r, p in zip(aec_rates, aec_psnrs):
+            need = rate_at_psnr(rates, psnrs, p)
+            row = {"aec_psnr_db": p, "aec_bytes_per_image": r, "other_bytes_per_image_at_that_psnr": need,
+                   "ratio_other_over_aec": None if need is None else need / r}
+            if need is None:
+                row["why_none"] = f"{p:.2f} dB is outside {family}'s range {min(psnrs):.2f}-{max(psnrs):.2f} dB"
+            if family == "WebP":  # the folder-archive view of the same curve
+                fx_rates, fx_psnrs = _curve(points, family, "folder_xz_bytes_per_image")
+                fx = rate_at_psnr(fx_rates, fx_psnrs, p)
+                row["webp_folder_xz_bytes_per_image_at_that_psnr"] = fx
+                row["ratio_webp_folder_xz_over_aec"] = None if fx is None else fx / r
+            at.append(row)
+        entry["at_aec_points"] = at
+        comparisons[family] = entry
+    return comparisons
+
+
+def _fmt(value, digits=2):
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def _ratio(value) -> str:
+    return "-" if value is None else f"{value:.1f}x"
+
+
+def markdown(results: dict) -> str:
+    lines = [
+        f"Rate-distortion on the {results['test_images']:,} MNIST test digits "
+        f"(reference classifier on the originals: {results['classifier']['accuracy_on_originals'] * 100:.2f}%).",
+        "",
+        "| codec | parameter | whole-file B/img | coded B/img | folder xz B/img | MSE [0,1] | PSNR dB | classifier accuracy |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for p in results["points"]:
+        lines.append(
+            f"| {p['codec']} | {'-' if p['parameter'] is None else p['parameter']} | {_fmt(p['whole_bytes_per_image'])} "
+            f"| {_fmt(p['coded_bytes_per_image'])} | {_fmt(p['folder_xz_bytes_per_image'])} | {p['mse']:.5f} "
+            f"| {'lossless' if p['psnr_db'] is None else _fmt(p['psnr_db'])} | {p['classifier_accuracy'] * 100:.2f}% |")
+    lines += ["", "aec against the other lossy curves (whole-file bytes):", "",
+              "| other curve | points (Pareto) | PSNR range dB | BD-rate of aec | aec point | other's B/img at aec's PSNR | ratio other / aec |",
+              "| --- | ---: | --- | --- | --- | ---: | ---: |"]
+    for family, c in results["comparisons"].items():
+        bd = f"{c['bd_rate_percent']:+.1f}%" if c["bd_rate_percent"] is not None else "not computable*"
+        for row in c["at_aec_points"]:
+            lines.append(
+                f"| {family} | {c['points']} ({c['pareto_points']}) | {c['psnr_range_db'][0]:.2f}-{c['psnr_range_db'][1]:.2f} "
+                f"| {bd} | {row['aec_bytes_per_image']:.2f} B, {row['aec_psnr_db']:.2f} dB "
+                f"| {_fmt(row['other_bytes_per_image_at_that_psnr'])} | {_ratio(row['ratio_other_over_aec'])} |")
+    reasons = {c.get("bd_rate_not_computable") for c in results["comparisons"].values()} - {None}
+    if reasons:
+        lines += ["", "\\* BD-rate not computable:", ""] + [f"- {r}" for r in sorted(reasons)]
+    webp = results["comparisons"].get("WebP")
+    if webp:
+        for row in webp["at_aec_points"]:
+            if row.get("webp_folder_xz_bytes_per_image_at_that_psnr") is not None:
+                lines.append(f"\nWebP with its files xz-compressed together (folder archive) at {row['aec_psnr_db']:.2f} dB: "
+                             f"{row['webp_folder_xz_bytes_per_image_at_that_psnr']:.2f} B/img, "
+                             f"{row['ratio_webp_folder_xz_over_aec']:.1f}x aec's whole file.")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", action="append", default=[], help="an extra aec model file (repeatable)")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N test digits (smoke runs)")
+    parser.add_argument("--quick", action="store_true", help="two points per classic sweep (smoke runs)")
+    parser.add_argument("--out-dir", type=Path, default=RESULTS)
+    parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "rate_distortion.png")
+    args = parser.parse_args()
+    command = " ".join(["AEC_DATA=" + os.environ.get("AEC_DATA", ""), "python", *map(shlex.quote, sys.argv)])
+
+    started = time.perf_counter()
+    images, labels = load_mnist("test")
+    if args.limit:
+        images, labels = images[: args.limit], labels[: args.limit]
+    train_images, _ = load_mnist("train")
+    basis = classic_codecs.PCABasis.fit(train_images, 32)
+    clf_facts = reference_classifier.facts() if reference_classifier.CACHE.exists() else None
+    original_accuracy = reference_classifier.accuracy(images, labels)
+    clf_facts = clf_facts or reference_classifier.facts()
+
+    points = aec_points(images, labels, args.model)
+    points.append(seed_point(images, labels))
+    points += classic_points(images, labels, basis, args.quick)
+    results = {
+        "command": command,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "versions": _versions(),
+        "test_images": len(images),
+        "classifier": {**clf_facts, "accuracy_on_originals": original_accuracy},
+        "seed_autoencoder": seed_autoencoder.facts(),
+        "points": points,
+        "comparisons": compare(points),
+        "bd_rate_method": "VCEG-M33: cubic fit of ln(bytes) against PSNR over the common PSNR range, "
+                          f"Pareto points only, >= {MIN_POINTS} points per curve (benchmarks/bd_rate.py)",
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / "rd.json").write_text(json.dumps(results, indent=2, allow_nan=False) + "\n")
+    table = markdown(results)
+    (args.out_dir / "rd.md").write_text(f"Command: `{command}`\n\n" + table)
+    from benchmarks.rd_plot import plot
+
+    plot(results, args.plot)
+    print(table)
+    print(f"wrote {args.out_dir / 'rd.json'}, {args.out_dir / 'rd.md'}, {args.plot} in {results['seconds']} s")
+
+
+def _versions() -> dict:
+    import PIL
+
+    out = {"aec": codec.__version__, "numpy": np.__version__, "pillow": PIL.__version__}
+    try:
+        from PIL import features
+
+        out["libwebp"] = features.version("webp")
+        out["libavif"] = features.version("avif")
+        out["libjpeg"] = features.version("jpg")
+    except Exception:  # noqa: BLE001 - versions are informative only
+        pass
+    return out
+
+
+if __name__ == "__main__":
+    main()
