@@ -48,7 +48,7 @@ def resolve_model(spec: str | os.PathLike | Model | None = None) -> Model:
 
 
 @functools.lru_cache(maxsize=32)
-def _stored_fingerprint(path: str, mtime_ns: int) -> str:
+def _stored_fingerprint(path: str, size: int) -> str:
     """The fingerprint a model file says it has (attribute only; read_model verifies it)."""
     import h5py
 
@@ -60,10 +60,22 @@ def _stored_fingerprint(path: str, mtime_ns: int) -> str:
 
 
 def _candidates(fingerprint: bytes) -> list[Path]:
-    """Shipped model files whose stored fingerprint matches, without reading their weights."""
-    wanted = fingerprint.hex()
-    return [path for path in shipped_model_files().values()
-            if _stored_fingerprint(str(path), path.stat().st_mtime_ns) == wanted]
+    """Shipped model files that say they have this fingerprint, without reading their weights.
+
+    weights/index.json answers without importing h5py (aec info's start-up);
+    a file whose size differs from its index entry is asked directly.
+    """
+    import weights
+
+    wanted, recorded = fingerprint.hex(), weights.index()
+    found = []
+    for name, path in shipped_model_files().items():
+        entry = recorded.get(name, {})
+        size = path.stat().st_size
+        stored = entry.get("fingerprint") if entry.get("bytes") == size else _stored_fingerprint(str(path), size)
+        if stored == wanted:
+            found.append(path)
+    return found
 
 
 def model_for_fingerprint(fingerprint: bytes, spec: str | os.PathLike | Model | None = None) -> Model:

@@ -339,3 +339,15 @@ def test_read_model_revalidates(model_file):
     with pytest.raises(ModelError, match="unknown activation 'swish'"):
         read_model(path)
 
+
+
+def test_shipped_index_matches_the_model_files():
+    """weights/index.json (used by `aec info` to name models without h5py) agrees with the files."""
+    import weights
+
+    recorded = weights.index()
+    files = {p.stem: p for p in weights.model_files()}
+    assert set(recorded) == set(files)
+    for name, path in files.items():
+        assert recorded[name]["bytes"] == path.stat().st_size
+        assert recorded[name]["fingerprint"] == read_model(path).fingerprint_hex
