@@ -138,7 +138,8 @@ def pack(
                 line += f", {result.input_bytes / result.total_bytes:.1f}x smaller than the input files"
             for count, what in ((result.converted, "converted to grayscale"), (result.inverted, "inverted"),
                                 (result.resized, "resized"), (len(result.skipped), "invalid skipped"),
-                                (len(result.hidden_skipped), "hidden skipped")):
+                                (len(result.hidden_skipped), "hidden skipped"),
+                                (len(result.linked_folders_skipped), "linked folders not walked")):
                 if count:
                     line += f"; {count} {what}"
             print(line, file=sys.stderr)

@@ -60,6 +60,7 @@ class PackResult:
     resized: int = 0
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # invalid inputs left out (--skip-invalid)
     hidden_skipped: list[Path] = field(default_factory=list)
+    linked_folders_skipped: list[Path] = field(default_factory=list)
 
     @property
     def bytes_per_image(self) -> float:
@@ -350,6 +351,7 @@ def pack(paths: list[str | os.PathLike], output: str | os.PathLike | BinaryIO,
             result = _encode_stream(out, codec_model, items, chunk_size, labelled)
     result.skipped = skipped
     result.hidden_skipped = inputs.hidden_skipped
+    result.linked_folders_skipped = inputs.linked_folders_skipped
     skipped_paths = {p for p, _ in skipped}
     result.input_bytes = sum(p.stat().st_size for p in inputs.files if p not in skipped_paths)
     return result

@@ -104,17 +104,8 @@ def _find_idx(folder: Path, stem: str) -> Path | None:
 
 
 def _load_split_from_folder(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    arrays = []
-    for stem in SPLIT_FILES[split]:
-        path = _find_idx(folder, stem)
-        if path is None:
-            raise DataError(f"{folder}: no {stem} (or {stem}.gz); {HOW_TO_PROVIDE}")
-        raw = read_idx_file(path)
-        digest = hashlib.sha256(raw).hexdigest()
-        if digest != MNIST_SHA256[stem]:
-            raise DataError(f"{path}: SHA-256 {digest[:12]}... is not MNIST's {stem}; file damaged?")
-        arrays.append(parse_idx(raw, str(path)))
-    return arrays[0], arrays[1]
+    images, labels = (_verified_idx(folder, stem) for stem in SPLIT_FILES[split])
+    return images, labels
 
 
 def _load_split_from_npz(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -219,7 +210,8 @@ def load_training_images(data: str | os.PathLike | None = None, shape: tuple[int
 
         array, _ = read_array_file(path, shape)
         array = array[0:len(array)]  # training holds all images in memory anyway
-        return TrainingData(_check_images(array, path, shape), str(path), suffix[1:] if suffix in (".npy", ".npz") else "idx")
+        kind = suffix[1:] if suffix in (".npy", ".npz") else "idx"
+        return TrainingData(_check_images(array, path, shape), str(path), kind)
     return TrainingData(_read_image_files(path, shape, invert, resize), str(path), "images")
 
 

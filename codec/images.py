@@ -3,7 +3,8 @@
 Rules (README "Input rules"):
 - a folder is walked recursively in sorted order; names are kept relative to it;
 - hidden files and folders (name starts with '.') are skipped and counted;
-- symbolic links to files are followed; links to folders are not walked (no loops);
+- symbolic links to files are followed; links to folders are not walked (no loops)
+  and are listed in linked_folders_skipped;
 - every other file is an input: it is packed or the pack fails naming it;
 - images are converted to 8-bit grayscale ('L'): colour by luminance, alpha
   composited onto a background that contrasts with the opaque pixels (black
@@ -29,21 +30,29 @@ class InputList:
     files: list[Path]  # in pack order
     names: list[str]  # stored relative POSIX names, same order
     hidden_skipped: list[Path] = field(default_factory=list)
+    linked_folders_skipped: list[Path] = field(default_factory=list)
 
 
-def _walk(root: Path, hidden: list[Path]) -> list[tuple[str, Path]]:
+def _walk(root: Path, hidden: list[Path], links: list[Path]) -> list[tuple[str, Path]]:
     found = []
+    root_length = len(os.fspath(root).rstrip(os.sep)) + 1
     for folder, dirs, files in os.walk(root, followlinks=False):
         folder_path = Path(folder)
-        for d in [d for d in dirs if d.startswith(".")]:
-            hidden.append(folder_path / d)
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        prefix = folder[root_length:].replace(os.sep, "/") + "/" if len(folder) >= root_length else ""
+        kept = []
+        for d in sorted(dirs):
+            if d.startswith("."):
+                hidden.append(folder_path / d)
+            elif os.path.islink(os.path.join(folder, d)):
+                links.append(folder_path / d)  # not walked: no loops, nothing outside the folder given
+            else:
+                kept.append(d)
+        dirs[:] = kept
         for f in sorted(files):
-            path = folder_path / f
             if f.startswith("."):
-                hidden.append(path)
-                continue
-            found.append((path.relative_to(root).as_posix(), path))
+                hidden.append(folder_path / f)
+            else:
+                found.append((prefix + f, folder_path / f))
     return found
 
 
@@ -51,10 +60,11 @@ def collect_inputs(paths: list[str | os.PathLike]) -> InputList:
     """Expand files and folders into the ordered list of inputs with stored names."""
     entries: list[tuple[str, Path]] = []
     hidden: list[Path] = []
+    links: list[Path] = []
     for arg in paths:
         path = Path(arg)
         if path.is_dir():
-            entries += _walk(path, hidden)
+            entries += _walk(path, hidden, links)
         elif path.is_file():
             entries.append((path.name, path))
         elif path.exists():
@@ -72,7 +82,7 @@ def collect_inputs(paths: list[str | os.PathLike]) -> InputList:
         if key in seen:
             raise InputError(f"{path}: would unpack to the same {key} as {seen[key]}")
         seen[key] = path
-    return InputList([p for _, p in entries], [n for n, _ in entries], hidden)
+    return InputList([p for _, p in entries], [n for n, _ in entries], hidden, links)
 
 
 def output_name(name: str) -> str:

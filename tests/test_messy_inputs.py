@@ -158,3 +158,15 @@ def test_worker_processes_give_the_same_file_and_report(messy, tmp_path, monkeyp
     assert sorted(map(str, one.skipped)) == sorted(map(str, two.skipped)) and len(two.skipped) == 4
     with pytest.raises(codec.InputError, match="4 of 14 inputs"):
         codec.pack([messy], tmp_path / "three.aec", workers=2)
+
+
+def test_links_to_folders_are_reported_not_walked(tmp_path, example_digits):
+    import os
+
+    src = tmp_path / "src"
+    shutil.copytree(example_digits, src / "real")
+    os.symlink(src / "real", src / "alias")
+    result = cli("pack", src, "-o", tmp_path / "l.aec")
+    assert result.exit_code == 0
+    assert "1 linked folders not walked" in result.stderr
+    assert len(stored_names(tmp_path / "l.aec")) == 48
