@@ -101,6 +101,10 @@ def pack(
         show_default=False)],
     output: Annotated[str, typer.Option("--output", "-o", metavar="OUT.aec", help="Output file, or - for stdout.")],
     model: ModelOpt = None,
+    quality: Annotated[Optional[int], typer.Option(
+        "--quality", "-Q", metavar="N",
+        help="Quality level of the shipped models (see aec bench; higher: better and larger). "
+             f"Default: that of {codec.DEFAULT_MODEL}.")] = None,
     invert: Annotated[str, typer.Option(
         help="auto: invert images with a light background (restored on unpack); never; always.",
         metavar="auto|never|always")] = "auto",
@@ -124,8 +128,8 @@ def pack(
         else:
             target = Path(output)
         with _progress("packing", quiet) as (on_start, advance):
-            result = codec.pack(inputs, target, model=model, force=force, invert=invert, resize=resize,
-                                skip_invalid=skip_invalid, progress=advance, on_start=on_start)
+            result = codec.pack(inputs, target, model=model, quality=quality, force=force, invert=invert,
+                                resize=resize, skip_invalid=skip_invalid, progress=advance, on_start=on_start)
         if output == "-":
             sys.stdout.buffer.flush()
         for path, reason in result.skipped:

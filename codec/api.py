@@ -325,9 +325,11 @@ def pack(paths: list[str | os.PathLike], output: str | os.PathLike | BinaryIO,
          model: str | os.PathLike | Model | None = None, force: bool = False,
          invert: str = "auto", resize: bool = False, skip_invalid: bool = False,
          chunk_size: int = CHUNK_SIZE, progress: Progress = _no_progress,
-         on_start: Callable[[int], None] = _no_progress, workers: int | None = None) -> PackResult:
+         on_start: Callable[[int], None] = _no_progress, workers: int | None = None,
+         quality: int | None = None) -> PackResult:
     """Pack image files, array files (IDX, .npy, .npz) and folders into one .aec file (or a binary stream).
 
+    model / quality: a shipped model name or model file, or a shipped quality level (default: DEFAULT_MODEL).
     invert: 'auto' (light backgrounds are inverted and flagged), 'never', 'always'.
     resize: fit images of other sizes MNIST-style (else they are an error).
     skip_invalid: leave out unreadable or unfit files (listed in result.skipped) instead of failing.
@@ -338,7 +340,7 @@ def pack(paths: list[str | os.PathLike], output: str | os.PathLike | BinaryIO,
         raise ValueError("chunk_size must be 1..1048576")
     inputs = collect_inputs(paths)
     _check_array_prefixes(inputs.files, inputs.names)
-    codec_model = resolve_model(model)
+    codec_model = resolve_model(model, quality)
     on_start(len(inputs.files))
     skipped: list[tuple[Path, str]] = []
     labelled = any(is_array_file(f) and array_has_labels(f) for f in inputs.files)
@@ -606,9 +608,9 @@ def verify(source: str | os.PathLike | BinaryIO | bytes,
 
 
 def encode(images: np.ndarray, model: str | os.PathLike | Model | None = None,
-           chunk_size: int = CHUNK_SIZE) -> bytes:
+           chunk_size: int = CHUNK_SIZE, quality: int | None = None) -> bytes:
     """uint8 images [N, H, W] -> the bytes of an .aec container (names 0.png, 1.png, ...)."""
-    codec_model = resolve_model(model)
+    codec_model = resolve_model(model, quality)
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != codec_model.image_shape:
         raise InputError(f"images must be uint8 [N, {codec_model.image_shape[0]}, {codec_model.image_shape[1]}], "

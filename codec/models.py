@@ -33,8 +33,24 @@ def load_model_file(path: str | os.PathLike) -> Model:
     return _load(str(path.resolve()), stat.st_mtime_ns)
 
 
-def resolve_model(spec: str | os.PathLike | Model | None = None) -> Model:
-    """A Model from None (the default), a shipped name, or a model file path."""
+def quality_levels() -> dict[int, str]:
+    """quality level -> name of the shipped model at that level (from the index: no weights read)."""
+    import weights
+
+    recorded = weights.index()
+    return {int(entry["quality"]): name for name, entry in sorted(recorded.items()) if "quality" in entry}
+
+
+def resolve_model(spec: str | os.PathLike | Model | None = None, quality: int | None = None) -> Model:
+    """A Model from None (the default), a shipped name, a model file path, or a shipped quality level."""
+    if quality is not None:
+        if spec is not None:
+            raise ModelError("give a model or a quality level, not both")
+        levels = quality_levels()
+        if quality not in levels:
+            shipped = ", ".join(map(str, sorted(levels))) or "none"
+            raise ModelError(f"quality {quality} is not shipped (levels: {shipped})")
+        spec = levels[quality]
     if isinstance(spec, Model):
         return spec
     shipped = shipped_model_files()

@@ -137,3 +137,21 @@ def test_unpack_and_info_never_import_tensorflow(tmp_path, example_digits):
     result = subprocess.run([sys.executable, "-c", probe, archive, tmp_path / "out"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("NO-TF")
+
+
+def test_quality_levels(tmp_path, example_digits):
+    from codec.models import quality_levels
+
+    levels = quality_levels()
+    assert levels and all(codec_name.startswith("mnist-q") for codec_name in levels.values())
+    sizes = []
+    for level in sorted(levels):
+        out = tmp_path / f"q{level}.aec"
+        assert invoke("pack", example_digits, "-o", out, "-Q", level, "-q").exit_code == 0
+        assert json.loads(invoke("info", out, "--json").stdout)["quality"] == level
+        sizes.append(out.stat().st_size)
+    assert sizes == sorted(sizes)  # a higher level never has fewer bytes
+    result = invoke("pack", example_digits, "-o", tmp_path / "x.aec", "-Q", 99)
+    assert result.exit_code == 1 and "quality 99 is not shipped" in result.stderr
+    result = invoke("pack", example_digits, "-o", tmp_path / "x.aec", "-Q", 3, "--model", "mnist-q3")
+    assert result.exit_code == 1 and "not both" in result.stderr

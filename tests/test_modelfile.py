@@ -350,4 +350,6 @@ def test_shipped_index_matches_the_model_files():
     assert set(recorded) == set(files)
     for name, path in files.items():
         assert recorded[name]["bytes"] == path.stat().st_size
-        assert recorded[name]["fingerprint"] == read_model(path).fingerprint_hex
+        model = read_model(path)
+        assert recorded[name]["fingerprint"] == model.fingerprint_hex
+        assert recorded[name]["quality"] == model.quality
