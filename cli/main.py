@@ -304,6 +304,8 @@ def train(
     cluster when TF_CONFIG is set (MultiWorkerMirroredStrategy; start the same
     command on every worker; worker 0 writes the files).
     """
+    if debug:
+        os.environ.setdefault("AEC_TF_LOGS", "1")  # TensorFlow's own start-up lines too
     with _errors_to_exit(debug):
         try:
             widths = [int(w) for w in hidden.split(",") if w.strip()]

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from . import quiet_tf  # noqa: F401 - before tensorflow and keras
 import keras
 import numpy as np
 import tensorflow as tf

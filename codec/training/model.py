@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from . import quiet_tf  # noqa: F401 - before tensorflow and keras
 import keras
 import numpy as np
 import tensorflow as tf

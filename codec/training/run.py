@@ -59,6 +59,7 @@ def measure(model: Model, images: np.ndarray) -> dict:
 
 def _versions() -> dict:
     import h5py
+    from . import quiet_tf  # noqa: F401 - before tensorflow and keras
     import keras
     import tensorflow as tf
 
