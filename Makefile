@@ -6,7 +6,7 @@ DEMO_OUT ?= demo-out
 AEC_DATA ?= $(abspath ../shared/data/mnist)
 export AEC_DATA
 
-.PHONY: demo test test-fast install install-dev figure bench clean fuzz
+.PHONY: demo test test-fast lint install install-dev figure bench clean fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
+
+# Unused imports, undefined names, syntax errors.
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check --select F,E9 codec cli weights benchmarks tests
 
 test-fast: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q -m "not slow"

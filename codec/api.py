@@ -23,7 +23,7 @@ from .container import FILE_HAS_LABELS, Header, Reader, chunk_record
 from .entropy import CODER_ID, LatentCoder
 from .errors import ContainerError, InputError, OutputError
 from .fileio import atomic_output, write_new_file
-from .images import OutputFolder, collect_inputs, encode_png, output_name, read_gray, safe_output_path
+from .images import OutputFolder, collect_inputs, encode_png, output_name, read_gray
 from .modelfile import Model
 from .models import model_for_fingerprint, resolve_model, shipped_name
 from .names import (FLAG_CONVERTED, FLAG_INVERTED, FLAG_RESIZED, GEOMETRY_FIELDS, NAMES_CODEC, TableWriter,
