@@ -21,18 +21,17 @@ from .arrays import has_labels as array_has_labels
 from .arrays import is_array_file, read_array_file, write_array_file
 from .container import FILE_HAS_LABELS, Header, Reader, chunk_record
 from .entropy import CODER_ID, LatentCoder
-from .errors import ContainerError, InputError, OutputError
+from .errors import ContainerError, InputError, OutputError, list_problems
 from .fileio import atomic_output, write_new_file
-from .images import OutputFolder, collect_inputs, encode_png, output_name, read_gray
+from .images import OutputFolder, collect_inputs, encode_png, output_name
 from .modelfile import Model
 from .models import model_for_fingerprint, resolve_model, shipped_name
 from .names import (FLAG_CONVERTED, FLAG_INVERTED, FLAG_RESIZED, GEOMETRY_FIELDS, NAMES_CODEC, TableWriter,
                     decode_image_info, decode_table, encode_image_info, has_duplicates, iter_names, name_hashes)
-from .prepare import INVERT_CHOICES, Geometry, invert_batch, prepare, restore
+from .prepare import INVERT_CHOICES, Geometry, invert_batch, load_prepared, restore
 
 CHUNK_SIZE = 4096  # images per chunk: the unit of streaming, integrity and random access
 SPOOL_IN_MEMORY = 64 << 20  # coded chunks wait in memory up to this size, then in a temporary file
-PROGRESS_STEP = 256
 NO_LABEL = -1  # the label of an image without one, in a file where others have labels
 READ_BATCH = 256  # image files per decoding task (bounded memory)
 PARALLEL_FROM = 1024  # decode in worker processes from this many files on
@@ -178,14 +177,10 @@ def _encode_stream(out: BinaryIO, model: Model, batches: Iterable[Batch], chunk_
 
 
 def _read_and_prepare(path: Path, shape: tuple[int, int], invert: str, resize: bool):
-    """(pixels, flags, geometry) of one image file, or the InputError that names it."""
+    """(pixels, flags, geometry) of one image file, or the InputError that names it (returned, not
+    raised, so that a worker process reports every bad file of its batch)."""
     try:
-        gray, flags = read_gray(path)
-        try:
-            pixels, more_flags, geometry = prepare(gray, shape, invert=invert, resize=resize)
-        except InputError as err:
-            raise InputError(f"{path}: {err}") from None
-        return pixels, flags | more_flags, geometry
+        return load_prepared(path, shape, invert, resize)
     except InputError as err:
         return err
 
@@ -298,9 +293,8 @@ def _prepared_inputs(files: list[Path], names: list[str], shape: tuple[int, int]
                             np.array([g[2] for g in good], np.uint8), [g[3] for g in good])
             progress(end - start)
     if problems:
-        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise InputError(f"{len(problems)} of {len(files)} inputs cannot be packed "
-                         f"(--skip-invalid packs the rest): {shown}")
+                         f"(--skip-invalid packs the rest): {list_problems(problems)}")
 
 
 def _check_array_prefixes(files: list[Path], names: list[str]) -> None:
@@ -488,13 +482,18 @@ def unpack(source: str | os.PathLike | BinaryIO | bytes, out_dir: str | os.PathL
         if out.exists() and not out.is_dir():
             raise OutputError(f"{out}: exists and is not a folder")
         folder = OutputFolder(out)
-        # First pass over the names: every target is safe, distinct, and (without force) free.
+        # One pass over the names before writing: every target is safe, distinct, and (without force) free.
         existing = []
-        for name in stored_names():
-            target = folder.target(output_name(name))
-            if not force and os.path.lexists(target):
-                existing.append(target)
-        _refuse_duplicates(stored_names, reader.where)
+
+        def checked_outputs() -> Iterator[str]:
+            for name in stored_names():
+                out_name = output_name(name)
+                target = folder.target(out_name)
+                if not force and os.path.lexists(target):
+                    existing.append(target)
+                yield out_name
+
+        _refuse_duplicates(checked_outputs(), stored_names, reader.where)
         if existing:
             more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
             verb = "exists" if len(existing) == 1 else "exist"
@@ -547,9 +546,10 @@ def _write_batch(job) -> None:
         write_new_file(target, encode_png(restore(image, flag, g, restore_size)), force=force)
 
 
-def _refuse_duplicates(stored_names: Callable[[], Iterator[str]], where: str) -> None:
-    """No two stored names may unpack to the same file: 64-bit hashes first, exact names only if two hashes meet."""
-    if has_duplicates(name_hashes(output_name(n) for n in stored_names())):
+def _refuse_duplicates(outputs: Iterable[str], stored_names: Callable[[], Iterator[str]], where: str) -> None:
+    """No two stored names may unpack to the same file: 64-bit hashes of `outputs` (the output names)
+    first, and the exact names, read again, only if two hashes meet."""
+    if has_duplicates(name_hashes(outputs)):
         targets = [output_name(n) for n in stored_names()]
         if len(set(targets)) != len(targets):
             raise ContainerError(f"{where}: names table: two stored names unpack to the same file")
@@ -601,8 +601,10 @@ def verify(source: str | os.PathLike | BinaryIO | bytes,
     opened = _open_for_decoding(source, model)
     with opened.reader.stream:
         h = opened.reader.header
-        _refuse_duplicates(lambda: iter_names(opened.reader.names_blob, h.names_raw_length, h.image_count),
-                           opened.reader.where)
+        def stored_names() -> Iterator[str]:
+            return iter_names(opened.reader.names_blob, h.names_raw_length, h.image_count)
+
+        _refuse_duplicates((output_name(n) for n in stored_names()), stored_names, opened.reader.where)
         images = sum(len(chunk[0]) for chunk in _decoded_chunks(opened))
         return {"file": opened.reader.where, "images": images, "model": opened.model.name, "ok": True}
 

@@ -17,9 +17,9 @@ import numpy as np
 from .api import decode, encode
 from .arrays import is_array_file, read_array_file
 from .errors import InputError
-from .images import collect_inputs, read_gray
+from .images import collect_inputs
 from .models import load_model_file, shipped_model_files
-from .prepare import prepare
+from .prepare import load_prepared
 
 
 def load_images(path: Path, shape: tuple[int, int], limit: int | None) -> np.ndarray:
@@ -29,13 +29,7 @@ def load_images(path: Path, shape: tuple[int, int], limit: int | None) -> np.nda
     else:
         inputs = collect_inputs([path])
         files = inputs.files[:limit] if limit else inputs.files
-        prepared = []
-        for file in files:
-            gray, _ = read_gray(file)
-            try:
-                prepared.append(prepare(gray, shape)[0])
-            except InputError as err:
-                raise InputError(f"{file}: {err}") from None
+        prepared = [load_prepared(file, shape)[0] for file in files]
         images = np.stack(prepared)
     return images[:limit] if limit else images
 

@@ -255,24 +255,21 @@ def _looks_like_idx(path: Path) -> bool:
 
 def _read_image_files(path: Path, shape: tuple[int, int], invert: str, resize: bool) -> np.ndarray:
     """Every image under `path`, through the same reader and preparation as `aec pack`."""
-    from .images import collect_inputs, read_gray
-    from .prepare import prepare
+    from .errors import list_problems
+    from .images import collect_inputs
+    from .prepare import load_prepared
 
     inputs = collect_inputs([path])
     images = np.zeros((len(inputs.files), *shape), np.uint8)
     problems = []
     for i, file in enumerate(inputs.files):
         try:
-            gray, _ = read_gray(file)
-            try:
-                images[i] = prepare(gray, shape, invert=invert, resize=resize)[0]
-            except InputError as err:
-                raise InputError(f"{file}: {err}") from None
+            images[i] = load_prepared(file, shape, invert, resize)[0]
         except InputError as err:
             problems.append(str(err))
     if problems:
-        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
-        raise InputError(f"{len(problems)} of {len(inputs.files)} files under {path} cannot be used: {shown}")
+        raise InputError(f"{len(problems)} of {len(inputs.files)} files under {path} cannot be used: "
+                         f"{list_problems(problems)}")
     return _check_images(images, path, shape)
 
 

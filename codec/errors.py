@@ -9,6 +9,12 @@ class AecError(Exception):
     """Base of every user-facing failure. str(err) is the one-line message."""
 
 
+def list_problems(problems: list[str], shown: int = 5) -> str:
+    """Several one-line problems as one line: the first few, then how many more."""
+    more = f"; and {len(problems) - shown} more" if len(problems) > shown else ""
+    return "; ".join(problems[:shown]) + more
+
+
 class InputError(AecError):
     """An input file (image, array, data set) is missing or unusable."""
 

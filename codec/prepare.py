@@ -112,6 +112,19 @@ def prepare(gray: np.ndarray, shape: tuple[int, int], invert: str = "auto",
     return frame, flags | FLAG_RESIZED, geometry
 
 
+def load_prepared(path, shape: tuple[int, int], invert: str = "auto",
+                  resize: bool = False) -> tuple[np.ndarray, int, Geometry | None]:
+    """An image file as pack, train and bench see it: (pixels, flags, geometry); InputError names the file."""
+    from .images import read_gray
+
+    gray, flags = read_gray(path)
+    try:
+        pixels, more_flags, geometry = prepare(gray, shape, invert=invert, resize=resize)
+    except InputError as err:
+        raise InputError(f"{path}: {err}") from None
+    return pixels, flags | more_flags, geometry
+
+
 def restore(pixels: np.ndarray, flags: int, geometry: Geometry | None, restore_size: bool) -> np.ndarray:
     """Undo prepare() on a decoded image: back to the original size (if asked) and polarity."""
     from PIL import Image
