@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from benchmarks import classic_codecs as cc
-from benchmarks.bd_rate import bd_rate, pareto, rate_at_psnr
+from benchmarks.bd_rate import bd_rate, bd_rate_pchip, pareto, pchip_integral, rate_at_psnr
 from benchmarks.metrics import mse, psnr
 
 
@@ -100,3 +100,35 @@ def test_rate_at_psnr_interpolates_in_log_rate():
     assert rate_at_psnr([10, 40], [20, 30], 25.0) == pytest.approx(20.0)  # geometric midpoint
     assert rate_at_psnr(RATES, PSNRS, 19.0) is None and rate_at_psnr(RATES, PSNRS, 33.0) is None
     assert psnr(mse(np.zeros((1, 2, 2), np.uint8), np.full((1, 2, 2), 255, np.uint8))) == 0.0
+
+
+# --- PCHIP BD-rate (2-3 point curves) --------------------------------------------
+
+
+@pytest.mark.parametrize("factor", [0.5, 0.8, 1.3])
+@pytest.mark.parametrize("n", [2, 3, 5])
+def test_pchip_bd_rate_of_a_scaled_curve_is_the_scale(factor, n):
+    assert bd_rate_pchip(RATES[:n], PSNRS[:n], RATES[:n] * factor, PSNRS[:n]) == pytest.approx((factor - 1) * 100, abs=1e-9)
+
+
+def test_pchip_bd_rate_on_straight_lines_and_partial_overlap():
+    # ln R linear in PSNR: PCHIP reproduces a line exactly, whatever the point spacing
+    pa, pt = np.array([20.0, 21.0, 30.0]), np.array([24.0, 27.0, 34.0])
+    ra, rt = np.exp(0.1 * pa), np.exp(0.1 * pt - 0.05 * (pt - 25))
+    assert bd_rate_pchip(ra, pa, rt, pt) == pytest.approx((math.exp(-0.1) - 1) * 100, abs=1e-9)
+
+
+def test_pchip_integral_by_hand():
+    # y = x^2 at 0, 1, 2: Fritsch-Carlson slopes 0, 1.5, 4 (worked out by hand); pieces
+    # 1.5 t^2 - 0.5 t^3 on [0, 1] and 1 + 1.5 t + 2 t^2 - 0.5 t^3 on [1, 2]
+    assert pchip_integral([0, 1, 2], [0, 1, 4], 0, 1) == pytest.approx(0.375)
+    assert pchip_integral([0, 1, 2], [0, 1, 4], 0, 2) == pytest.approx(8 / 3)
+    assert pchip_integral([0, 1, 2], [0, 1, 4], 0.5, 1.5) == pytest.approx(
+        (1.5 / 3 - 0.5 / 4) - (1.5 / 3 * 0.125 - 0.5 / 4 * 0.0625) + (0.5 + 1.5 / 8 + 2 / 24 - 0.5 / 64))
+
+
+def test_pchip_bd_rate_refuses_one_point_or_no_overlap():
+    with pytest.raises(ValueError, match=">= 2 points"):
+        bd_rate_pchip(RATES, PSNRS, [14.7], [23.5])
+    with pytest.raises(ValueError, match="do not overlap"):
+        bd_rate_pchip(RATES, PSNRS, RATES, PSNRS + 50)
