@@ -16,13 +16,18 @@ Rules (README "Input rules"):
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from . import plain_png
 from .errors import InputError, OutputError
 from .names import FLAG_CONVERTED, check_name
+
+
+SMALL_FILE = 1 << 20  # files up to this size are read whole and tried on the plain-PNG fast path
 
 
 @dataclass
@@ -95,18 +100,33 @@ def output_name(name: str) -> str:
 
 def read_gray(path: Path) -> tuple[np.ndarray, int]:
     """(uint8 [H, W] of any size, flags) of one image file; InputError names the file and the problem."""
+    array, flags, _ = read_gray_sized(path)
+    return array, flags
+
+
+def read_gray_sized(path: Path) -> tuple[np.ndarray, int, int]:
+    """read_gray(path) and the file's size in bytes, from one open (pack reads thousands of these)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        if path.stat().st_size == 0:
-            raise InputError(f"{path}: empty file")
-        with Image.open(path) as img:
-            img.load()
+        # O_NONBLOCK: opening a FIFO that has no writer must not hang pack.
+        with open(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as file:
+            status = os.fstat(file.fileno())
+            if not stat.S_ISREG(status.st_mode):
+                raise InputError(f"{path}: not a regular file")
+            size = status.st_size
+            if size == 0:
+                raise InputError(f"{path}: empty file")
+            array = plain_png.decode(file.read()) if size <= SMALL_FILE else None
             flags = 0
-            if img.mode != "L":
-                flags |= FLAG_CONVERTED
-                img = _to_gray(img)
-            array = np.asarray(img, dtype=np.uint8)
+            if array is None:
+                file.seek(0)
+                with Image.open(file) as img:
+                    img.load()
+                    if img.mode != "L":
+                        flags |= FLAG_CONVERTED
+                        img = _to_gray(img)
+                    array = np.asarray(img, dtype=np.uint8)
     except UnidentifiedImageError:
         raise InputError(f"{path}: not an image Pillow can read") from None
     except Image.DecompressionBombError as err:
@@ -115,7 +135,7 @@ def read_gray(path: Path) -> tuple[np.ndarray, int]:
         raise InputError(f"{path}: cannot read image ({err})") from None
     if array.ndim != 2 or 0 in array.shape:
         raise InputError(f"{path}: not a single-channel image after conversion ({array.shape})")
-    return array, flags
+    return array, flags, size
 
 
 def _to_gray(img):

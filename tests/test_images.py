@@ -298,6 +298,14 @@ def test_missing_file_and_folder_are_refused(tmp_path):
         read_gray(tmp_path / "dir.png")
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_fifo_among_inputs_is_refused_without_waiting_for_a_writer(tmp_path):
+    os.mkfifo(tmp_path / "pipe.png")
+    with pytest.raises(InputError, match="not a regular file") as err:
+        read_gray(tmp_path / "pipe.png")  # would block forever if opened for reading plainly
+    assert "pipe.png" in str(err.value)
+
+
 # --- output names and paths -------------------------------------------------------
 
 @pytest.mark.parametrize("name, expected", [

@@ -356,3 +356,22 @@ def test_decode_image_info_rejects_missing_geometry():
         names.decode_image_info(zlib.compress(flags + b"\x00" * (2 * G - 2)), 2)  # one byte pair short
     with pytest.raises(ContainerError, match="geometry"):
         names.decode_image_info(zlib.compress(flags), 2)
+
+
+# --- check_name's shortcut -----------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_tricky = st.text(alphabet="ab0_-. /\\:\x00\n", max_size=12)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(_tricky)
+def test_check_name_shortcut_never_accepts_what_the_rules_refuse(name):
+    assert names.check_name(name) == names.name_problem(name)
+
+
+def test_check_name_shortcut_takes_plain_names():
+    assert names._PLAINLY_SAFE.fullmatch("digits/7/00001.png")
+    assert not names._PLAINLY_SAFE.fullmatch("digits/./00001.png")
