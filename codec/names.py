@@ -67,15 +67,15 @@ def name_problem(name: str) -> str | None:
 
 
 def _shared_prefix(a: bytes, b: bytes) -> int:
-    """Length of the common prefix of a and b, at most 255 (binary search over C-level slice compares)."""
-    low, high = 0, min(len(a), len(b), 255)
-    while low < high:
-        mid = (low + high + 1) // 2
-        if a[:mid] == b[:mid]:
-            low = mid
-        else:
-            high = mid - 1
-    return low
+    """Length of the common prefix of a and b, at most 255.
+
+    The first differing byte is found from the highest set bit of the two
+    prefixes XORed as big integers: a few C-level operations, where a loop
+    over the bytes costs a microsecond or more per name in Python.
+    """
+    n = min(len(a), len(b), 255)
+    diff = int.from_bytes(a[:n], "big") ^ int.from_bytes(b[:n], "big")
+    return n if diff == 0 else n - 1 - (diff.bit_length() - 1) // 8
 
 
 class TableWriter:

@@ -27,7 +27,9 @@ def _activate(z: np.ndarray, activation: str) -> np.ndarray:
 
 def _forward(layers: list[Dense], x: np.ndarray) -> np.ndarray:
     for layer in layers:
-        x = _activate(x @ layer.kernel + layer.bias, layer.activation)
+        z = x @ layer.kernel
+        z += layer.bias  # in place: one pass less over the largest arrays
+        x = _activate(z, layer.activation)
     return x
 
 

@@ -375,3 +375,13 @@ def test_check_name_shortcut_never_accepts_what_the_rules_refuse(name):
 def test_check_name_shortcut_takes_plain_names():
     assert names._PLAINLY_SAFE.fullmatch("digits/7/00001.png")
     assert not names._PLAINLY_SAFE.fullmatch("digits/./00001.png")
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.binary(max_size=300), st.binary(max_size=300))
+def test_shared_prefix_is_the_common_prefix_up_to_255(a, b):
+    expected = 0
+    while expected < min(len(a), len(b), 255) and a[expected] == b[expected]:
+        expected += 1
+    assert names._shared_prefix(a, b) == expected
+    assert names._shared_prefix(a, a) == min(len(a), 255)
