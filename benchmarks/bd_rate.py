@@ -130,7 +130,7 @@ def bd_rate_pchip(rates_anchor, psnrs_anchor, rates_test, psnrs_test) -> float:
     ra, pa = pareto(rates_anchor, psnrs_anchor)
     rt, pt = pareto(rates_test, psnrs_test)
     if len(ra) < PCHIP_MIN_POINTS or len(rt) < PCHIP_MIN_POINTS:
-        raise ValueError(f"PCHIP BD-rate needs >= {PCHIP_MIN_POINTS} points per curve "
+        raise ValueError(f"BD-rate needs >= {PCHIP_MIN_POINTS} points per curve "
                          f"(have {len(ra)} and {len(rt)} on the Pareto fronts)")
     low, high = max(pa.min(), pt.min()), min(pa.max(), pt.max())
     if low >= high:

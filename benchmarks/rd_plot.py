@@ -21,6 +21,7 @@ STYLE = {  # family -> (colour, marker); unknown families get matplotlib's cycle
     "AVIF": ("tab:green", "^"),
     "PCA-32 + ANS (constriction)": ("tab:purple", "v"),
     "PCA-32 + xz": ("tab:pink", "<"),
+    "TFC baseline (Keras 3 re-implementation)": ("tab:red", "P"),
 }
 
 
