@@ -6,6 +6,8 @@ model file holds:
 
   /encoder/<i>/kernel, /encoder/<i>/bias   dense layers, attrs: activation
   /decoder/<i>/kernel, /decoder/<i>/bias
+  /<part>/<i>/kernel_scale float32[out]    (version 2) present when the kernel is stored
+                                           as int8: kernel = int8 * kernel_scale per column
   /quant/step            float32[latents]  latent = rint(encoder(x) / step)
   /entropy/low           int32[latents]    smallest value in each table
   /entropy/counts        uint32[latents, K] frequency of low+k; column K-1 is the escape
@@ -14,6 +16,12 @@ model file holds:
 
 The fingerprint is SHA-256 over a canonical serialisation of all of the above
 except the fingerprint itself, so it names exactly what decoding depends on.
+Kernels enter it as the float32 values the runtime computes with, however
+they are stored.
+
+Version 2 adds int8 kernel storage (a quarter of the bytes; the shipped models
+lose 0.02 dB by it). Version 1 files, all float32, are still read; a version 1
+reader refuses version 2 files rather than misreading int8 kernels.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ import numpy as np
 from .errors import ModelError
 
 FORMAT = "aec-model"
-FORMAT_VERSION = 1
+READABLE_VERSIONS = (1, 2)
 ACTIVATIONS = ("linear", "relu", "sigmoid")
 MAX_TABLE_WIDTH = 1 << 16
 
@@ -48,6 +56,28 @@ class Dense:
     kernel: np.ndarray  # float32 [in, out]
     bias: np.ndarray  # float32 [out]
     activation: str
+    # When set, kernel is exactly int8 * kernel_scale (per column) and is stored that way.
+    kernel_scale: np.ndarray | None = None  # float32 [out]
+
+
+def int8_layer(layer: Dense) -> Dense:
+    """`layer` with its kernel rounded to int8 steps of a per-column scale (largest |weight| -> 127)."""
+    scale = (np.abs(layer.kernel).max(axis=0) / 127).astype(np.float32)
+    scale[scale == 0] = 1
+    steps = np.clip(np.rint(layer.kernel / scale), -127, 127).astype(np.int8)
+    return Dense(_dequantize(steps, scale), layer.bias, layer.activation, scale)
+
+
+def _dequantize(steps: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    return steps.astype(np.float32) * scale.astype(np.float32)
+
+
+def _int8_steps(layer: Dense) -> np.ndarray:
+    """The int8 form of a layer with a kernel_scale; ModelError if the kernel is not exactly that."""
+    steps = np.rint(layer.kernel / layer.kernel_scale)
+    if np.any(np.abs(steps) > 127) or not np.array_equal(_dequantize(steps, layer.kernel_scale), layer.kernel):
+        raise ModelError("kernel is not int8 * kernel_scale")
+    return steps.astype(np.int8)
 
 
 @dataclass
@@ -77,6 +107,8 @@ class Model:
         for layer in self.encoder + self.decoder:
             layer.kernel = _as(layer.kernel, np.float32, self.name)
             layer.bias = _as(layer.bias, np.float32, self.name)
+            if layer.kernel_scale is not None:
+                layer.kernel_scale = _as(layer.kernel_scale, np.float32, self.name)
         self.quant_step = _as(self.quant_step, np.float32, self.name)
         self.table_low = _as(self.table_low, np.int32, self.name)
         self.table_counts = _as(self.table_counts, np.uint32, self.name)
@@ -102,6 +134,14 @@ class Model:
                     raise ModelError(f"model {self.name}: {part} layer {i} has inconsistent shapes")
                 if not (np.all(np.isfinite(layer.kernel)) and np.all(np.isfinite(layer.bias))):
                     raise ModelError(f"model {self.name}: {part} layer {i} has non-finite weights")
+                if layer.kernel_scale is not None:
+                    if (layer.kernel_scale.shape != layer.bias.shape or not np.all(np.isfinite(layer.kernel_scale))
+                            or np.any(layer.kernel_scale <= 0)):
+                        raise ModelError(f"model {self.name}: {part} layer {i} has a bad kernel scale")
+                    try:
+                        _int8_steps(layer)
+                    except ModelError:
+                        raise ModelError(f"model {self.name}: {part} layer {i} kernel is not int8 * its scale") from None
             for a, b in zip(layers, layers[1:]):
                 if a.kernel.shape[1] != b.kernel.shape[0]:
                     raise ModelError(f"model {self.name}: {part} layers do not chain")
@@ -143,10 +183,16 @@ def _canonical_arrays(model: Model) -> list[tuple[str, np.ndarray]]:
     return items
 
 
+def needed_version(model: Model) -> int:
+    """The oldest format version that holds `model` (1 unless a kernel is stored as int8), so that
+    float32 models keep their version 1 files and fingerprints."""
+    return 2 if any(layer.kernel_scale is not None for layer in model.encoder + model.decoder) else 1
+
+
 def _canonical_attrs(model: Model) -> dict:
     return {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": needed_version(model),
         "name": model.name,
         "quality": int(model.quality),
         "image_height": int(model.image_shape[0]),
@@ -184,8 +230,16 @@ def write_model(model: Model, path: str | os.PathLike) -> Path:
             f.attrs["latents"] = model.latents
             f.attrs["metadata"] = json.dumps(model.metadata, sort_keys=True)
             f.attrs["fingerprint"] = model.fingerprint_hex
+            stored = {f"{part}/{i}/kernel": layer for part, layers in (("encoder", model.encoder),
+                                                                        ("decoder", model.decoder))
+                      for i, layer in enumerate(layers) if layer.kernel_scale is not None}
             for name, array in _canonical_arrays(model):
-                f.create_dataset(name, data=array)
+                if name in stored:
+                    # Not gzipped: 13% smaller, but 8 ms more on every pack and unpack start (measured).
+                    f.create_dataset(name, data=_int8_steps(stored[name]))
+                    f.create_dataset(name + "_scale", data=stored[name].kernel_scale)
+                else:
+                    f.create_dataset(name, data=array)
             for part, layers in (("encoder", model.encoder), ("decoder", model.decoder)):
                 f[part].attrs["layers"] = len(layers)
                 for i, layer in enumerate(layers):
@@ -208,6 +262,19 @@ def _array(f, name: str, dtype, ndim: int, where: Path) -> np.ndarray:
     return array.astype(dtype, copy=False)
 
 
+def _read_layer(f, where: str, version: int, path: Path) -> Dense:
+    bias = _array(f, f"{where}/bias", np.float32, 1, path)
+    activation = str(f[where].attrs["activation"])
+    kernel_name = f"{where}/kernel"
+    if kernel_name in f and f[kernel_name].dtype == np.int8 and version >= 2:
+        steps = _array(f, kernel_name, np.int8, 2, path)
+        scale = _array(f, kernel_name + "_scale", np.float32, 1, path)
+        if scale.shape != (steps.shape[1],):
+            raise ModelError(f"{path}: {kernel_name}_scale has the wrong shape")
+        return Dense(_dequantize(steps, scale), bias, activation, scale)
+    return Dense(_array(f, kernel_name, np.float32, 2, path), bias, activation)
+
+
 def read_model(path: str | os.PathLike) -> Model:
     """Read and verify a model file; raises ModelError on anything unexpected."""
     import h5py
@@ -222,19 +289,13 @@ def read_model(path: str | os.PathLike) -> Model:
             if f.attrs.get("format") != FORMAT:
                 raise ModelError(f"{path}: not an aec model file")
             version = int(f.attrs.get("format_version", -1))
-            if version != FORMAT_VERSION:
-                raise ModelError(f"{path}: model format version {version} is not supported (this aec reads {FORMAT_VERSION})")
+            if version not in READABLE_VERSIONS:
+                raise ModelError(f"{path}: model format version {version} is not supported "
+                                 f"(this aec reads {', '.join(map(str, READABLE_VERSIONS))})")
             layers = {}
             for part in ("encoder", "decoder"):
                 count = int(f[part].attrs["layers"]) if part in f else 0
-                layers[part] = [
-                    Dense(
-                        kernel=_array(f, f"{part}/{i}/kernel", np.float32, 2, path),
-                        bias=_array(f, f"{part}/{i}/bias", np.float32, 1, path),
-                        activation=str(f[f"{part}/{i}"].attrs["activation"]),
-                    )
-                    for i in range(count)
-                ]
+                layers[part] = [_read_layer(f, f"{part}/{i}", version, path) for i in range(count)]
             stored = str(f.attrs.get("fingerprint", ""))
             model = Model(
                 name=str(f.attrs["name"]),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import h5py
 import numpy as np
 import pytest
 
 from codec.errors import ModelError
-from codec.modelfile import Dense, Model, compute_fingerprint, read_model, write_model
+from codec.modelfile import Dense, Model, compute_fingerprint, int8_layer, read_model, write_model
 
 
 def parts(**changes) -> dict:
@@ -222,8 +224,59 @@ def test_foreign_hdf5_file(tmp_path):
 def test_newer_format_version(model_file):
     _, path = model_file
     with h5py.File(path, "r+") as f:
-        f.attrs["format_version"] = 2
-    with pytest.raises(ModelError, match="version 2 is not supported"):
+        f.attrs["format_version"] = 3
+    with pytest.raises(ModelError, match="version 3 is not supported"):
+        read_model(path)
+
+
+# --- int8 kernels (format version 2) ---------------------------------------------
+
+def _int8_model(model):
+    return dataclasses.replace(model, encoder=[int8_layer(layer) for layer in model.encoder],
+                               decoder=[int8_layer(layer) for layer in model.decoder], fingerprint=b"")
+
+
+def test_int8_kernels_round_trip_exactly_in_a_version_2_file(model_file, tmp_path):
+    model, _ = model_file
+    small = _int8_model(model)
+    assert small.fingerprint != model.fingerprint
+    for before, after in zip(model.encoder + model.decoder, small.encoder + small.decoder):
+        # within half a step of the per-column scale
+        assert np.all(np.abs(before.kernel - after.kernel) <= after.kernel_scale / 2 + 1e-7)
+    path = write_model(small, tmp_path / "small.h5")
+    with h5py.File(path, "r") as f:
+        assert f.attrs["format_version"] == 2
+        assert f["encoder/0/kernel"].dtype == np.int8
+        assert f["encoder/0/kernel_scale"].dtype == np.float32
+    back = read_model(path)
+    assert back.fingerprint == small.fingerprint
+    for a, b in zip(small.encoder + small.decoder, back.encoder + back.decoder):
+        assert np.array_equal(a.kernel, b.kernel) and np.array_equal(a.kernel_scale, b.kernel_scale)
+
+
+def test_float_models_stay_version_1(model_file):
+    _, path = model_file
+    with h5py.File(path, "r") as f:
+        assert f.attrs["format_version"] == 1
+
+
+def test_kernel_that_is_not_int8_times_its_scale_is_refused(model_file):
+    model, _ = model_file
+    layer = int8_layer(model.encoder[0])
+    layer.kernel = layer.kernel.copy()
+    layer.kernel[0, 0] += layer.kernel_scale[0] / 3
+    with pytest.raises(ModelError, match="not int8"):
+        dataclasses.replace(model, encoder=[layer] + model.encoder[1:], fingerprint=b"")
+
+
+def test_damaged_int8_scale_is_caught_by_the_fingerprint(model_file, tmp_path):
+    model, _ = model_file
+    path = write_model(_int8_model(model), tmp_path / "small.h5")
+    with h5py.File(path, "r+") as f:
+        scale = f["decoder/0/kernel_scale"][()]
+        scale[0] *= 2
+        f["decoder/0/kernel_scale"][...] = scale
+    with pytest.raises(ModelError, match="fingerprint mismatch"):
         read_model(path)
 
 
