@@ -155,3 +155,20 @@ def test_quality_levels(tmp_path, example_digits):
     assert result.exit_code == 1 and "quality 99 is not shipped" in result.stderr
     result = invoke("pack", example_digits, "-o", tmp_path / "x.aec", "-Q", 3, "--model", "mnist-q3")
     assert result.exit_code == 1 and "not both" in result.stderr
+
+
+@pytest.mark.parametrize("quality", [1, 3, 5])
+def test_one_file_unpacks_to_byte_identical_pngs_in_fresh_processes(tmp_path, example_digits, quality):
+    """The same .aec gives the same PNG bytes in two new processes, and the same as in this one."""
+    packed = tmp_path / "d.aec"
+    assert run_aec("pack", example_digits, "-o", packed, "-Q", quality, "-q").returncode == 0
+    outputs = []
+    for name in ("one", "two"):
+        result = run_aec("unpack", packed, "-o", tmp_path / name, "-q")
+        assert result.returncode == 0, result.stderr
+        outputs.append({p.name: p.read_bytes() for p in sorted((tmp_path / name).iterdir())})
+    assert len(outputs[0]) == 48 and outputs[0] == outputs[1]
+    import codec
+
+    codec.unpack(packed, tmp_path / "here")
+    assert {p.name: p.read_bytes() for p in sorted((tmp_path / "here").iterdir())} == outputs[0]
