@@ -58,7 +58,11 @@ def synthesise(model: Model, latents: np.ndarray) -> np.ndarray:
 
 
 def to_uint8(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(x * 255), 0, 255).astype(np.uint8)
+    """[0, 1] floats to uint8 pixels, rounding half to even; works in place on `x` (the decoder's own output)."""
+    x *= np.float32(255)
+    np.rint(x, out=x)
+    np.clip(x, 0, 255, out=x)
+    return x.astype(np.uint8)
 
 
 def decode_latents(model: Model, latents: np.ndarray) -> np.ndarray:
