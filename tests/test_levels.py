@@ -1,0 +1,56 @@
+"""Quality levels: the compact tool (int8 kernels, step-scaled levels) and the shipped curve."""
+
+import numpy as np
+import pytest
+
+import codec
+from codec import runtime
+from codec.datasets import load_mnist
+from codec.modelfile import read_model, write_model
+from codec.models import quality_levels, resolve_model
+from codec.training.compact import rebuild
+
+
+def test_rebuild_gives_int8_kernels_scaled_steps_and_tables_that_cover_the_images(tmp_path, example_digits):
+    from PIL import Image
+
+    images = np.stack([np.asarray(Image.open(p)) for p in sorted(example_digits.glob("*.png"))])
+    base = resolve_model(quality=3)
+    finer = rebuild(base, images, step_scale=0.5, quality=9, name="finer")
+    assert finer.name == "finer" and finer.quality == 9
+    assert np.allclose(finer.quant_step, base.quant_step * 0.5)
+    assert all(layer.kernel_scale is not None for layer in finer.encoder + finer.decoder)
+    assert finer.metadata["derived_from"]["fingerprint"] == base.fingerprint_hex
+    latents = runtime.encode_latents(finer, images)
+    width = finer.table_counts.shape[1] - 1  # the last slot is the escape
+    assert np.all(latents >= finer.table_low) and np.all(latents < finer.table_low + width)
+    back = read_model(write_model(finer, tmp_path / "finer.h5"))
+    assert back.fingerprint == finer.fingerprint
+    # A finer step spends more bits on the same images and gets closer to them.
+    coarse_data = codec.encode(images, model=base)
+    fine_data = codec.encode(images, model=finer)
+    assert len(fine_data) > len(coarse_data)
+    err = [np.mean((codec.decode(d, model=m).astype(float) - images) ** 2)
+           for d, m in ((coarse_data, base), (fine_data, finer))]
+    assert err[1] < err[0]
+
+
+def test_shipped_levels_are_one_to_five_with_the_default_at_three():
+    assert sorted(quality_levels()) == [1, 2, 3, 4, 5]
+    assert resolve_model().quality == 3
+
+
+@pytest.mark.slow
+def test_shipped_curve_is_monotone_on_mnist_test_digits(mnist_dir):
+    """A higher level never costs fewer bytes and never gives a worse PSNR (2,000 test digits)."""
+    images, _ = load_mnist("test", mnist_dir)
+    images = images[:2000]
+    points = []
+    for quality in sorted(quality_levels()):
+        data = codec.encode(images, quality=quality)
+        mse = np.mean((codec.decode(data).astype(np.float64) - images) ** 2) / 255**2
+        points.append((len(data) / len(images), 10 * np.log10(1 / mse)))
+    sizes, psnrs = zip(*points)
+    assert list(sizes) == sorted(sizes) and len(set(sizes)) == len(sizes), points
+    assert list(psnrs) == sorted(psnrs) and len(set(psnrs)) == len(psnrs), points
+    assert sizes[0] < 5.2 and psnrs[2] > 23.2, points
