@@ -260,13 +260,15 @@ def test_float_models_stay_version_1(model_file):
         assert f.attrs["format_version"] == 1
 
 
-def test_kernel_that_is_not_int8_times_its_scale_is_refused(model_file):
+def test_kernel_that_is_not_int8_times_its_scale_is_refused(model_file, tmp_path):
     model, _ = model_file
     layer = int8_layer(model.encoder[0])
     layer.kernel = layer.kernel.copy()
     layer.kernel[0, 0] += layer.kernel_scale[0] / 3
+    odd = dataclasses.replace(model, encoder=[layer] + model.encoder[1:], fingerprint=b"")
     with pytest.raises(ModelError, match="not int8"):
-        dataclasses.replace(model, encoder=[layer] + model.encoder[1:], fingerprint=b"")
+        write_model(odd, tmp_path / "odd.h5")
+    assert [p.name for p in tmp_path.iterdir()] == ["m.h5"]  # nothing half-written left behind
 
 
 def test_damaged_int8_scale_is_caught_by_the_fingerprint(model_file, tmp_path):
