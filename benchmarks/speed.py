@@ -79,12 +79,26 @@ def write_floor(folder: Path, images: np.ndarray, names: list[str]) -> None:
         Image.fromarray(image).save(folder / name)
 
 
+def compile_sources() -> None:
+    """Byte-compile aec's own modules, as `pip install` does for an installed package.
+
+    This checkout is an editable install; with PYTHONDONTWRITEBYTECODE=1 (set
+    on this machine) every `aec` process would otherwise compile codec/ and
+    cli/ from source again: 0.39 s -> 0.53 s for a 10k `.npy` pack here.
+    """
+    import compileall
+
+    for package in ("codec", "cli", "weights"):
+        compileall.compile_dir(ROOT / package, quiet=1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--million", action="store_true", help="also measure memory at 1,000,000 images")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "speed.json")
     args = parser.parse_args()
+    compile_sources()
     images, _ = load_mnist("test")
     names = [f"{i:05d}.png" for i in range(len(images))]
     rows: dict[str, list[float]] = {}
