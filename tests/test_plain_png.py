@@ -107,3 +107,11 @@ def test_mutated_files_are_declined_or_decoded_as_pillow_does(data):
     fast = plain_png.decode(blob)
     if fast is not None:
         assert np.array_equal(fast, pillow_pixels(blob))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=400), st.booleans())
+def test_any_bytes_are_declined_or_decoded_never_raised(blob, with_signature):
+    data = (plain_png.SIGNATURE + blob) if with_signature else blob
+    result = plain_png.decode(data)
+    assert result is None or (result.dtype == np.uint8 and result.ndim == 2)
