@@ -21,7 +21,7 @@ from .arrays import has_labels as array_has_labels
 from .arrays import is_array_file, read_array_file, write_array_file
 from .container import FILE_HAS_LABELS, Header, Reader, chunk_record
 from .entropy import CODER_ID, LatentCoder
-from .errors import ContainerError, InputError, ModelError, OutputError, list_problems
+from .errors import ContainerError, InputError, OutputError, list_problems
 from .fileio import atomic_output, write_new_file
 from .images import OutputFolder, collect_inputs, encode_png, output_name, read_gray_sized
 from .modelfile import Model
@@ -205,42 +205,30 @@ def _array_names(stored_name: str, count: int, alone: bool, first: int = 0, numb
     return [f"{prefix}{i:0{width}d}.png" for i in range(first, last)]
 
 
-# The model of the pack in progress, in a forked reader process (never pickled per task).
+# The model of the pack in progress, for forked reader processes: they inherit it with the
+# rest of memory when the pool forks them, so the weights are never pickled per task.
 _reader_model: Model | None = None
-_reader_problem = ""  # why the reader has no model
 
 
-def _start_reader(source) -> None:
-    """Initialise a forked reader process: get the model, and run its matrix products on one
+def _start_reader(model: Model) -> None:
+    """Initialise a forked reader process: adopt the model, and run its matrix products on one
     thread, since the readers already use every core (two BLAS threads in each of two readers
-    made pack 1.5x slower here).
-
-    source: a Model (inherited with the rest of memory), or the (spec, quality) that pack
-    resolves: the readers are forked before the main process has loaded the model and load it
-    themselves meanwhile, on the otherwise idle core. Nothing raised here (it would print a
-    traceback from concurrent.futures): a failure is reported by the first task.
-    """
-    global _reader_model, _reader_problem
+    made pack 1.5x slower here)."""
+    global _reader_model
     from threadpoolctl import threadpool_limits
 
+    _reader_model = model
     threadpool_limits(1)
-    try:
-        _reader_model = source if isinstance(source, Model) else resolve_model(*source)
-    except Exception as err:  # noqa: BLE001 - reported by _read_batch, in the main process
-        _reader_problem = str(err)
 
 
 def _read_batch(paths: list[Path], invert: str, resize: bool, model: Model | None = None):
     """Read, prepare and encode a batch of image files (one task for a worker process).
 
     Returns (per file: (flags, geometry, size) or the InputError naming it; int32 latents of
-    the good files, in order; the fingerprint of the model used). The encoder runs here,
-    beside the reading, rather than after it in the main process, and the latents are a
-    sixth of the pixels to send back.
+    the good files, in order). The encoder runs here, beside the reading, rather than after
+    it in the main process, and the latents are a sixth of the pixels to send back.
     """
     model = model or _reader_model
-    if model is None:
-        raise ModelError(_reader_problem or "reader process without a model")
     results, pixels, as_read = [], [], []
     for path in paths:
         result = _read_one(path, model.image_shape, invert, resize)
@@ -251,21 +239,17 @@ def _read_batch(paths: list[Path], invert: str, resize: bool, model: Model | Non
             result = list(result[1:])
         results.append(result)
     if not pixels:
-        return results, np.zeros((0, model.latents), np.int32), model.fingerprint
+        return results, np.zeros((0, model.latents), np.int32)
     pixels = np.stack(pixels)
     if as_read:
         rows = np.array([p for _, p in as_read])
         pixels[rows], flags = invert_batch(pixels[rows], invert)
         for (r, _), flag in zip(as_read, flags.tolist()):
             results[r][0] |= flag
-    return results, runtime.encode_latents(model, pixels), model.fingerprint
+    return results, runtime.encode_latents(model, pixels)
 
 
-def _ready() -> None:
-    """A task that does nothing: submitting it forks the pool's processes now."""
-
-
-def _worker_pool(workers: int | None, files: int, model=None):
+def _worker_pool(workers: int | None, files: int, model: Model | None = None):
     """Worker processes for reading or writing image files, or None to do it in this process.
 
     Decoding or encoding a 28x28 PNG is mostly Python overhead in Pillow,
@@ -279,7 +263,6 @@ def _worker_pool(workers: int | None, files: int, model=None):
     if workers < 2 or files < PARALLEL_FROM or "fork" not in multiprocessing.get_all_start_methods():
         return None
     # With fork, initargs reach the workers by copy-on-write memory, not by pickling.
-    # model: a Model or pack's (spec, quality); see _start_reader.
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
                                initializer=_start_reader if model is not None else None,
                                initargs=(model,) if model is not None else ())
@@ -287,10 +270,9 @@ def _worker_pool(workers: int | None, files: int, model=None):
 
 def _prepared_inputs(files: list[Path], names: list[str], arrays: list[bool], model: Model, invert: str,
                      resize: bool, skip_invalid: bool, skipped: list[tuple[Path, str]], progress: Progress,
-                     pool, in_flight: int) -> Iterator[Batch]:
-    """Read, prepare and encode every input (image files in batches, in the reader processes of
-    `pool` if not None; array files slice by slice); arrays[i]: whether files[i] is an array
-    file; in_flight: how many batches to have read ahead (memory stays bounded). A bad input is
+                     workers: int | None) -> Iterator[Batch]:
+    """Read, prepare and encode every input (image files in batches, in worker processes when many;
+    array files slice by slice); arrays[i]: whether files[i] is an array file. A bad input is
     skipped (recorded) or, at the end, fails the pack naming every bad file."""
     problems: list[str] = []
 
@@ -312,59 +294,61 @@ def _prepared_inputs(files: list[Path], names: list[str], arrays: list[bool], mo
             start = end
 
     alone = len(files) == 1
-    pending: collections.deque = collections.deque()  # (start, end, future or None), in input order
-    todo = batches()
+    pool = _worker_pool(workers, len(files), model)
+    with contextlib.ExitStack() as stack:
+        if pool is not None:
+            stack.enter_context(pool)
+        pending: collections.deque = collections.deque()  # (start, end, future or None), in input order
+        todo = batches()
 
-    def submit_next() -> bool:
-        span = next(todo, None)
-        if span is None:
-            return False
-        start, end = span
-        future = None
-        if pool is not None and not arrays[start]:
-            future = pool.submit(_read_batch, files[start:end], invert, resize)
-        pending.append((start, end, future))
-        return True
+        def submit_next() -> bool:
+            span = next(todo, None)
+            if span is None:
+                return False
+            start, end = span
+            future = None
+            if pool is not None and not arrays[start]:
+                future = pool.submit(_read_batch, files[start:end], invert, resize)
+            pending.append((start, end, future))
+            return True
 
-    for _ in range(in_flight):
-        submit_next()
-    while pending:
-        start, end, future = pending.popleft()
-        submit_next()
-        if arrays[start]:
-            path = files[start]
-            try:
-                images, labels = read_array_file(path, model.image_shape)  # read slice by slice
-                size = path.stat().st_size
-            except InputError as err:
-                refuse(path, err if str(err).startswith(str(path)) else InputError(f"{path}: {err}"))
-            except OSError as err:
-                refuse(path, InputError(f"{path}: {err.strerror or err}"))
-            else:
-                # Slice by slice, so a million-image array never sits in memory twice.
-                for first in range(0, len(images), ARRAY_SLICE):
-                    pixels, flags = invert_batch(np.asarray(images[first:first + ARRAY_SLICE]), invert)
-                    if not problems:
-                        yield Batch(_array_names(names[start], len(images), alone, first, len(pixels)),
-                                    runtime.encode_latents(model, pixels), flags, [None] * len(pixels),
-                                    None if labels is None else labels[first:first + len(pixels)],
-                                    input_bytes=size if first == 0 else 0)
-            progress(1)
-            continue
-        results, latents, used = (future.result() if future is not None
-                                  else _read_batch(files[start:end], invert, resize, model))
-        if used != model.fingerprint:  # the model file changed while the readers loaded it
-            raise ModelError(f"model {model.name} changed during the pack; run it again")
-        good = []
-        for path, name, result in zip(files[start:end], names[start:end], results):
-            if isinstance(result, InputError):
-                refuse(path, result)
-            else:
-                good.append((name, *result))
-        if good and not problems:
-            yield Batch([g[0] for g in good], latents, np.array([g[1] for g in good], np.uint8),
-                        [g[2] for g in good], input_bytes=sum(g[3] for g in good))
-        progress(end - start)
+        for _ in range(2 * (workers or os.cpu_count() or 1)):  # keep every worker busy, memory bounded
+            submit_next()
+        while pending:
+            start, end, future = pending.popleft()
+            submit_next()
+            if arrays[start]:
+                path = files[start]
+                try:
+                    images, labels = read_array_file(path, model.image_shape)  # read slice by slice
+                    size = path.stat().st_size
+                except InputError as err:
+                    refuse(path, err if str(err).startswith(str(path)) else InputError(f"{path}: {err}"))
+                except OSError as err:
+                    refuse(path, InputError(f"{path}: {err.strerror or err}"))
+                else:
+                    # Slice by slice, so a million-image array never sits in memory twice.
+                    for first in range(0, len(images), ARRAY_SLICE):
+                        pixels, flags = invert_batch(np.asarray(images[first:first + ARRAY_SLICE]), invert)
+                        if not problems:
+                            yield Batch(_array_names(names[start], len(images), alone, first, len(pixels)),
+                                        runtime.encode_latents(model, pixels), flags, [None] * len(pixels),
+                                        None if labels is None else labels[first:first + len(pixels)],
+                                        input_bytes=size if first == 0 else 0)
+                progress(1)
+                continue
+            results, latents = (future.result() if future is not None
+                                else _read_batch(files[start:end], invert, resize, model))
+            good = []
+            for path, name, result in zip(files[start:end], names[start:end], results):
+                if isinstance(result, InputError):
+                    refuse(path, result)
+                else:
+                    good.append((name, *result))
+            if good and not problems:
+                yield Batch([g[0] for g in good], latents, np.array([g[1] for g in good], np.uint8),
+                            [g[2] for g in good], input_bytes=sum(g[3] for g in good))
+            progress(end - start)
     if problems:
         raise InputError(f"{len(problems)} of {len(files)} inputs cannot be packed "
                          f"(--skip-invalid packs the rest): {list_problems(problems)}")
@@ -408,26 +392,17 @@ def pack(paths: list[str | os.PathLike], output: str | os.PathLike | BinaryIO,
     inputs = collect_inputs(paths)
     arrays = [is_array_file(f) for f in inputs.files]
     _check_array_prefixes(inputs.files, inputs.names, arrays)
-    workers = workers or os.cpu_count() or 1
-    with contextlib.ExitStack() as stack:
-        # Readers are forked before this process loads the model, and load it themselves
-        # meanwhile (measured: the first batch comes back ~50 ms sooner).
-        pool = _worker_pool(workers, len(arrays) - sum(arrays),
-                            model if isinstance(model, Model) else (model, quality))
-        if pool is not None:
-            stack.enter_context(pool)
-            pool.submit(_ready)
-        codec_model = resolve_model(model, quality)
-        on_start(len(inputs.files))
-        skipped: list[tuple[Path, str]] = []
-        labelled = any(array_has_labels(f) for f, is_array in zip(inputs.files, arrays) if is_array)
-        items = _prepared_inputs(inputs.files, inputs.names, arrays, codec_model, invert, resize,
-                                 skip_invalid, skipped, progress, pool, 2 * workers)
-        if hasattr(output, "write"):
-            result = _encode_stream(output, codec_model, items, chunk_size, labelled)
-        else:
-            with atomic_output(Path(output), force=force) as out:
-                result = _encode_stream(out, codec_model, items, chunk_size, labelled)
+    codec_model = resolve_model(model, quality)
+    on_start(len(inputs.files))
+    skipped: list[tuple[Path, str]] = []
+    labelled = any(array_has_labels(f) for f, is_array in zip(inputs.files, arrays) if is_array)
+    items = _prepared_inputs(inputs.files, inputs.names, arrays, codec_model, invert, resize,
+                             skip_invalid, skipped, progress, workers)
+    if hasattr(output, "write"):
+        result = _encode_stream(output, codec_model, items, chunk_size, labelled)
+    else:
+        with atomic_output(Path(output), force=force) as out:
+            result = _encode_stream(out, codec_model, items, chunk_size, labelled)
     result.skipped = skipped
     result.hidden_skipped = inputs.hidden_skipped
     result.linked_folders_skipped = inputs.linked_folders_skipped

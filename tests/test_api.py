@@ -175,19 +175,3 @@ def test_unpack_in_worker_processes_writes_the_same_files(tmp_path, example_digi
     with pytest.raises(codec.OutputError):
         codec.unpack(archive, tmp_path / "three", workers=2, force=True)
     assert [p.name for p in (tmp_path / "three").iterdir()] == ["00030_3.png"]
-
-
-def test_reader_that_could_not_load_the_model_reports_it_with_its_first_batch(monkeypatch, example_digits):
-    """A forked reader loads the model itself; a failure there must come back as a ModelError, not a traceback."""
-    from threadpoolctl import threadpool_limits
-
-    monkeypatch.setattr(codec.api, "_reader_model", None)
-    monkeypatch.setattr(codec.api, "_reader_problem", "")
-    with threadpool_limits(limits=None):  # undoes the reader's one-thread limit on exit
-        codec.api._start_reader(("/nonexistent/model.h5", None))
-        with pytest.raises(codec.ModelError, match="nonexistent"):
-            codec.api._read_batch(sorted(example_digits.glob("*.png"))[:2], "auto", False)
-        codec.api._start_reader((None, 2))  # a shipped level loads fine
-    results, latents, fingerprint = codec.api._read_batch(sorted(example_digits.glob("*.png"))[:2], "auto", False)
-    assert len(results) == 2 and latents.shape == (2, 32)
-    assert fingerprint == codec.resolve_model(quality=2).fingerprint
