@@ -10,6 +10,7 @@ the IDX labels file beside an IDX images file (MNIST's naming:
 from __future__ import annotations
 
 import gzip
+import os
 import re
 import zipfile
 from pathlib import Path
@@ -24,9 +25,10 @@ IMAGE_KEYS = ("images", "x", "x_test", "x_train", "arr_0")
 LABEL_KEYS = ("labels", "y", "y_test", "y_train", "arr_1")
 
 
-def is_array_file(path: Path) -> bool:
-    """Whether pack treats `path` as an array of images rather than one image."""
-    return path.suffix.lower() in ARRAY_SUFFIXES or bool(_IDX_NAME.search(path.name))
+def is_array_file(path: str | os.PathLike) -> bool:
+    """Whether pack treats `path` (a path or a stored name) as an array of images rather than one image."""
+    base = os.path.basename(os.fspath(path))
+    return base.lower().endswith(ARRAY_SUFFIXES) or bool(_IDX_NAME.search(base))
 
 
 class FileArray:
