@@ -27,7 +27,7 @@ from tests.killing import kill_pack_once, kill_unpack_once, make_folder  # noqa:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--times", type=int, default=50)
-    parser.add_argument("--images", type=int, default=3000)
+    parser.add_argument("--images", type=int, default=20000)  # pack must still be busy when the kills land
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "kill_test.json")
     args = parser.parse_args()
     examples = np.stack([np.asarray(Image.open(p)) for p in sorted((ROOT / "examples" / "digits").glob("*.png"))])

@@ -1,9 +1,14 @@
 """A killed pack or unpack leaves no partial file under a final name (benchmarks/kill_test.py does 50 of each)."""
 
+import signal
+import subprocess
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from .killing import kill_pack_once, kill_unpack_once, make_folder
+from .killing import AEC, kill_pack_once, kill_unpack_once, make_folder
 
 
 @pytest.fixture(scope="module")
@@ -32,3 +37,44 @@ def test_killed_unpack_leaves_no_partial_png(folder, tmp_path):
         assert partial == []
         outcomes.append(outcome)
     assert "killed" in outcomes
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        found |= {int(c) for c in task.read_text().split()}
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc")
+@pytest.mark.parametrize("command", ["pack", "unpack"])
+def test_killed_aec_leaves_no_worker_processes_behind(folder, tmp_path, command):
+    import codec
+
+    if command == "pack":
+        args = ["pack", str(folder), "-o", str(tmp_path / "out.aec"), "-q"]
+    else:
+        codec.pack([folder], tmp_path / "a.aec")
+        args = ["unpack", str(tmp_path / "a.aec"), "-o", str(tmp_path / "out"), "-q"]
+    proc = subprocess.Popen(AEC + args)
+    workers: set[int] = set()
+    deadline = time.monotonic() + 10
+    while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        workers = _children(proc.pid)
+        time.sleep(0.01)
+    assert workers, "the workers never started"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 5
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [w for w in workers if _alive(w)]
