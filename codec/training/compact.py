@@ -13,7 +13,7 @@ re-quantizing a model's latents with a finer step.
   validation), at no training cost. Coarser steps (S > 1) lose to models trained
   for the lower rate (S = 2.5: 21.66 dB at 9.6 B against mnist-q2's 22.03 dB), so
   the low levels keep their own models.
-- The entropy tables are refitted (export.fit_tables) on the integer latents that
+- The entropy tables are refitted (export.tables_for) on the integer latents that
   the NumPy runtime gives for the 60,000 MNIST training images with the final
   weights and step, as `aec train` does.
 
@@ -29,9 +29,8 @@ import sys
 
 import numpy as np
 
-from .. import runtime
 from ..modelfile import Model, int8_layer, read_model, write_model
-from .export import fit_tables
+from .export import tables_for
 
 
 def rebuild(model: Model, images: np.ndarray, step_scale: float = 1.0, quality: int | None = None,
@@ -45,8 +44,7 @@ def rebuild(model: Model, images: np.ndarray, step_scale: float = 1.0, quality: 
     draft = dataclasses.replace(model, name=name or model.name, quality=model.quality if quality is None else quality,
                                 quant_step=model.quant_step * np.float32(step_scale), metadata=metadata,
                                 fingerprint=b"", **layers)
-    latents = np.concatenate([runtime.encode_latents(draft, images[i:i + 4096]) for i in range(0, len(images), 4096)])
-    low, counts = fit_tables(latents)
+    low, counts = tables_for(draft, images)
     return dataclasses.replace(draft, table_low=low, table_counts=counts, fingerprint=b"")
 
 

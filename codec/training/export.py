@@ -36,6 +36,12 @@ def fit_tables(latents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return low.astype(np.int32), counts
 
 
+def tables_for(model: Model, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """fit_tables on the integer latents the NumPy runtime gives `model` for `images` (4,096 at a time)."""
+    return fit_tables(np.concatenate([runtime.encode_latents(model, images[i:i + 4096])
+                                      for i in range(0, len(images), 4096)]))
+
+
 def export_model(codec: Codec, x_train: np.ndarray, name: str, quality: int, metadata: dict) -> Model:
     encoder, decoder = _dense_layers(codec.encoder), _dense_layers(codec.decoder)
     latent_count = encoder[-1].kernel.shape[1]
@@ -46,8 +52,7 @@ def export_model(codec: Codec, x_train: np.ndarray, name: str, quality: int, met
         table_low=np.zeros(latent_count, np.int32),
         table_counts=np.ones((latent_count, 2), np.uint32),
     )
-    q = np.concatenate([runtime.encode_latents(draft, x_train[i:i + 4096]) for i in range(0, len(x_train), 4096)])
-    low, counts = fit_tables(q)
+    low, counts = tables_for(draft, x_train)
     return Model(
         name=name, quality=quality, image_shape=draft.image_shape,
         encoder=encoder, decoder=decoder, quant_step=draft.quant_step,
