@@ -177,7 +177,7 @@ def _encode_stream(out: BinaryIO, model: Model, batches: Iterable[Batch], chunk_
     )
 
 
-def _read_one(path: Path, shape: tuple[int, int], invert: str, resize: bool):
+def _read_one(path: str | Path, shape: tuple[int, int], invert: str, resize: bool):
     """(gray, flags, geometry, file size) of one image file, or the InputError that names it
     (returned, not raised, so that a worker process reports every bad file of its batch).
 
@@ -246,7 +246,7 @@ def _start_reader(parent: int, model: Model) -> None:
     threadpool_limits(1)
 
 
-def _read_batch(paths: list[Path], invert: str, resize: bool, model: Model | None = None):
+def _read_batch(paths: list[str], invert: str, resize: bool, model: Model | None = None):
     """Read, prepare and encode a batch of image files (one task for a worker process).
 
     Returns (per file: (flags, geometry, size) or the InputError naming it; int32 latents of
@@ -293,7 +293,7 @@ def _worker_pool(workers: int | None, files: int, model: Model | None = None):
                                initargs=(os.getpid(), model) if model is not None else (os.getpid(),))
 
 
-def _prepared_inputs(files: list[Path], names: list[str], arrays: list[bool], model: Model, invert: str,
+def _prepared_inputs(files: list[str], names: list[str], arrays: list[bool], model: Model, invert: str,
                      resize: bool, skip_invalid: bool, skipped: list[tuple[Path, str]], progress: Progress,
                      workers: int | None) -> Iterator[Batch]:
     """Read, prepare and encode every input (image files in batches, in worker processes when many;
@@ -333,8 +333,7 @@ def _prepared_inputs(files: list[Path], names: list[str], arrays: list[bool], mo
             start, end = span
             future = None
             if pool is not None and not arrays[start]:
-                # Paths as strings: they pickle in a fraction of the time.
-                future = pool.submit(_read_batch, [os.fspath(p) for p in files[start:end]], invert, resize)
+                future = pool.submit(_read_batch, files[start:end], invert, resize)
             pending.append((start, end, future))
             return True
 
@@ -344,7 +343,7 @@ def _prepared_inputs(files: list[Path], names: list[str], arrays: list[bool], mo
             start, end, future = pending.popleft()
             submit_next()
             if arrays[start]:
-                path = files[start]
+                path = Path(files[start])
                 try:
                     images, labels = read_array_file(path, model.image_shape)  # read slice by slice
                     size = path.stat().st_size
@@ -380,7 +379,7 @@ def _prepared_inputs(files: list[Path], names: list[str], arrays: list[bool], mo
                          f"(--skip-invalid packs the rest): {list_problems(problems)}")
 
 
-def _check_array_prefixes(files: list[Path], names: list[str], arrays: list[bool]) -> None:
+def _check_array_prefixes(files: list[str], names: list[str], arrays: list[bool]) -> None:
     """Images of an array file are stored under a folder named after it: no other input may use that folder."""
     if len(files) == 1:
         return
@@ -421,7 +420,7 @@ def pack(paths: list[str | os.PathLike], output: str | os.PathLike | BinaryIO,
     codec_model = resolve_model(model, quality)
     on_start(len(inputs.files))
     skipped: list[tuple[Path, str]] = []
-    labelled = any(array_has_labels(f) for f, is_array in zip(inputs.files, arrays) if is_array)
+    labelled = any(array_has_labels(Path(f)) for f, is_array in zip(inputs.files, arrays) if is_array)
     items = _prepared_inputs(inputs.files, inputs.names, arrays, codec_model, invert, resize,
                              skip_invalid, skipped, progress, workers)
     if hasattr(output, "write"):

@@ -28,7 +28,8 @@ LABEL_KEYS = ("labels", "y", "y_test", "y_train", "arr_1")
 def is_array_file(path: str | os.PathLike) -> bool:
     """Whether pack treats `path` (a path or a stored name) as an array of images rather than one image."""
     base = os.path.basename(os.fspath(path))
-    return base.lower().endswith(ARRAY_SUFFIXES) or bool(_IDX_NAME.search(base))
+    # The substring test first: pack asks this of every input name, and most are not IDX.
+    return base.lower().endswith(ARRAY_SUFFIXES) or ("idx" in base and bool(_IDX_NAME.search(base)))
 
 
 class FileArray:
