@@ -2,6 +2,7 @@
 
     import codec
     data = codec.encode(images)          # uint8 [N, 28, 28] -> .aec bytes
+    data = codec.encode(images, effort=1)  # slower; better pictures for the same bytes
     images = codec.decode(data)          # .aec bytes -> uint8 [N, 28, 28]
     codec.pack(["digits/"], "digits.aec")
     codec.unpack("digits.aec", "out/")
@@ -14,9 +15,10 @@ __version__ = "0.1.0"
 from .api import PackResult, UnpackResult, decode, encode, info, pack, unpack, verify
 from .errors import AecError, ContainerError, DataError, InputError, ModelError, OutputError
 from .models import DEFAULT_MODEL, resolve_model
+from .search import EFFORTS
 
 __all__ = [
-    "__version__", "encode", "decode", "pack", "unpack", "info", "verify", "resolve_model", "DEFAULT_MODEL",
+    "__version__", "encode", "decode", "pack", "unpack", "info", "verify", "resolve_model", "DEFAULT_MODEL", "EFFORTS",
     "PackResult", "UnpackResult",
     "AecError", "ContainerError", "DataError", "InputError", "ModelError", "OutputError",
 ]

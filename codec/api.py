@@ -29,6 +29,7 @@ from .models import model_for_fingerprint, resolve_model, shipped_name
 from .names import (FLAG_CONVERTED, FLAG_INVERTED, FLAG_RESIZED, GEOMETRY_FIELDS, NAMES_CODEC, TableWriter,
                     decode_image_info, decode_table, encode_image_info, has_duplicates, iter_names, name_hashes)
 from .prepare import INVERT_CHOICES, Geometry, invert_batch, prepare, restore
+from .search import EFFORTS, search_lambda, search_latents
 
 CHUNK_SIZE = 4096  # images per chunk: the unit of streaming, integrity and random access
 SPOOL_IN_MEMORY = 64 << 20  # coded chunks wait in memory up to this size, then in a temporary file
@@ -246,7 +247,7 @@ def _start_reader(parent: int, model: Model) -> None:
     threadpool_limits(1)
 
 
-def _read_batch(paths: list[str], invert: str, resize: bool, model: Model | None = None):
+def _read_batch(paths: list[str], invert: str, resize: bool, model: Model | None = None, effort: int = 0):
     """Read, prepare and encode a batch of image files (one task for a worker process).
 
     Returns (per file: (flags, geometry, size) or the InputError naming it; int32 latents of
@@ -271,7 +272,7 @@ def _read_batch(paths: list[str], invert: str, resize: bool, model: Model | None
         pixels[rows], flags = invert_batch(pixels[rows], invert)
         for (r, _), flag in zip(as_read, flags.tolist()):
             results[r][0] |= flag
-    return results, runtime.encode_latents(model, pixels)
+    return results, search_latents(model, pixels, effort)
 
 
 def _worker_pool(workers: int | None, files: int, model: Model | None = None):
@@ -295,7 +296,7 @@ def _worker_pool(workers: int | None, files: int, model: Model | None = None):
 
 def _prepared_inputs(files: list[str], names: list[str], arrays: list[bool], model: Model, invert: str,
                      resize: bool, skip_invalid: bool, skipped: list[tuple[Path, str]], progress: Progress,
-                     workers: int | None) -> Iterator[Batch]:
+                     workers: int | None, effort: int = 0) -> Iterator[Batch]:
     """Read, prepare and encode every input (image files in batches, in worker processes when many;
     array files slice by slice); arrays[i]: whether files[i] is an array file. A bad input is
     skipped (recorded) or, at the end, fails the pack naming every bad file."""
@@ -333,7 +334,7 @@ def _prepared_inputs(files: list[str], names: list[str], arrays: list[bool], mod
             start, end = span
             future = None
             if pool is not None and not arrays[start]:
-                future = pool.submit(_read_batch, files[start:end], invert, resize)
+                future = pool.submit(_read_batch, files[start:end], invert, resize, None, effort)
             pending.append((start, end, future))
             return True
 
@@ -357,13 +358,13 @@ def _prepared_inputs(files: list[str], names: list[str], arrays: list[bool], mod
                         pixels, flags = invert_batch(np.asarray(images[first:first + ARRAY_SLICE]), invert)
                         if not problems:
                             yield Batch(_array_names(names[start], len(images), alone, first, len(pixels)),
-                                        runtime.encode_latents(model, pixels), flags, [None] * len(pixels),
+                                        search_latents(model, pixels, effort), flags, [None] * len(pixels),
                                         None if labels is None else labels[first:first + len(pixels)],
                                         input_bytes=size if first == 0 else 0)
                 progress(1)
                 continue
             results, latents = (future.result() if future is not None
-                                else _read_batch(files[start:end], invert, resize, model))
+                                else _read_batch(files[start:end], invert, resize, model, effort))
             good = []
             for path, name, result in zip(files[start:end], names[start:end], results):
                 if isinstance(result, InputError):
@@ -402,27 +403,33 @@ def pack(paths: list[str | os.PathLike], output: str | os.PathLike | BinaryIO,
          invert: str = "auto", resize: bool = False, skip_invalid: bool = False,
          chunk_size: int = CHUNK_SIZE, progress: Progress = _no_progress,
          on_start: Callable[[int], None] = _no_progress, workers: int | None = None,
-         quality: int | None = None) -> PackResult:
+         quality: int | None = None, effort: int = 0) -> PackResult:
     """Pack image files, array files (IDX, .npy, .npz) and folders into one .aec file (or a binary stream).
 
     model / quality: a shipped model name or model file, or a shipped quality level (default: DEFAULT_MODEL).
     invert: 'auto' (light backgrounds are inverted and flagged), 'never', 'always'.
     resize: fit images of other sizes MNIST-style (else they are an error).
+    effort: 0 (the encoder's latents: fastest), 1 or 2 (search for latents that cost less for the
+    same pixels, or give better pixels for the same bytes; see codec/search.py).
     skip_invalid: leave out unreadable or unfit files (listed in result.skipped) instead of failing.
     """
     if invert not in INVERT_CHOICES:
         raise ValueError(f"invert must be one of {INVERT_CHOICES}")
     if not 1 <= chunk_size <= 1 << 20:
         raise ValueError("chunk_size must be 1..1048576")
+    if effort not in EFFORTS:
+        raise ValueError(f"effort must be one of {EFFORTS}")
     inputs = collect_inputs(paths)
     arrays = [is_array_file(name) for name in inputs.names]  # the names: cheaper than Path objects
     _check_array_prefixes(inputs.files, inputs.names, arrays)
     codec_model = resolve_model(model, quality)
+    if effort:
+        search_lambda(codec_model)  # a model without one fails here, before any work
     on_start(len(inputs.files))
     skipped: list[tuple[Path, str]] = []
     labelled = any(array_has_labels(Path(f)) for f, is_array in zip(inputs.files, arrays) if is_array)
     items = _prepared_inputs(inputs.files, inputs.names, arrays, codec_model, invert, resize,
-                             skip_invalid, skipped, progress, workers)
+                             skip_invalid, skipped, progress, workers, effort)
     if hasattr(output, "write"):
         result = _encode_stream(output, codec_model, items, chunk_size, labelled)
     else:
@@ -691,8 +698,10 @@ def verify(source: str | os.PathLike | BinaryIO | bytes,
 
 
 def encode(images: np.ndarray, model: str | os.PathLike | Model | None = None,
-           chunk_size: int = CHUNK_SIZE, quality: int | None = None) -> bytes:
-    """uint8 images [N, H, W] -> the bytes of an .aec container (names 0.png, 1.png, ...)."""
+           chunk_size: int = CHUNK_SIZE, quality: int | None = None, effort: int = 0) -> bytes:
+    """uint8 images [N, H, W] -> the bytes of an .aec container (names 0.png, 1.png, ...); effort as for pack."""
+    if effort not in EFFORTS:
+        raise ValueError(f"effort must be one of {EFFORTS}")
     codec_model = resolve_model(model, quality)
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != codec_model.image_shape:
@@ -702,7 +711,7 @@ def encode(images: np.ndarray, model: str | os.PathLike | Model | None = None,
         raise InputError("no images to encode")
     width = len(str(len(images) - 1))
     batches = (Batch([f"{i:0{width}d}.png" for i in range(first, first + len(part))],
-                     runtime.encode_latents(codec_model, part), np.zeros(len(part), np.uint8), [None] * len(part))
+                     search_latents(codec_model, part, effort), np.zeros(len(part), np.uint8), [None] * len(part))
                for first in range(0, len(images), ARRAY_SLICE) for part in [images[first:first + ARRAY_SLICE]])
     buffer = io.BytesIO()
     _encode_stream(buffer, codec_model, batches, chunk_size)

@@ -55,7 +55,7 @@ def _pillow_codec(images: np.ndarray, fmt: str, **options) -> tuple[int, np.ndar
     return sum(map(len, blobs)), decoded, encode_s, time.perf_counter() - start
 
 
-def run(path: Path, limit: int | None = 2000) -> dict:
+def run(path: Path, limit: int | None = 2000, efforts: tuple[int, ...] = (0, 1)) -> dict:
     models = {name: load_model_file(p) for name, p in shipped_model_files().items()}
     if not models:
         raise InputError("no shipped models to compare")
@@ -69,13 +69,14 @@ def run(path: Path, limit: int | None = 2000) -> dict:
                      "psnr_db": _psnr(images, decoded), "encode_us_per_image": 1e6 * encode_s / n,
                      "decode_us_per_image": 1e6 * decode_s / n})
 
-    for name, model in sorted(models.items(), key=lambda kv: kv[1].quality):
-        start = time.perf_counter()
-        data = encode(images, model=model)
-        encode_s = time.perf_counter() - start
-        start = time.perf_counter()
-        decoded = decode(data, model=model)
-        add(f"aec {name} (quality {model.quality})", len(data), decoded, encode_s, time.perf_counter() - start)
+    for effort in efforts:
+        for name, model in sorted(models.items(), key=lambda kv: kv[1].quality):
+            start = time.perf_counter()
+            data = encode(images, model=model, effort=effort)
+            encode_s = time.perf_counter() - start
+            start = time.perf_counter()
+            decoded = decode(data, model=model)
+            add(f"aec {name} effort {effort}", len(data), decoded, encode_s, time.perf_counter() - start)
     add("PNG", *_pillow_codec(images, "PNG", optimize=True))
     add("WebP lossless", *_pillow_codec(images, "WEBP", lossless=True, method=6))
     for quality in (0, 50, 90):

@@ -14,8 +14,11 @@ def test_bench_folder_json(example_digits):
     report = json.loads(result.stdout)
     rows = {r["codec"]: r for r in report["rows"]}
     assert report["images"] == 48
-    aec = next(r for name, r in rows.items() if name.startswith("aec mnist-q3"))
+    aec = rows["aec mnist-q3 effort 0"]
     assert 10 < aec["bytes_per_image"] < 25 and aec["psnr_db"] > 20
+    searched = rows["aec mnist-q3 effort 1"]  # the default efforts: 0 and 1
+    assert searched["bytes_per_image"] <= aec["bytes_per_image"] and searched["psnr_db"] > aec["psnr_db"] + 1
+    assert not any("effort 2" in name for name in rows)
     assert rows["PNG"]["psnr_db"] is None  # lossless (JSON null)
     assert "Infinity" not in result.stdout and "NaN" not in result.stdout
     # aec is many times smaller than PNG and WebP on digits.
@@ -28,6 +31,10 @@ def test_bench_array_table(tmp_path, example_images):
     result = CliRunner().invoke(app, ["bench", str(tmp_path / "d.npy"), "--limit", "10"])
     assert result.exit_code == 0
     assert result.stdout.startswith("10 images from") and "WebP lossless" in result.stdout
+    result = CliRunner().invoke(app, ["bench", str(tmp_path / "d.npy"), "--limit", "5", "-e", "2"])
+    assert result.exit_code == 0 and "mnist-q1 effort 2" in result.stdout and "effort 0" not in result.stdout
+    result = CliRunner().invoke(app, ["bench", str(tmp_path / "d.npy"), "-e", "5"])
+    assert result.exit_code == 2 and "--effort" in result.output
 
 
 def test_bench_bad_input(tmp_path):

@@ -80,6 +80,17 @@ def test_usage_errors_exit_2(tmp_path):
     assert invoke("unpack", "-").exit_code == 2  # stdin needs -o
 
 
+def test_effort_packs_smaller_or_better_files_that_unpack_as_usual(tmp_path, example_digits):
+    assert invoke("pack", example_digits, "-o", tmp_path / "plain.aec", "-q").exit_code == 0
+    result = invoke("pack", example_digits, "-o", tmp_path / "searched.aec", "--effort", "1", "-q")
+    assert result.exit_code == 0
+    assert (tmp_path / "searched.aec").stat().st_size <= (tmp_path / "plain.aec").stat().st_size
+    assert invoke("unpack", tmp_path / "searched.aec", "-o", tmp_path / "out", "-q").exit_code == 0
+    assert len(list((tmp_path / "out").glob("*.png"))) == 48
+    bad = invoke("pack", example_digits, "-o", tmp_path / "x.aec", "-e", "3")
+    assert bad.exit_code == 2 and "--effort" in bad.output and not (tmp_path / "x.aec").exists()
+
+
 def test_existing_output_needs_force(tmp_path, example_digits):
     out = tmp_path / "d.aec"
     out.write_bytes(b"x")

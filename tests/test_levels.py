@@ -41,16 +41,21 @@ def test_shipped_levels_are_one_to_five_with_the_default_at_three():
 
 
 @pytest.mark.slow
-def test_shipped_curve_is_monotone_on_mnist_test_digits(mnist_dir):
-    """A higher level never costs fewer bytes and never gives a worse PSNR (2,000 test digits)."""
+@pytest.mark.parametrize("effort, count", [(0, 2000), (1, 500)])
+def test_shipped_curve_is_monotone_on_mnist_test_digits(mnist_dir, effort, count):
+    """A higher level never costs fewer bytes and never gives a worse PSNR (test digits; effort 2:
+    benchmarks/rd_benchmark.py, too slow here)."""
     images, _ = load_mnist("test", mnist_dir)
-    images = images[:2000]
+    images = images[:count]
     points = []
     for quality in sorted(quality_levels()):
-        data = codec.encode(images, quality=quality)
+        data = codec.encode(images, quality=quality, effort=effort)
         mse = np.mean((codec.decode(data).astype(np.float64) - images) ** 2) / 255**2
         points.append((len(data) / len(images), 10 * np.log10(1 / mse)))
     sizes, psnrs = zip(*points)
     assert list(sizes) == sorted(sizes) and len(set(sizes)) == len(sizes), points
     assert list(psnrs) == sorted(psnrs) and len(set(psnrs)) == len(psnrs), points
-    assert sizes[0] < 5.2 and psnrs[2] > 23.2, points
+    if effort == 0:
+        assert sizes[0] < 5.2 and psnrs[2] > 23.2, points
+    else:  # the search: better pictures for no more bytes (the issue's targets, on fewer digits)
+        assert sizes[0] < 5.2 and psnrs[0] > 20.0 and sizes[2] < 14.5 and psnrs[2] > 24.3, points

@@ -1,0 +1,78 @@
+"""pack --effort: the rate-distortion search for latents (codec/search.py)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import codec
+from codec import search
+from codec.errors import ModelError
+
+
+def psnr(data: bytes, images: np.ndarray) -> float:
+    mse = np.mean((codec.decode(data).astype(np.float64) - images) ** 2)
+    return 10 * np.log10(255**2 / mse)
+
+
+@pytest.mark.parametrize("effort", [1, 2])
+def test_search_never_raises_the_cost_it_minimises(example_images, shipped_model, effort):
+    costs = search._Costs(shipped_model, example_images, search.search_lambda(shipped_model))
+    encoder = costs(search.search_latents(shipped_model, example_images, 0).astype(np.int64))
+    searched = costs(search.search_latents(shipped_model, example_images, effort).astype(np.int64))
+    assert np.all(searched <= encoder)
+    assert searched.mean() < 0.95 * encoder.mean()  # measured: 0.93 (effort 1)
+
+
+def test_effort_gives_better_pictures_for_no_more_bytes(example_images):
+    plain = codec.encode(example_images)
+    searched = codec.encode(example_images, effort=1)
+    assert len(searched) <= len(plain)
+    assert psnr(searched, example_images) > psnr(plain, example_images) + 1.0
+
+
+def test_search_of_an_image_does_not_depend_on_its_batch_and_repeats(example_images, shipped_model):
+    for effort in (1, 2):
+        whole = search.search_latents(shipped_model, example_images, effort)
+        assert np.array_equal(whole[:10], search.search_latents(shipped_model, example_images[:10], effort))
+        assert np.array_equal(whole, search.search_latents(shipped_model, example_images, effort))
+
+
+def test_decoder_gradient_matches_finite_differences(example_images, shipped_model):
+    rng = np.random.default_rng(0)
+    target = example_images[:4].reshape(4, -1).astype(np.float64) / 255
+    values = search.runtime.analyse(shipped_model, example_images[:4]).astype(np.float64)
+    values += rng.uniform(-0.3, 0.3, values.shape)
+
+    def sse(v):
+        out = search.runtime._forward(shipped_model.decoder, v.copy())
+        return ((out - target) ** 2).sum(axis=1)
+
+    grad = search._decoder_gradient(shipped_model, values, target)
+    eps = 1e-5
+    for j in (0, 7, 31):
+        step = np.zeros_like(values)
+        step[:, j] = eps
+        numeric = (sse(values + step) - sse(values - step)) / (2 * eps)
+        assert np.allclose(grad[:, j], numeric, rtol=1e-3, atol=1e-4), (j, grad[:, j], numeric)
+
+
+def test_lambda_comes_from_the_model(shipped_model):
+    assert search.search_lambda(shipped_model) == shipped_model.metadata["search"]["lambda"]
+    trained_only = dataclasses.replace(shipped_model, metadata={"training": {"lmbda": 1234}}, fingerprint=b"")
+    assert search.search_lambda(trained_only) == 1234.0
+
+
+def test_a_model_without_a_lambda_is_refused_before_any_work(tmp_path, example_digits, shipped_model):
+    bare = dataclasses.replace(shipped_model, metadata={}, fingerprint=b"")
+    with pytest.raises(ModelError, match="lambda"):
+        codec.pack([example_digits], tmp_path / "a.aec", model=bare, effort=1)
+    assert not (tmp_path / "a.aec").exists()
+    codec.pack([example_digits], tmp_path / "a.aec", model=bare)  # effort 0 needs none
+
+
+def test_bad_effort_is_refused(example_images, tmp_path, example_digits):
+    with pytest.raises(ValueError, match="effort"):
+        codec.encode(example_images, effort=3)
+    with pytest.raises(ValueError, match="effort"):
+        codec.pack([example_digits], tmp_path / "a.aec", effort=-1)
