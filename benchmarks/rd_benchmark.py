@@ -1,10 +1,12 @@
 """The rate-distortion benchmark: aec against classic codecs and learned baselines on the MNIST test set.
 
     AEC_DATA=../shared/data/mnist nice -n 19 python benchmarks/rd_benchmark.py [--model FILE]... [--limit N] [--quick]
+        [--efforts 0,1,2]
 
 Codes the 10,000 MNIST test digits with
 - every shipped aec model (codec.models.shipped_model_files()) and every
-  extra model file given with --model (a candidate not yet shipped),
+  extra model file given with --model (a candidate not yet shipped), at each
+  pack --effort of --efforts (each effort its own curve: "aec" is effort 0),
   through codec.encode / codec.decode: whole-file bytes = the .aec file,
   coded bytes = codec.info(data)['latent_bytes'];
 - the seed autoencoder (benchmarks/seed_autoencoder.py, cached weights);
@@ -19,7 +21,7 @@ where meaningful, xz of the concatenated files for per-image formats, MSE on
 (benchmarks/reference_classifier.py; trained first if not cached).
 
 Writes benchmarks/results/rd.json, benchmarks/results/rd.md and
-docs/rate_distortion.png. Compares aec with every other lossy curve: BD-rate
+docs/rate_distortion.png. Compares each aec curve with every other lossy curve: BD-rate
 (benchmarks/bd_rate.py) by cubic fit where both curves have >= 4 points and
 by PCHIP where both have >= 2, and at each aec point the bytes the other
 curve needs for the same PSNR and the ratio.
@@ -75,21 +77,28 @@ def point(family: str, codec_name: str, parameter, originals: np.ndarray, labels
     }
 
 
-def aec_points(images, labels, extra_models: list[str]) -> list[dict]:
+def aec_family(effort: int) -> str:
+    return AEC_FAMILY if effort == 0 else f"{AEC_FAMILY} --effort {effort}"
+
+
+def aec_points(images, labels, extra_models: list[str], efforts: list[int]) -> list[dict]:
     from codec.models import shipped_model_files
 
     specs = [(name, name) for name in sorted(shipped_model_files())] + [(str(m), str(m)) for m in extra_models]
     out = []
-    for label, spec in specs:
-        model = codec.resolve_model(spec)
-        start = time.perf_counter()
-        data = codec.encode(images, model=model)
-        decoded = codec.decode(data, model=model)
-        seconds = time.perf_counter() - start
-        facts = codec.info(data)
-        out.append(point(AEC_FAMILY, f"aec {model.name}", model.quality, images, labels, decoded, len(data),
-                         coded_bytes=facts["latent_bytes"], seconds=seconds,
-                         notes=f"model {label}, quality {model.quality}, fingerprint {model.fingerprint.hex()[:16]}"))
+    for effort in efforts:
+        for label, spec in specs:
+            model = codec.resolve_model(spec)
+            start = time.perf_counter()
+            data = codec.encode(images, model=model, effort=effort)
+            decoded = codec.decode(data, model=model)
+            seconds = time.perf_counter() - start
+            facts = codec.info(data)
+            out.append(point(aec_family(effort), f"aec {model.name}" + (f" -e {effort}" if effort else ""),
+                             model.quality, images, labels, decoded, len(data),
+                             coded_bytes=facts["latent_bytes"], seconds=seconds,
+                             notes=f"model {label}, quality {model.quality}, effort {effort}, "
+                                   f"fingerprint {model.fingerprint.hex()[:16]}"))
     return out
 
 
@@ -161,10 +170,12 @@ def _curve(points: list[dict], family: str, key: str = "whole_bytes_per_image"):
     return [p[key] for p in chosen], [p["psnr_db"] for p in chosen]
 
 
-def compare(points: list[dict]) -> dict:
-    """aec against every other lossy curve: BD-rate where computable, and the bytes each needs at aec's PSNR."""
-    aec_rates, aec_psnrs = _curve(points, AEC_FAMILY)
-    others = [f for f in dict.fromkeys(p["family"] for p in points) if f != AEC_FAMILY and _curve(points, f)[0]]
+def compare(points: list[dict], ours: str = AEC_FAMILY) -> dict:
+    """An aec curve against every other lossy curve (not aec's own): BD-rate where computable, and the bytes
+    each needs at aec's PSNR."""
+    aec_rates, aec_psnrs = _curve(points, ours)
+    others = [f for f in dict.fromkeys(p["family"] for p in points)
+              if not f.startswith(AEC_FAMILY) and _curve(points, f)[0]]
     comparisons = {}
     for family in others:
         rates, psnrs = _curve(points, family)
@@ -226,11 +237,17 @@ def markdown(results: dict) -> str:
             f"| {_fmt(p['coded_bytes_per_image'])} | {_fmt(p['folder_xz_bytes_per_image'])} | {p['mse']:.5f} "
             f"| {'lossless' if p['psnr_db'] is None else _fmt(p['psnr_db'])} "
             f"| {_pct(p['classifier_accuracy'])} |")
-    lines += ["", "aec against the other lossy curves (whole-file bytes):", "",
-              "| other curve | points (Pareto) | PSNR range dB | BD-rate of aec (cubic) | BD-rate of aec (PCHIP) | aec point "
-              "| other's B/img at aec's PSNR | ratio other / aec |",
-              "| --- | ---: | --- | --- | --- | --- | ---: | ---: |"]
-    for family, c in results["comparisons"].items():
+    for ours, comparisons in results["comparisons_by_effort"].items():
+        lines += _comparison_lines(ours, comparisons)
+    return "\n".join(lines) + "\n"
+
+
+def _comparison_lines(ours: str, comparisons: dict) -> list[str]:
+    lines = ["", f"`{ours}` against the other lossy curves (whole-file bytes):", "",
+             "| other curve | points (Pareto) | PSNR range dB | BD-rate of aec (cubic) | BD-rate of aec (PCHIP) | aec point "
+             "| other's B/img at aec's PSNR | ratio other / aec |",
+             "| --- | ---: | --- | --- | --- | --- | ---: | ---: |"]
+    for family, c in comparisons.items():
         bd = f"{c['bd_rate_percent']:+.1f}%" if c["bd_rate_percent"] is not None else "not computable*"
         bd_pchip = f"{c['bd_rate_pchip_percent']:+.1f}%" if c["bd_rate_pchip_percent"] is not None else "not computable*"
         for row in c["at_aec_points"]:
@@ -238,18 +255,18 @@ def markdown(results: dict) -> str:
                 f"| {family} | {c['points']} ({c['pareto_points']}) | {c['psnr_range_db'][0]:.2f}-{c['psnr_range_db'][1]:.2f} "
                 f"| {bd} | {bd_pchip} | {row['aec_bytes_per_image']:.2f} B, {row['aec_psnr_db']:.2f} dB "
                 f"| {_fmt(row['other_bytes_per_image_at_that_psnr'])} | {_ratio(row['ratio_other_over_aec'])} |")
-    reasons = {c.get(k) for c in results["comparisons"].values()
+    reasons = {c.get(k) for c in comparisons.values()
                for k in ("bd_rate_not_computable", "bd_rate_pchip_not_computable")} - {None}
     if reasons:
         lines += ["", "\\* BD-rate not computable:", ""] + [f"- {r}" for r in sorted(reasons)]
-    webp = results["comparisons"].get("WebP")
+    webp = comparisons.get("WebP")
     if webp:
         for row in webp["at_aec_points"]:
             if row.get("webp_folder_xz_bytes_per_image_at_that_psnr") is not None:
                 lines.append(f"\nWebP with its files xz-compressed together (folder archive) at {row['aec_psnr_db']:.2f} dB: "
                              f"{row['webp_folder_xz_bytes_per_image_at_that_psnr']:.2f} B/img, "
                              f"{row['ratio_webp_folder_xz_over_aec']:.1f}x aec's whole file.")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def main() -> None:
@@ -257,6 +274,7 @@ def main() -> None:
     parser.add_argument("--model", action="append", default=[], help="an extra aec model file (repeatable)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N test digits (smoke runs)")
     parser.add_argument("--quick", action="store_true", help="two points per classic sweep (smoke runs)")
+    parser.add_argument("--efforts", default="0,1,2", help="pack efforts to measure, comma-separated")
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "rate_distortion.png")
     args = parser.parse_args()
@@ -272,7 +290,8 @@ def main() -> None:
     original_accuracy = reference_classifier.accuracy(images, labels)
     clf_facts = clf_facts or reference_classifier.facts()
 
-    points = aec_points(images, labels, args.model)
+    efforts = [int(e) for e in args.efforts.split(",")]
+    points = aec_points(images, labels, args.model, efforts)
     points.append(seed_point(images, labels))
     points += tfc_points(images, labels)
     points += classic_points(images, labels, basis, args.quick)
@@ -285,7 +304,8 @@ def main() -> None:
         "classifier": {**clf_facts, "accuracy_on_originals": original_accuracy},
         "seed_autoencoder": seed_autoencoder.facts(),
         "points": points,
-        "comparisons": compare(points),
+        "comparisons": compare(points),  # effort 0, as before
+        "comparisons_by_effort": {aec_family(e): compare(points, aec_family(e)) for e in efforts},
         "bd_rate_method": "VCEG-M33: cubic fit of ln(bytes) against PSNR over the common PSNR range, "
                           f"Pareto points only, >= {MIN_POINTS} points per curve (benchmarks/bd_rate.py); "
                           "bd_rate_pchip_percent: the same with ln(bytes) interpolated by PCHIP (Fritsch-Carlson, "

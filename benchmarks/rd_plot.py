@@ -15,6 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 STYLE = {  # family -> (colour, marker); unknown families get matplotlib's cycle
     "aec": ("black", "*"),
+    "aec --effort 1": ("dimgrey", "*"),
+    "aec --effort 2": ("darkgoldenrod", "*"),
     "seed autoencoder 784-32-784 (8-bit)": ("tab:brown", "D"),
     "WebP": ("tab:blue", "o"),
     "JPEG": ("tab:orange", "s"),
@@ -46,9 +48,9 @@ def plot(results: dict, out: Path) -> None:
         colour, marker = STYLE.get(family, (None, "x"))
         x = [p["whole_bytes_per_image"] for p in lossy]
         y = [p["psnr_db"] for p in lossy]
-        size = 14 if family == "aec" else 5
-        ax.plot(x, y, marker=marker, markersize=size, color=colour, label=f"{family} ({len(lossy)} pt)",
-                linewidth=2 if family == "aec" else 1)
+        ours = family.startswith("aec")
+        ax.plot(x, y, marker=marker, markersize=12 if ours else 5, color=colour, label=f"{family} ({len(lossy)} pt)",
+                linewidth=2 if ours else 1)
     for i, (x, name) in enumerate(sorted(lossless_x)):
         ax.axvline(x, color="grey", linestyle=":", linewidth=1)
         ax.text(x * 1.02, 0.98 - 0.05 * i, f"{name} (lossless)", transform=ax.get_xaxis_transform(),
