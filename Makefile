@@ -30,6 +30,10 @@ demo: $(VENV)/.installed
 	$(BIN)/aec unpack $(DEMO_OUT)/digits.aec -o $(DEMO_OUT)/digits
 	$(BIN)/aec info $(DEMO_OUT)/digits.aec
 	$(BIN)/python benchmarks/compare_folders.py examples/digits $(DEMO_OUT)/digits $(DEMO_OUT)/digits.aec
+	@echo "--- the same with --effort 1 (slower pack: searched latents, better pictures, no more bytes):"
+	$(BIN)/aec pack examples/digits -o $(DEMO_OUT)/digits-e1.aec --effort 1
+	$(BIN)/aec unpack $(DEMO_OUT)/digits-e1.aec -o $(DEMO_OUT)/digits-e1
+	$(BIN)/python benchmarks/compare_folders.py examples/digits $(DEMO_OUT)/digits-e1 $(DEMO_OUT)/digits-e1.aec
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q

@@ -38,10 +38,10 @@ READ_BATCH = 256  # image files per decoding task (bounded memory)
 PARALLEL_FROM = 1024  # decode in worker processes from this many files on
 ARRAY_SLICE = 4096  # images taken from an array file at a time
 WRITE_BATCH = 256  # PNG files per writing task
-Progress = Callable[[int], None]  # called with the number of images just done
+Progress = Callable[[float], None]  # work just done, in on_start's units: pack, input files (an array in shares); unpack, images
 
 
-def _no_progress(_: int) -> None:
+def _no_progress(_: float) -> None:
     pass
 
 
@@ -361,6 +361,10 @@ def _prepared_inputs(files: list[str], names: list[str], arrays: list[bool], mod
                                         search_latents(model, pixels, effort), flags, [None] * len(pixels),
                                         None if labels is None else labels[first:first + len(pixels)],
                                         input_bytes=size if first == 0 else 0)
+                        # A share of this file per slice: a big array packed with --effort takes minutes.
+                        progress(len(pixels) / len(images))
+                    if len(images):
+                        continue
                 progress(1)
                 continue
             results, latents = (future.result() if future is not None

@@ -139,3 +139,14 @@ def test_large_raw_idx_and_npy_are_read_in_slices(tmp_path, example_images, monk
     truncated.write_bytes(idx_bytes(images)[:-100])
     with pytest.raises(codec.InputError, match="cut-images"):
         codec.pack([truncated], tmp_path / "cut.aec")
+
+
+def test_pack_progress_moves_within_a_big_array_and_adds_up_to_the_inputs(tmp_path, example_images, example_digits):
+    images = np.tile(example_images, (200, 1, 1))[:9000]  # three slices of up to 4096
+    np.save(tmp_path / "big.npy", images)
+    steps, totals = [], []
+    codec.pack([tmp_path / "big.npy", example_digits], tmp_path / "a.aec", progress=steps.append,
+               on_start=totals.append)
+    assert totals == [49]  # the array and 48 image files
+    assert len([s for s in steps if s < 1]) == 3  # the array moves the bar slice by slice
+    assert abs(sum(steps) - 49) < 1e-9
