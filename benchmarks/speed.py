@@ -157,8 +157,12 @@ def main() -> None:
             memory["unpack 1M to .npy"] = peak_rss_mb(
                 AEC + ["unpack", tmp / "m3.aec", "--format", "npy", "-o", tmp / "m3.npy", "-q"])
     med = {k: statistics.median(v) for k, v in rows.items()}
+    pairs = zip(rows["aec pack folder s"], rows["read floor (Pillow, 1 process) s"])
     ratios = {
         "pack / read floor": med["aec pack folder s"] / med["read floor (Pillow, 1 process) s"],
+        # The same, run by run (each pack beside the floor timed just before it), then the median:
+        # steadier where the VM's cores change speed between runs.
+        "pack / read floor, median of per-run ratios": statistics.median(a / b for a, b in pairs),
         "pack / read floor on the fastest CPU": med["aec pack folder s"] / min(
             [v for k, v in med.items() if k.startswith("read floor pinned")] or [float("nan")]),
         "pack / tar czf": med["aec pack folder s"] / med["tar czf folder s"],

@@ -428,7 +428,7 @@ def pack(paths: list[str | os.PathLike], output: str | os.PathLike | BinaryIO,
     _check_array_prefixes(inputs.files, inputs.names, arrays)
     codec_model = resolve_model(model, quality)
     if effort:
-        search_lambda(codec_model)  # a model without one fails here, before any work
+        search_lambda(codec_model, effort)  # a model without one fails here, before any work
     on_start(len(inputs.files))
     skipped: list[tuple[Path, str]] = []
     labelled = any(array_has_labels(Path(f)) for f, is_array in zip(inputs.files, arrays) if is_array)

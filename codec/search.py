@@ -10,7 +10,7 @@ time to pick, image by image, latents with a lower cost
 
 where bits come from the model's own entropy tables (what the coder will
 spend, escapes included), MSE is that of the uint8 pixels unpack will write,
-on [0, 1], and lambda is the trade-off the model was trained for. Decoding
+on [0, 1], and lambda is the model's (search_lambda). Decoding
 is untouched: any aec decodes the result, byte for byte as before.
 
 - effort 1: coordinate descent. For each latent in turn, try one step down
@@ -39,17 +39,27 @@ _INT32 = (-(2**31) + 1, 2**31 - 1)
 GRADIENT_STEPS = 200
 
 
-def search_lambda(model: Model) -> float:
-    """The lambda of J: the model's own search setting if it has one (the shipped levels
-    do: it places each level's point on the curve), else the lambda it was trained with."""
+def search_lambda(model: Model, effort: int) -> float:
+    """The lambda of J at this effort: the model's own search setting if it has one, else the
+    lambda it was trained with.
+
+    The shipped levels record one lambda per effort (metadata "search": {"lambda": {"1": L1,
+    "2": L2}}), chosen so that a level keeps about the same bytes per image at every effort and
+    more effort buys better pictures: at one lambda the longer search of effort 2 would also
+    trade some quality for fewer bytes.
+    """
     metadata = model.metadata
     try:
-        value = float(metadata["search"]["lambda"] if "search" in metadata else metadata["training"]["lmbda"])
+        if "search" in metadata:
+            value = metadata["search"]["lambda"]
+            value = float(value[str(effort)] if isinstance(value, dict) else value)
+        else:
+            value = float(metadata["training"]["lmbda"])
     except (KeyError, TypeError, ValueError):
-        raise ModelError(f"model {model.name}: no training lambda in its metadata, "
-                         f"which --effort above 0 needs (models made by aec train have one)") from None
+        raise ModelError(f"model {model.name}: no search or training lambda in its metadata, "
+                         f"which --effort {effort} needs (models made by aec train have one)") from None
     if not value > 0:
-        raise ModelError(f"model {model.name}: training lambda {value} is not positive")
+        raise ModelError(f"model {model.name}: lambda {value} for --effort {effort} is not positive")
     return value
 
 
@@ -150,7 +160,7 @@ def search_latents(model: Model, images: np.ndarray, effort: int) -> np.ndarray:
         raise ValueError(f"effort must be one of {EFFORTS}")
     if effort == 0 or len(images) == 0:
         return runtime.encode_latents(model, images)
-    costs = _Costs(model, images, search_lambda(model))
+    costs = _Costs(model, images, search_lambda(model, effort))
     if effort == 1:
         latents = runtime.encode_latents(model, images).astype(np.int64)
         latents = _coordinate_descent(costs, latents, passes=2, moves=(-1, 1))

@@ -35,6 +35,17 @@ def test_rebuild_gives_int8_kernels_scaled_steps_and_tables_that_cover_the_image
     assert err[1] < err[0]
 
 
+def test_rebuild_records_the_search_lambdas_per_effort(example_images):
+    from codec.search import search_lambda
+
+    base = resolve_model(quality=1)
+    rebuilt = rebuild(base, example_images, search_lambda=(100.0, 250.0))
+    assert rebuilt.metadata["search"] == {"lambda": {"1": 100.0, "2": 250.0}}
+    assert (search_lambda(rebuilt, 1), search_lambda(rebuilt, 2)) == (100.0, 250.0)
+    with pytest.raises(ValueError, match="positive"):
+        rebuild(base, example_images, search_lambda=(100.0, 0.0))
+
+
 def test_shipped_levels_are_one_to_five_with_the_default_at_three():
     assert sorted(quality_levels()) == [1, 2, 3, 4, 5]
     assert resolve_model().quality == 3

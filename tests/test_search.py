@@ -17,7 +17,7 @@ def psnr(data: bytes, images: np.ndarray) -> float:
 
 @pytest.mark.parametrize("effort", [1, 2])
 def test_search_never_raises_the_cost_it_minimises(example_images, shipped_model, effort):
-    costs = search._Costs(shipped_model, example_images, search.search_lambda(shipped_model))
+    costs = search._Costs(shipped_model, example_images, search.search_lambda(shipped_model, effort))
     encoder = costs(search.search_latents(shipped_model, example_images, 0).astype(np.int64))
     searched = costs(search.search_latents(shipped_model, example_images, effort).astype(np.int64))
     assert np.all(searched <= encoder)
@@ -57,10 +57,14 @@ def test_decoder_gradient_matches_finite_differences(example_images, shipped_mod
         assert np.allclose(grad[:, j], numeric, rtol=1e-3, atol=1e-4), (j, grad[:, j], numeric)
 
 
-def test_lambda_comes_from_the_model(shipped_model):
-    assert search.search_lambda(shipped_model) == shipped_model.metadata["search"]["lambda"]
+def test_lambda_comes_from_the_model_per_effort(shipped_model):
+    recorded = shipped_model.metadata["search"]["lambda"]
+    assert search.search_lambda(shipped_model, 1) == recorded["1"]
+    assert search.search_lambda(shipped_model, 2) == recorded["2"]
     trained_only = dataclasses.replace(shipped_model, metadata={"training": {"lmbda": 1234}}, fingerprint=b"")
-    assert search.search_lambda(trained_only) == 1234.0
+    assert search.search_lambda(trained_only, 1) == search.search_lambda(trained_only, 2) == 1234.0
+    one_for_all = dataclasses.replace(shipped_model, metadata={"search": {"lambda": 99}}, fingerprint=b"")
+    assert search.search_lambda(one_for_all, 2) == 99.0
 
 
 def test_a_model_without_a_lambda_is_refused_before_any_work(tmp_path, example_digits, shipped_model):

@@ -2,7 +2,7 @@
 re-quantizing a model's latents with a finer step.
 
     AEC_DATA=../shared/data/mnist python -m codec.training.compact SRC.h5 OUT.h5 \
-        [--step-scale S --quality Q --name NAME] [--search-lambda L] [--keep-float]
+        [--step-scale S --quality Q --name NAME] [--search-lambda L1 [L2]] [--keep-float]
 
 - int8 kernels (per-column scale, model file format version 2) take a quarter of
   the bytes; on the MNIST test set mnist-q3 went from 23.479 to 23.46 dB by it.
@@ -13,9 +13,10 @@ re-quantizing a model's latents with a finer step.
   validation), at no training cost. Coarser steps (S > 1) lose to models trained
   for the lower rate (S = 2.5: 21.66 dB at 9.6 B against mnist-q2's 22.03 dB), so
   the low levels keep their own models.
-- --search-lambda L records the lambda that `aec pack --effort 1|2` weighs
-  distortion with (codec/search.py) for this model; it places the level's point
-  on the curve. Without it the search uses the lambda the model was trained with.
+- --search-lambda L1 [L2] records the lambda that `aec pack --effort 1` (L1) and
+  `--effort 2` (L2, default L1) weigh distortion with (codec/search.py); they
+  place the level's points on the curves. Without them the search uses the
+  lambda the model was trained with.
 - The entropy tables are refitted (export.tables_for) on the integer latents that
   the NumPy runtime gives for the 60,000 MNIST training images with the final
   weights and step, as `aec train` does.
@@ -38,18 +39,18 @@ from .export import tables_for
 
 def rebuild(model: Model, images: np.ndarray, step_scale: float = 1.0, quality: int | None = None,
             name: str | None = None, int8: bool = True, note: dict | None = None,
-            search_lambda: float | None = None) -> Model:
+            search_lambda: tuple[float, float] | None = None) -> Model:
     """`model` with int8 kernels (unless int8=False) and its step times step_scale, tables refitted on `images`;
-    search_lambda: recorded for pack's latent search (else any the model has is kept)."""
+    search_lambda: (effort 1, effort 2) lambdas recorded for pack's latent search (else any the model has is kept)."""
     layers = {part: [int8_layer(layer) if int8 and layer.kernel_scale is None else layer
                      for layer in getattr(model, part)] for part in ("encoder", "decoder")}
     metadata = dict(model.metadata)
     metadata["derived_from"] = {"name": model.name, "fingerprint": model.fingerprint_hex,
                                 "step_scale": step_scale, "int8_kernels": int8, **(note or {})}
     if search_lambda is not None:
-        if not search_lambda > 0:
-            raise ValueError("search_lambda must be positive")
-        metadata["search"] = {"lambda": float(search_lambda)}
+        if not all(value > 0 for value in search_lambda):
+            raise ValueError("search lambdas must be positive")
+        metadata["search"] = {"lambda": {str(effort): float(value) for effort, value in zip((1, 2), search_lambda)}}
     draft = dataclasses.replace(model, name=name or model.name, quality=model.quality if quality is None else quality,
                                 quant_step=model.quant_step * np.float32(step_scale), metadata=metadata,
                                 fingerprint=b"", **layers)
@@ -66,14 +67,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--step-scale", type=float, default=1.0)
     parser.add_argument("--quality", type=int, default=None)
     parser.add_argument("--name", default=None)
-    parser.add_argument("--search-lambda", type=float, default=None,
-                        help="lambda for pack's latent search (--effort 1|2); default: the training lambda")
+    parser.add_argument("--search-lambda", type=float, nargs="+", default=None, metavar="L",
+                        help="lambda for pack's latent search at --effort 1 [and 2]; default: the training lambda")
     parser.add_argument("--keep-float", action="store_true", help="keep float32 kernels")
     args = parser.parse_args(argv)
+    search_lambdas = None
+    if args.search_lambda is not None:
+        if len(args.search_lambda) > 2:
+            parser.error("--search-lambda takes one or two values (effort 1, effort 2)")
+        search_lambdas = (args.search_lambda[0], args.search_lambda[-1])
     images, _ = load_mnist("train")
     command = "python -m codec.training.compact " + shlex.join(sys.argv[1:] if argv is None else argv)
     model = rebuild(read_model(args.source), images, args.step_scale, args.quality, args.name,
-                    int8=not args.keep_float, note={"command": command}, search_lambda=args.search_lambda)
+                    int8=not args.keep_float, note={"command": command}, search_lambda=search_lambdas)
     write_model(model, args.out)
     print(f"{args.out}: {model.name}, quality {model.quality}, fingerprint {model.fingerprint_hex[:12]}")
 
