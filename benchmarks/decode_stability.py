@@ -1,8 +1,8 @@
 """One .aec file decodes to the same PNG bytes in fresh processes and after a reinstall.
 
-    AEC_DATA=../shared/data/mnist python benchmarks/decode_stability.py [--limit N] [--json FILE]
+    AEC_DATA=../shared/data/mnist python benchmarks/decode_stability.py [--limit N] [--effort E] [--json FILE]
 
-Packs the MNIST test digits at every shipped quality level, unpacks each file
+Packs the MNIST test digits at every shipped quality level (at pack --effort E), unpacks each file
 in two fresh processes of this installation, then installs the package from
 this source tree into a new virtual environment (pip install ., as a user
 would) and unpacks again there. Reports the SHA-256 of every unpacked folder
@@ -46,6 +46,7 @@ def unpack_with(python: str, packed: Path, out: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--effort", type=int, default=0, choices=codec.EFFORTS)
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "decode_stability.json")
     args = parser.parse_args()
     images, _ = load_mnist("test")
@@ -62,11 +63,12 @@ def main() -> None:
         rows = {}
         for quality in sorted(codec.models.quality_levels()):
             packed = tmp / f"q{quality}.aec"
-            codec.pack([tmp / "digits"], packed, quality=quality)
+            codec.pack([tmp / "digits"], packed, quality=quality, effort=args.effort)
             digests = [unpack_with(sys.executable, packed, tmp / f"q{quality}-a"),
                        unpack_with(sys.executable, packed, tmp / f"q{quality}-b"),
                        unpack_with(fresh_python, packed, tmp / f"q{quality}-reinstalled")]
-            rows[quality] = {"images": len(images), "sha256": digests, "identical": len(set(digests)) == 1}
+            rows[quality] = {"images": len(images), "effort": args.effort, "sha256": digests,
+                             "identical": len(set(digests)) == 1}
             print(f"quality {quality}: {len(images)} images, folder SHA-256 {digests[0][:16]}..., "
                   f"fresh process x2 + reinstalled: {'identical' if rows[quality]['identical'] else 'DIFFERENT'}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
