@@ -80,3 +80,17 @@ def test_bad_effort_is_refused(example_images, tmp_path, example_digits):
         codec.encode(example_images, effort=3)
     with pytest.raises(ValueError, match="effort"):
         codec.pack([example_digits], tmp_path / "a.aec", effort=-1)
+
+
+def test_pack_searches_in_its_reader_processes_as_encode_does_in_one(tmp_path, example_images):
+    from PIL import Image
+
+    from codec.api import PARALLEL_FROM
+
+    images = np.tile(example_images, (PARALLEL_FROM // len(example_images) + 1, 1, 1))[:PARALLEL_FROM + 8]
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(folder / f"{i:05d}.png")
+    codec.pack([folder], tmp_path / "a.aec", effort=1, workers=2)  # forked readers
+    assert np.array_equal(codec.decode(tmp_path / "a.aec"), codec.decode(codec.encode(images, effort=1)))
