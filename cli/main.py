@@ -116,8 +116,8 @@ def pack(
     effort: Annotated[int, typer.Option(
         "--effort", "-e", metavar="0|1|2",
         help="0: the encoder's latents (fastest). 1: search for latents the decoder turns into better "
-             "pictures for the same bytes (about +1.7 dB; about 2 ms per image per core). "
-             "2: a longer search (about +0.4 dB more; about 10 ms per image per core).")] = 0,
+             "pictures for no more bytes (+1.1 to +1.7 dB; about 1.5 ms per image per core). "
+             "2: a longer search (up to 0.6 dB more; about 12 ms per image per core).")] = 0,
     force: Force = False,
     quiet: Quiet = False,
     debug: Debug = False,
