@@ -36,7 +36,9 @@ SPOOL_IN_MEMORY = 64 << 20  # coded chunks wait in memory up to this size, then 
 NO_LABEL = -1  # the label of an image without one, in a file where others have labels
 READ_BATCH = 256  # image files per decoding task (bounded memory)
 PARALLEL_FROM = 1024  # decode in worker processes from this many files on
+SEARCH_PARALLEL_FROM = 64  # with --effort, from this many files, or any array file (the search is CPU-bound)
 ARRAY_SLICE = 4096  # images taken from an array file at a time
+SEARCH_SLICE = 512  # ... when worker processes search them (smaller: the workers finish together)
 WRITE_BATCH = 256  # PNG files per writing task
 Progress = Callable[[float], None]  # work just done, in on_start's units: pack, input files (an array in shares); unpack, images
 
@@ -275,18 +277,24 @@ def _read_batch(paths: list[str], invert: str, resize: bool, model: Model | None
     return results, search_latents(model, pixels, effort)
 
 
-def _worker_pool(workers: int | None, files: int, model: Model | None = None):
+def _search_slice(pixels: np.ndarray, effort: int) -> np.ndarray:
+    """The latents of a slice of an array file (a task for a reader process, with --effort)."""
+    return search_latents(_reader_model, pixels, effort)
+
+
+def _worker_pool(workers: int | None, files: int, model: Model | None = None, wanted: bool = False):
     """Worker processes for reading or writing image files, or None to do it in this process.
 
     Decoding or encoding a 28x28 PNG is mostly Python overhead in Pillow,
     so threads contend for the GIL (measured: 2 threads slower than 1);
-    forked processes scale. Small jobs are not worth the fork.
+    forked processes scale. Small jobs are not worth the fork, unless `wanted`
+    (pack's latent search: milliseconds of CPU per image).
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     workers = workers or os.cpu_count() or 1
-    if workers < 2 or files < PARALLEL_FROM or "fork" not in multiprocessing.get_all_start_methods():
+    if workers < 2 or not (wanted or files >= PARALLEL_FROM) or "fork" not in multiprocessing.get_all_start_methods():
         return None
     # With fork, initargs reach the workers by copy-on-write memory, not by pickling.
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
@@ -320,7 +328,9 @@ def _prepared_inputs(files: list[str], names: list[str], arrays: list[bool], mod
             start = end
 
     alone = len(files) == 1
-    pool = _worker_pool(workers, len(files), model)
+    searching = effort > 0 and (len(files) >= SEARCH_PARALLEL_FROM or any(arrays))
+    pool = _worker_pool(workers, len(files), model, wanted=searching)
+    in_flight = 2 * (workers or os.cpu_count() or 1)
     with contextlib.ExitStack() as stack:
         if pool is not None:
             stack.enter_context(pool)
@@ -338,7 +348,7 @@ def _prepared_inputs(files: list[str], names: list[str], arrays: list[bool], mod
             pending.append((start, end, future))
             return True
 
-        for _ in range(2 * (workers or os.cpu_count() or 1)):  # keep every worker busy, memory bounded
+        for _ in range(in_flight):  # keep every worker busy, memory bounded
             submit_next()
         while pending:
             start, end, future = pending.popleft()
@@ -353,12 +363,29 @@ def _prepared_inputs(files: list[str], names: list[str], arrays: list[bool], mod
                 except OSError as err:
                     refuse(path, InputError(f"{path}: {err.strerror or err}"))
                 else:
-                    # Slice by slice, so a million-image array never sits in memory twice.
-                    for first in range(0, len(images), ARRAY_SLICE):
-                        pixels, flags = invert_batch(np.asarray(images[first:first + ARRAY_SLICE]), invert)
+                    # Slice by slice, so a million-image array never sits in memory twice; with
+                    # --effort the slices are searched in the worker processes, a few at a time.
+                    in_workers = pool is not None and effort > 0
+                    slices: collections.deque = collections.deque()
+                    starts = iter(range(0, len(images), SEARCH_SLICE if in_workers else ARRAY_SLICE))
+
+                    def take_slice() -> None:
+                        first = next(starts, None)
+                        if first is not None:
+                            count = SEARCH_SLICE if in_workers else ARRAY_SLICE
+                            pixels, flags = invert_batch(np.asarray(images[first:first + count]), invert)
+                            searched = pool.submit(_search_slice, pixels, effort) if in_workers and not problems else None
+                            slices.append((first, pixels, flags, searched))
+
+                    for _ in range(in_flight if in_workers else 1):
+                        take_slice()
+                    while slices:
+                        first, pixels, flags, searched = slices.popleft()
+                        take_slice()
                         if not problems:
+                            latents = searched.result() if searched else search_latents(model, pixels, effort)
                             yield Batch(_array_names(names[start], len(images), alone, first, len(pixels)),
-                                        search_latents(model, pixels, effort), flags, [None] * len(pixels),
+                                        latents, flags, [None] * len(pixels),
                                         None if labels is None else labels[first:first + len(pixels)],
                                         input_bytes=size if first == 0 else 0)
                         # A share of this file per slice: a big array packed with --effort takes minutes.

@@ -94,3 +94,13 @@ def test_pack_searches_in_its_reader_processes_as_encode_does_in_one(tmp_path, e
         Image.fromarray(image).save(folder / f"{i:05d}.png")
     codec.pack([folder], tmp_path / "a.aec", effort=1, workers=2)  # forked readers
     assert np.array_equal(codec.decode(tmp_path / "a.aec"), codec.decode(codec.encode(images, effort=1)))
+
+
+def test_an_array_is_searched_in_worker_processes_with_the_same_result(tmp_path, example_images):
+    images = np.tile(example_images, (25, 1, 1))[:1100]  # three search slices of up to 512
+    np.save(tmp_path / "d.npy", images)
+    steps = []
+    codec.pack([tmp_path / "d.npy"], tmp_path / "pool.aec", effort=1, workers=2, progress=steps.append)
+    codec.pack([tmp_path / "d.npy"], tmp_path / "one.aec", effort=1, workers=1)  # in this process
+    assert (tmp_path / "pool.aec").read_bytes() == (tmp_path / "one.aec").read_bytes()
+    assert len(steps) == 3 and abs(sum(steps) - 1) < 1e-9
