@@ -79,6 +79,12 @@ class _Costs:
         self.target = images.reshape(len(images), -1).astype(np.float32) * np.float32(1 / 255)
         self.per_squared_error = lam / model.pixels
 
+    def latent_bits(self, j: int, values: np.ndarray) -> np.ndarray:
+        """Bits of latent j taking `values` (one per image)."""
+        symbols = values - self.low[j]
+        symbols[(symbols < 0) | (symbols >= self.escape)] = self.escape
+        return self.bits[j, symbols]
+
     def rate(self, latents: np.ndarray) -> np.ndarray:
         symbols = latents - self.low
         symbols[(symbols < 0) | (symbols >= self.escape)] = self.escape
@@ -137,23 +143,16 @@ def _guided_descent(costs: _Costs, latents: np.ndarray, passes: int, refresh: in
     latents = latents.copy()
     cost = costs(latents)
     step = model.quant_step.astype(np.float64)
-    rows = np.arange(len(latents))
-
-    def bits(j: int, values: np.ndarray) -> np.ndarray:
-        symbols = values - costs.low[j]
-        symbols[(symbols < 0) | (symbols >= costs.escape)] = costs.escape
-        return costs.bits[j, symbols]
-
     for _ in range(passes):
         for j in range(latents.shape[1]):
             if j % refresh == 0:
                 slope = costs.per_squared_error * step * _decoder_gradient(
                     model, (latents * step).astype(np.float32), costs.target)
-            now = bits(j, latents[:, j])
-            down = bits(j, latents[:, j] - 1) - now - slope[:, j]
-            up = bits(j, latents[:, j] + 1) - now + slope[:, j]
+            now = costs.latent_bits(j, latents[:, j])
+            down = costs.latent_bits(j, latents[:, j] - 1) - now - slope[:, j]
+            up = costs.latent_bits(j, latents[:, j] + 1) - now + slope[:, j]
             candidate = latents.copy()
-            candidate[rows, j] += np.where(down < up, -1, 1)
+            candidate[:, j] += np.where(down < up, -1, 1)
             candidate_cost = costs(candidate)
             better = candidate_cost < cost
             latents[better] = candidate[better]
@@ -163,10 +162,9 @@ def _guided_descent(costs: _Costs, latents: np.ndarray, passes: int, refresh: in
 
 def _decoder_gradient(model: Model, values: np.ndarray, target: np.ndarray) -> np.ndarray:
     """d(sum of squared errors of the float decoder output)/d(latent values), by backpropagation."""
-    inputs, outputs = [], []
+    outputs = []
     x = values
     for layer in model.decoder:
-        inputs.append(x)
         x = runtime._activate(x @ layer.kernel + layer.bias, layer.activation)
         outputs.append(x)
     grad = 2 * (x - target)
