@@ -366,13 +366,13 @@ def _prepared_inputs(files: list[str], names: list[str], arrays: list[bool], mod
                     # Slice by slice, so a million-image array never sits in memory twice; with
                     # --effort the slices are searched in the worker processes, a few at a time.
                     in_workers = pool is not None and effort > 0
+                    count = SEARCH_SLICE if in_workers else ARRAY_SLICE
                     slices: collections.deque = collections.deque()
-                    starts = iter(range(0, len(images), SEARCH_SLICE if in_workers else ARRAY_SLICE))
+                    starts = iter(range(0, len(images), count))
 
                     def take_slice() -> None:
                         first = next(starts, None)
                         if first is not None:
-                            count = SEARCH_SLICE if in_workers else ARRAY_SLICE
                             pixels, flags = invert_batch(np.asarray(images[first:first + count]), invert)
                             searched = pool.submit(_search_slice, pixels, effort) if in_workers and not problems else None
                             slices.append((first, pixels, flags, searched))

@@ -129,7 +129,7 @@ def read_gray_sized(path: Path) -> tuple[np.ndarray, int, int]:
             if size <= SMALL_FILE:
                 data = _read_to_end(fd, size)
                 array = plain_png.decode(data)
-                source = io.BytesIO(data)
+                source = io.BytesIO(data) if array is None else None
             else:
                 array, source = None, open(fd, "rb", closefd=False)
             flags = 0

@@ -179,7 +179,7 @@ def _decoder_gradient(model: Model, values: np.ndarray, target: np.ndarray) -> n
     return grad
 
 
-def _gradient_descent(costs: _Costs, start: np.ndarray, steps: int, rate: float = 0.05) -> np.ndarray:
+def _gradient_descent(costs: _Costs, start: np.ndarray, steps: int, learning_rate: float = 0.05) -> np.ndarray:
     """Adam on continuous latent values from the encoder's, then rounded to integer latents.
 
     The rate is relaxed to linear interpolation of the tables' bits between
@@ -199,7 +199,7 @@ def _gradient_descent(costs: _Costs, start: np.ndarray, steps: int, rate: float 
         grad += costs.per_squared_error * _decoder_gradient(model, values.astype(np.float32), costs.target)
         mean = 0.9 * mean + 0.1 * grad
         power = 0.999 * power + 0.001 * grad * grad
-        values -= rate * (mean / (1 - 0.9**t)) / (np.sqrt(power / (1 - 0.999**t)) + 1e-8)
+        values -= learning_rate * (mean / (1 - 0.9**t)) / (np.sqrt(power / (1 - 0.999**t)) + 1e-8)
     return np.clip(np.rint(values / step), *_INT32).astype(np.int64)
 
 
@@ -214,8 +214,9 @@ def search_latents(model: Model, images: np.ndarray, effort: int) -> np.ndarray:
         latents = runtime.encode_latents(model, images).astype(np.int64)
         latents = _guided_descent(costs, latents, passes=2)
     else:
-        rounded = runtime.encode_latents(model, images).astype(np.int64)
-        latents = _gradient_descent(costs, runtime.analyse(model, images), steps=GRADIENT_STEPS)
+        continuous = runtime.analyse(model, images)
+        rounded = runtime.quantize(model, continuous).astype(np.int64)
+        latents = _gradient_descent(costs, continuous, steps=GRADIENT_STEPS)
         latents = np.where((costs(latents) < costs(rounded))[:, None], latents, rounded)
         latents = _coordinate_descent(costs, latents, passes=4, moves=(-2, -1, 1, 2))
     return np.clip(latents, *_INT32).astype(np.int32)
