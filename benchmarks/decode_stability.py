@@ -23,8 +23,8 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-import codec  # noqa: E402
-from codec.datasets import load_mnist  # noqa: E402
+import aec  # noqa: E402
+from aec.datasets import load_mnist  # noqa: E402
 
 
 def folder_digest(folder: Path) -> str:
@@ -36,7 +36,7 @@ def folder_digest(folder: Path) -> str:
 
 
 def unpack_with(python: str, packed: Path, out: Path) -> str:
-    done = subprocess.run([python, "-c", "from cli.main import run; run()", "unpack", str(packed), "-o", str(out), "-q"],
+    done = subprocess.run([python, "-c", "from aec.cli.main import run; run()", "unpack", str(packed), "-o", str(out), "-q"],
                           capture_output=True, text=True, cwd=out.parent)
     if done.returncode:
         raise SystemExit(f"unpack failed with {python}: {done.stderr[-400:]}")
@@ -46,7 +46,7 @@ def unpack_with(python: str, packed: Path, out: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--effort", type=int, default=0, choices=codec.EFFORTS)
+    parser.add_argument("--effort", type=int, default=0, choices=aec.EFFORTS)
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "decode_stability.json")
     args = parser.parse_args()
     images, _ = load_mnist("test")
@@ -61,9 +61,9 @@ def main() -> None:
         fresh_python = str(venv / "bin" / "python")
         subprocess.run([fresh_python, "-m", "pip", "install", "--quiet", str(ROOT)], check=True)
         rows = {}
-        for quality in sorted(codec.models.quality_levels()):
+        for quality in sorted(aec.models.quality_levels()):
             packed = tmp / f"q{quality}.aec"
-            codec.pack([tmp / "digits"], packed, quality=quality, effort=args.effort)
+            aec.pack([tmp / "digits"], packed, quality=quality, effort=args.effort)
             digests = [unpack_with(sys.executable, packed, tmp / f"q{quality}-a"),
                        unpack_with(sys.executable, packed, tmp / f"q{quality}-b"),
                        unpack_with(fresh_python, packed, tmp / f"q{quality}-reinstalled")]

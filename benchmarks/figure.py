@@ -11,9 +11,9 @@ from pathlib import Path
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import codec  # noqa: E402
+import aec  # noqa: E402
 from benchmarks.metrics import mse, psnr  # noqa: E402
-from codec.datasets import load_mnist  # noqa: E402
+from aec.datasets import load_mnist  # noqa: E402
 
 
 def main() -> None:
@@ -30,16 +30,16 @@ def main() -> None:
 
     images, _ = load_mnist("test")
     originals = images[: args.count]
-    data = codec.encode(originals, model=args.model)
-    decoded = codec.decode(data, model=args.model)
+    data = aec.encode(originals, model=args.model)
+    decoded = aec.decode(data, model=args.model)
     fig, axes = plt.subplots(2, args.count, figsize=(args.count * 0.9, 2.2))
     for i in range(args.count):
         for row, picture in enumerate((originals[i], decoded[i])):
             axes[row, i].imshow(picture, cmap="gray", vmin=0, vmax=255)
             axes[row, i].axis("off")
-    model = codec.resolve_model(args.model)
+    model = aec.resolve_model(args.model)
     fig.suptitle(f"MNIST test digits (top) and aec {model.name} (bottom): "
-                 f"{codec.info(data)['latent_bytes'] / args.count:.1f} coded B/image, {psnr(mse(originals, decoded)):.1f} dB over these {args.count}",
+                 f"{aec.info(data)['latent_bytes'] / args.count:.1f} coded B/image, {psnr(mse(originals, decoded)):.1f} dB over these {args.count}",
                  fontsize=8)
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)

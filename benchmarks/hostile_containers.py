@@ -28,8 +28,8 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-import codec  # noqa: E402
-from cli.main import app  # noqa: E402
+import aec  # noqa: E402
+from aec.cli.main import app  # noqa: E402
 from tests.hostile import mutations  # noqa: E402
 
 ALLOWED_CODES = {0, 1}
@@ -59,7 +59,7 @@ def main() -> None:
     args = parser.parse_args()
 
     images = np.stack([np.asarray(Image.open(p)) for p in sorted((ROOT / "examples" / "digits").glob("*.png"))])
-    base = codec.encode(images[:20], chunk_size=8)
+    base = aec.encode(images[:20], chunk_size=8)
     rng = np.random.default_rng(2026)
     codes: collections.Counter = collections.Counter()
     kinds: collections.Counter = collections.Counter()
@@ -88,7 +88,7 @@ def main() -> None:
             path.write_bytes(data)
             for command in (["info", str(path)], ["unpack", "--test", str(path)]):
                 t0 = time.perf_counter()
-                done = subprocess.run([sys.executable, "-m", "cli.main", *command], capture_output=True, text=True,
+                done = subprocess.run([sys.executable, "-m", "aec", *command], capture_output=True, text=True,
                                       timeout=30, cwd=ROOT)
                 sub_slowest = max(sub_slowest, time.perf_counter() - t0)
                 sub_codes[done.returncode] += 1

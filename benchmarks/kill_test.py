@@ -20,7 +20,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-import codec  # noqa: E402
+import aec  # noqa: E402
 from tests.killing import kill_pack_once, kill_unpack_once, make_folder  # noqa: E402
 
 
@@ -38,7 +38,7 @@ def main() -> None:
         pack_outcomes = collections.Counter(
             kill_pack_once(src, tmp / "out.aec", float(rng.uniform(0.2, 2.0))) for _ in range(args.times))
         archive = tmp / "a.aec"
-        codec.pack([src], archive)
+        aec.pack([src], archive)
         unpack_outcomes, partial = collections.Counter(), []
         for _ in range(args.times):
             outcome, bad = kill_unpack_once(archive, tmp / "out", float(rng.uniform(0.3, 3.0)))

@@ -24,9 +24,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.metrics import folder_bytes, mse, psnr, read_folder  # noqa: E402
-from codec.datasets import load_mnist  # noqa: E402
+from aec.datasets import load_mnist  # noqa: E402
 
-AEC = [sys.executable, "-m", "cli.main"]
+AEC = [sys.executable, "-m", "aec"]
 NO_TF_PROBE = (
     "import sys\nfrom cli.main import app\n"
     "try:\n    app(sys.argv[1:], prog_name='aec')\nexcept SystemExit as e:\n    assert e.code in (0, None)\n"

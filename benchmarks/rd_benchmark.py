@@ -4,11 +4,11 @@
         [--efforts 0,1,2]
 
 Codes the 10,000 MNIST test digits with
-- every shipped aec model (codec.models.shipped_model_files()) and every
+- every shipped aec model (aec.models.shipped_model_files()) and every
   extra model file given with --model (a candidate not yet shipped), at each
   pack --effort of --efforts (each effort its own curve: "aec" is effort 0),
-  through codec.encode / codec.decode: whole-file bytes = the .aec file,
-  coded bytes = codec.info(data)['latent_bytes'];
+  through aec.encode / aec.decode: whole-file bytes = the .aec file,
+  coded bytes = aec.info(data)['latent_bytes'];
 - the seed autoencoder (benchmarks/seed_autoencoder.py, cached weights);
 - every classic codec point (benchmarks/classic_codecs.py);
 - the TensorFlow Compression MNIST model re-implemented in Keras 3
@@ -43,11 +43,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-import codec  # noqa: E402
+import aec  # noqa: E402
 from benchmarks import classic_codecs, reference_classifier, seed_autoencoder  # noqa: E402
 from benchmarks.bd_rate import MIN_POINTS, PCHIP_MIN_POINTS, bd_rate, bd_rate_pchip, pareto, rate_at_psnr  # noqa: E402
 from benchmarks.metrics import mse, psnr  # noqa: E402
-from codec.datasets import load_mnist  # noqa: E402
+from aec.datasets import load_mnist  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 AEC_FAMILY = "aec"
@@ -82,18 +82,18 @@ def aec_family(effort: int) -> str:
 
 
 def aec_points(images, labels, extra_models: list[str], efforts: list[int]) -> list[dict]:
-    from codec.models import shipped_model_files
+    from aec.models import shipped_model_files
 
     specs = [(name, name) for name in sorted(shipped_model_files())] + [(str(m), str(m)) for m in extra_models]
     out = []
     for effort in efforts:
         for label, spec in specs:
-            model = codec.resolve_model(spec)
+            model = aec.resolve_model(spec)
             start = time.perf_counter()
-            data = codec.encode(images, model=model, effort=effort)
-            decoded = codec.decode(data, model=model)
+            data = aec.encode(images, model=model, effort=effort)
+            decoded = aec.decode(data, model=model)
             seconds = time.perf_counter() - start
-            facts = codec.info(data)
+            facts = aec.info(data)
             out.append(point(aec_family(effort), f"aec {model.name}" + (f" -e {effort}" if effort else ""),
                              model.quality, images, labels, decoded, len(data),
                              coded_bytes=facts["latent_bytes"], seconds=seconds,
@@ -326,7 +326,7 @@ def main() -> None:
 def _versions() -> dict:
     import PIL
 
-    out = {"aec": codec.__version__, "numpy": np.__version__, "pillow": PIL.__version__}
+    out = {"aec": aec.__version__, "numpy": np.__version__, "pillow": PIL.__version__}
     try:
         from PIL import features
 

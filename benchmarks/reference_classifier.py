@@ -59,7 +59,7 @@ def _prepare(images: np.ndarray) -> np.ndarray:
 def train(epochs: int = 3, seed: int = 0, out: Path = CACHE, command: str | None = None) -> dict:
     import keras
 
-    from codec.datasets import load_mnist
+    from aec.datasets import load_mnist
 
     keras.utils.set_random_seed(seed)
     x_train, y_train = load_mnist("train")

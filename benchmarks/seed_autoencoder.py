@@ -36,7 +36,7 @@ SIDE_INFO_BYTES = 32 * 2 * 4  # per-latent min and max, float32
 def train(epochs: int = 50, seed: int = 0, out: Path = CACHE, command: str | None = None) -> dict:
     import keras
 
-    from codec.datasets import load_mnist
+    from aec.datasets import load_mnist
 
     keras.utils.set_random_seed(seed)
     x_train = load_mnist("train")[0].reshape(-1, 784).astype(np.float32) / 255.0

@@ -9,7 +9,7 @@
   processes too (`python` + `import numpy, PIL` + the loop over the files); the
   same loops timed inside this process are reported beside them;
 - pack/unpack of the test set as an array file (.npy in, .npy out), whole process;
-- codec.encode / codec.decode throughput in memory;
+- aec.encode / aec.decode throughput in memory;
 - cold start of `aec --help` and `aec info` vs `python -c "import numpy, PIL.Image, h5py"`;
 - peak memory (max RSS) of pack and unpack at 10k and (--million) 1M images (.npy, streamed).
 Medians of --runs runs; every figure of a row comes from the same run loop.
@@ -39,10 +39,10 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-import codec  # noqa: E402
-from codec.datasets import load_mnist  # noqa: E402
+import aec  # noqa: E402
+from aec.datasets import load_mnist  # noqa: E402
 
-AEC = [sys.executable, "-m", "cli.main"]
+AEC = [sys.executable, "-m", "aec"]
 # The floors as programs a user could run: one process, Pillow, the files in sorted order.
 READ_FLOOR = ("import os, sys, numpy as np; from PIL import Image; d = sys.argv[1]; "
               "np.stack([np.asarray(Image.open(os.path.join(d, n))) for n in sorted(os.listdir(d))])")
@@ -143,10 +143,10 @@ def main() -> None:
             add("import floor s", seconds(lambda: run([sys.executable, "-c", "import numpy, PIL.Image, h5py"])))
             add("aec --help s", seconds(lambda: run(AEC + ["--help"])))
             add("aec info s", seconds(lambda: run(AEC + ["info", tmp / "a.aec"])))
-            model = codec.resolve_model()
-            data = codec.encode(images, model=model)
-            add("codec.encode images/s", len(images) / seconds(lambda: codec.encode(images, model=model)))
-            add("codec.decode images/s", len(images) / seconds(lambda: codec.decode(data, model=model)))
+            model = aec.resolve_model()
+            data = aec.encode(images, model=model)
+            add("aec.encode images/s", len(images) / seconds(lambda: aec.encode(images, model=model)))
+            add("aec.decode images/s", len(images) / seconds(lambda: aec.decode(data, model=model)))
         memory = {
             "pack 10k .npy": peak_rss_mb(AEC + ["pack", tmp / "test.npy", "-o", tmp / "m1.aec", "-q"]),
             "unpack 10k to .npy": peak_rss_mb(AEC + ["unpack", tmp / "m1.aec", "--format", "npy", "-o", tmp / "m1.npy", "-q"]),

@@ -46,13 +46,13 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from codec.training import quiet_tf  # noqa: E402,F401 - before tensorflow and keras
+from aec.training import quiet_tf  # noqa: E402,F401 - before tensorflow and keras
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from benchmarks.metrics import mse, psnr  # noqa: E402
-from codec.entropy import LatentCoder  # noqa: E402
-from codec.training.export import fit_tables  # noqa: E402
+from aec.entropy import LatentCoder  # noqa: E402
+from aec.training.export import fit_tables  # noqa: E402
 
 CACHE = ROOT / "benchmarks" / "results" / "tfc"
 RESULTS_JSON = ROOT / "benchmarks" / "results" / "tfc_baseline.json"
@@ -193,7 +193,7 @@ def train(images: np.ndarray, lmbda: float, epochs: int, seed: int, log=print) -
 
 
 class Tables(SimpleNamespace):
-    """What codec.entropy.LatentCoder reads from a model file: table_low [latents], table_counts [latents, K]."""
+    """What aec.entropy.LatentCoder reads from a model file: table_low [latents], table_counts [latents, K]."""
 
 
 def coder_for(train_latents: np.ndarray) -> LatentCoder:
@@ -245,7 +245,7 @@ def record(entry: dict, path: Path = RESULTS_JSON) -> None:
 
 
 def main() -> None:
-    from codec.datasets import load_mnist
+    from aec.datasets import load_mnist
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["train", "evaluate"])

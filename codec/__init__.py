@@ -1,17 +1,16 @@
 """aec: a learned lossy codec for small grayscale images (MNIST-style digits).
 
-    import codec
-    data = codec.encode(images)          # uint8 [N, 28, 28] -> .aec bytes
-    data = codec.encode(images, effort=1)  # slower; better pictures for the same bytes
-    images = codec.decode(data)          # .aec bytes -> uint8 [N, 28, 28]
-    codec.pack(["digits/"], "digits.aec")
-    codec.unpack("digits.aec", "out/")
+    import aec
+    data = aec.encode(images)          # uint8 [N, 28, 28] -> .aec bytes
+    data = aec.encode(images, effort=1)  # slower; better pictures for the same bytes
+    images = aec.decode(data)          # .aec bytes -> uint8 [N, 28, 28]
+    aec.pack(["digits/"], "digits.aec")
+    aec.unpack("digits.aec", "out/")
 
-Never imports TensorFlow; only codec.training does.
+Never imports TensorFlow; only aec.training does.
 """
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .api import PackResult, UnpackResult, decode, encode, info, pack, unpack, verify
 from .errors import AecError, ContainerError, DataError, InputError, ModelError, OutputError
 from .models import DEFAULT_MODEL, resolve_model

@@ -390,7 +390,7 @@ def _download(url: str, timeout: float) -> bytes:
     import urllib.error
     import urllib.request  # here, not above: pack reads IDX files through this module and needs no HTTP
 
-    from . import __version__
+    from ._version import __version__
 
     request = urllib.request.Request(url, headers={"User-Agent": f"aec/{__version__}"})
     try:

@@ -14,7 +14,7 @@ DEFAULT_MODEL = "mnist-q3"
 
 def shipped_model_files() -> dict[str, Path]:
     """name -> path of every model shipped in the `weights` package."""
-    import weights
+    from . import weights
 
     return {path.stem: path for path in weights.model_files()}
 
@@ -35,7 +35,7 @@ def load_model_file(path: str | os.PathLike) -> Model:
 
 def quality_levels() -> dict[int, str]:
     """quality level -> name of the shipped model at that level (from the index: no weights read)."""
-    import weights
+    from . import weights
 
     recorded = weights.index()
     return {int(entry["quality"]): name for name, entry in sorted(recorded.items()) if "quality" in entry}
@@ -81,7 +81,7 @@ def _candidates(fingerprint: bytes) -> list[Path]:
     weights/index.json answers without importing h5py (aec info's start-up);
     a file whose size differs from its index entry is asked directly.
     """
-    import weights
+    from . import weights
 
     wanted, recorded = fingerprint.hex(), weights.index()
     found = []

@@ -31,9 +31,9 @@ def train_fixture() -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def shipped_model():
-    import codec
+    import aec
 
-    return codec.resolve_model()
+    return aec.resolve_model()
 
 
 @pytest.fixture(scope="session")
@@ -51,9 +51,9 @@ def mnist_dir() -> Path:
 def tiny_model_file(tmp_path_factory, train_fixture) -> Path:
     """A model trained for seconds on the 300-image fixture, exported to a model file."""
     pytest.importorskip("tensorflow")
-    from codec.training.loop import TrainConfig
-    from codec.training.model import Architecture
-    from codec.training.run import train_and_export
+    from aec.training.loop import TrainConfig
+    from aec.training.model import Architecture
+    from aec.training.run import train_and_export
 
     out = tmp_path_factory.mktemp("tiny") / "tiny.h5"
     train_and_export(out, images=train_fixture, name="tiny", quality=1,

@@ -8,14 +8,14 @@ import zlib
 
 import numpy as np
 
-from codec.container import MAGIC, _BODY, _PREFIX
-from codec.names import _LZMA_FILTERS
+from aec.container import MAGIC, _BODY, _PREFIX
+from aec.names import _LZMA_FILTERS
 
 HEADER_START = len(MAGIC) + _PREFIX.size
 HEADER_FIELDS = ["fingerprint", "height", "width", "latents", "quality", "coder_id", "image_count",
                  "chunk_size", "chunk_count", "flags", "names_codec", "names_stored_length",
                  "names_raw_length", "names_crc"]
-FIELD_FORMATS = ["32s", "H", "H", "H", "B", "B", "I", "I", "I", "I", "B", "I", "I", "I"]  # as codec.container._BODY
+FIELD_FORMATS = ["32s", "H", "H", "H", "B", "B", "I", "I", "I", "I", "B", "I", "I", "I"]  # as aec.container._BODY
 
 
 def with_header(data: bytes, **fields) -> bytes:

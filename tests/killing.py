@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-import codec
+import aec
 
-AEC = [sys.executable, "-m", "cli.main"]
+AEC = [sys.executable, "-m", "aec"]
 
 
 def make_folder(folder: Path, images: np.ndarray, count: int) -> Path:
@@ -45,7 +45,7 @@ def kill_pack_once(src: Path, target: Path, delay: float) -> str:
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     if target.exists():
-        codec.verify(target)  # must be the complete file (raises if not)
+        aec.verify(target)  # must be the complete file (raises if not)
         return "finished"
     return "killed"
 

@@ -1,4 +1,4 @@
-"""codec.pack/unpack/encode/decode/info with the shipped model, on real files."""
+"""aec.pack/unpack/encode/decode/info with the shipped model, on real files."""
 
 import io
 import math
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import codec
-from codec.container import header_size
+import aec
+from aec.container import header_size
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -19,12 +19,12 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_pack_unpack_folder_round_trip(tmp_path, example_digits, example_images):
     out = tmp_path / "d.aec"
-    result = codec.pack([example_digits], out)
+    result = aec.pack([example_digits], out)
     assert out.stat().st_size == result.total_bytes
     assert result.images == len(example_images) == 48
     assert result.header_bytes + result.names_bytes + result.payload_bytes == result.total_bytes
 
-    unpacked = codec.unpack(out, tmp_path / "out")
+    unpacked = aec.unpack(out, tmp_path / "out")
     names = sorted(p.name for p in example_digits.glob("*.png"))
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == names
     decoded = np.stack([np.asarray(Image.open(tmp_path / "out" / n)) for n in names])
@@ -42,32 +42,32 @@ def test_nested_and_unicode_names_survive(tmp_path, example_digits):
     for f, t in zip(files, targets):
         (src / t).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(f, src / t)
-    codec.pack([src], tmp_path / "n.aec")
-    codec.unpack(tmp_path / "n.aec", tmp_path / "out")
+    aec.pack([src], tmp_path / "n.aec")
+    aec.unpack(tmp_path / "n.aec", tmp_path / "out")
     got = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.png"))
     assert got == sorted(targets)
 
 
 def test_encode_decode_arrays(example_images):
-    data = codec.encode(example_images)
+    data = aec.encode(example_images)
     assert data.startswith(b"\x89AEC\r\n\x1a\n")
-    decoded = codec.decode(data)
+    decoded = aec.decode(data)
     assert decoded.shape == example_images.shape and decoded.dtype == np.uint8
     assert psnr(decoded, example_images) > 20.0
     # Same input, same bytes: the container is deterministic.
-    assert codec.encode(example_images) == data
+    assert aec.encode(example_images) == data
 
 
 def test_chunks_split_and_join_exactly(example_images):
-    one_chunk = codec.decode(codec.encode(example_images))
-    data = codec.encode(example_images, chunk_size=7)
-    assert codec.info(data)["chunks"] == 7
-    assert np.array_equal(codec.decode(data), one_chunk)
+    one_chunk = aec.decode(aec.encode(example_images))
+    data = aec.encode(example_images, chunk_size=7)
+    assert aec.info(data)["chunks"] == 7
+    assert np.array_equal(aec.decode(data), one_chunk)
 
 
 def test_bytes_per_image_small_and_overhead_small(train_fixture):
-    data = codec.encode(train_fixture)
-    facts = codec.info(data)
+    data = aec.encode(train_fixture)
+    facts = aec.info(data)
     assert facts["images"] == 300
     assert facts["bytes_per_image"] <= 16
     # Header, names and chunk framing are a small share of the file.
@@ -77,9 +77,9 @@ def test_bytes_per_image_small_and_overhead_small(train_fixture):
 
 def test_info_reports_model_and_split(tmp_path, example_digits, shipped_model):
     out = tmp_path / "d.aec"
-    codec.pack([example_digits], out)
-    facts = codec.info(out)
-    assert facts["model"] == codec.DEFAULT_MODEL
+    aec.pack([example_digits], out)
+    facts = aec.info(out)
+    assert facts["model"] == aec.DEFAULT_MODEL
     assert facts["model_fingerprint"] == shipped_model.fingerprint_hex
     assert facts["total_bytes"] == out.stat().st_size
     assert facts["header_bytes"] + facts["names_bytes"] + facts["payload_bytes"] == facts["total_bytes"]
@@ -89,24 +89,24 @@ def test_info_reports_model_and_split(tmp_path, example_digits, shipped_model):
 def test_existing_output_is_not_overwritten(tmp_path, example_digits):
     out = tmp_path / "d.aec"
     out.write_bytes(b"precious")
-    with pytest.raises(codec.OutputError, match="already exists"):
-        codec.pack([example_digits], out)
+    with pytest.raises(aec.OutputError, match="already exists"):
+        aec.pack([example_digits], out)
     assert out.read_bytes() == b"precious"
-    codec.pack([example_digits], out, force=True)
+    aec.pack([example_digits], out, force=True)
     assert out.read_bytes() != b"precious"
 
 
 def test_unpack_refuses_before_writing_when_names_exist(tmp_path, example_digits):
     out = tmp_path / "d.aec"
-    codec.pack([example_digits], out)
+    aec.pack([example_digits], out)
     dest = tmp_path / "out"
     dest.mkdir()
     (dest / "00005_1.png").write_bytes(b"mine")
-    with pytest.raises(codec.OutputError, match="00005_1.png"):
-        codec.unpack(out, dest)
+    with pytest.raises(aec.OutputError, match="00005_1.png"):
+        aec.unpack(out, dest)
     assert [p.name for p in dest.iterdir()] == ["00005_1.png"]
     assert (dest / "00005_1.png").read_bytes() == b"mine"
-    codec.unpack(out, dest, force=True)
+    aec.unpack(out, dest, force=True)
     assert len(list(dest.iterdir())) == 48
 
 
@@ -116,8 +116,8 @@ def test_bad_image_fails_whole_pack_naming_each(tmp_path, example_digits):
     (src / "notes.txt").write_text("not a digit")
     Image.new("L", (30, 30)).save(src / "big.png")
     out = tmp_path / "d.aec"
-    with pytest.raises(codec.InputError) as err:
-        codec.pack([src], out)
+    with pytest.raises(aec.InputError) as err:
+        aec.pack([src], out)
     message = str(err.value)
     assert "notes.txt" in message and "big.png" in message and "2 of 50" in message
     assert "\n" not in message
@@ -126,52 +126,52 @@ def test_bad_image_fails_whole_pack_naming_each(tmp_path, example_digits):
 
 
 def test_model_mismatch_is_a_clear_error(tmp_path, example_images, tiny_model_file):
-    data = codec.encode(example_images)
-    with pytest.raises(codec.ModelError, match="did not make this file"):
-        codec.decode(data, model=tiny_model_file)
+    data = aec.encode(example_images)
+    with pytest.raises(aec.ModelError, match="did not make this file"):
+        aec.decode(data, model=tiny_model_file)
     # A container made by a model that is not shipped needs that model file.
-    foreign = codec.encode(example_images, model=tiny_model_file)
-    with pytest.raises(codec.ModelError, match="not shipped"):
-        codec.decode(foreign)
-    assert codec.decode(foreign, model=tiny_model_file).shape == example_images.shape
+    foreign = aec.encode(example_images, model=tiny_model_file)
+    with pytest.raises(aec.ModelError, match="not shipped"):
+        aec.decode(foreign)
+    assert aec.decode(foreign, model=tiny_model_file).shape == example_images.shape
 
 
 def test_pack_to_stream(example_digits):
     buffer = io.BytesIO()
-    result = codec.pack([example_digits], buffer)
+    result = aec.pack([example_digits], buffer)
     assert len(buffer.getvalue()) == result.total_bytes
-    assert codec.decode(buffer.getvalue()).shape == (48, 28, 28)
+    assert aec.decode(buffer.getvalue()).shape == (48, 28, 28)
 
 
 def test_encode_rejects_wrong_arrays():
-    with pytest.raises(codec.InputError, match="uint8"):
-        codec.encode(np.zeros((2, 28, 28), np.float32))
-    with pytest.raises(codec.InputError, match="28"):
-        codec.encode(np.zeros((2, 32, 32), np.uint8))
-    with pytest.raises(codec.InputError):
-        codec.encode(np.zeros((0, 28, 28), np.uint8))
+    with pytest.raises(aec.InputError, match="uint8"):
+        aec.encode(np.zeros((2, 28, 28), np.float32))
+    with pytest.raises(aec.InputError, match="28"):
+        aec.encode(np.zeros((2, 32, 32), np.uint8))
+    with pytest.raises(aec.InputError):
+        aec.encode(np.zeros((0, 28, 28), np.uint8))
 
 
 def test_unknown_model_name():
-    with pytest.raises(codec.ModelError, match="no such model"):
-        codec.resolve_model("no-such-model")
+    with pytest.raises(aec.ModelError, match="no such model"):
+        aec.resolve_model("no-such-model")
 
 
 def test_unpack_in_worker_processes_writes_the_same_files(tmp_path, example_digits, monkeypatch):
-    import codec.api
+    import aec.api
 
     archive = tmp_path / "d.aec"
-    codec.pack([example_digits], archive)
-    codec.unpack(archive, tmp_path / "one", workers=1)
-    monkeypatch.setattr(codec.api, "PARALLEL_FROM", 1)
-    monkeypatch.setattr(codec.api, "WRITE_BATCH", 5)
-    codec.unpack(archive, tmp_path / "two", workers=2)
+    aec.pack([example_digits], archive)
+    aec.unpack(archive, tmp_path / "one", workers=1)
+    monkeypatch.setattr(aec.api, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(aec.api, "WRITE_BATCH", 5)
+    aec.unpack(archive, tmp_path / "two", workers=2)
     one = sorted((tmp_path / "one").iterdir())
     assert [p.name for p in one] == sorted(p.name for p in (tmp_path / "two").iterdir())
     assert all(p.read_bytes() == (tmp_path / "two" / p.name).read_bytes() for p in one)
     # A failure in a worker still rolls everything back.
     (tmp_path / "three").mkdir()
     (tmp_path / "three" / "00030_3.png").mkdir()  # a folder in the way of one file, found only while writing
-    with pytest.raises(codec.OutputError):
-        codec.unpack(archive, tmp_path / "three", workers=2, force=True)
+    with pytest.raises(aec.OutputError):
+        aec.unpack(archive, tmp_path / "three", workers=2, force=True)
     assert [p.name for p in (tmp_path / "three").iterdir()] == ["00030_3.png"]

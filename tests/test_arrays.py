@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import codec
-from cli.main import app
-from codec.arrays import idx_bytes
+import aec
+from aec.cli.main import app
+from aec.arrays import idx_bytes
 
 
 def cli(*args):
@@ -24,7 +24,7 @@ def arrays(example_images):
 
 
 def decoded_reference(images):
-    return codec.decode(codec.encode(images))
+    return aec.decode(aec.encode(images))
 
 
 def test_idx_gz_with_sibling_labels(tmp_path, arrays):
@@ -33,7 +33,7 @@ def test_idx_gz_with_sibling_labels(tmp_path, arrays):
     (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(labels)))
     out = tmp_path / "a.aec"
     assert cli("pack", tmp_path / "t10k-images-idx3-ubyte.gz", "-o", out, "-q").exit_code == 0
-    facts = codec.info(out)
+    facts = aec.info(out)
     assert facts["images"] == 48 and facts["labels"] is True and facts["first_names"][0] == "00.png"
     result = cli("unpack", out, "--format", "npz", "-o", tmp_path / "back.npz")
     assert result.exit_code == 0 and "with labels" in result.stderr
@@ -48,7 +48,7 @@ def test_raw_idx_without_labels_and_npy_output(tmp_path, arrays):
     (tmp_path / "digits.idx3").write_bytes(idx_bytes(images))
     out = tmp_path / "a.aec"
     assert cli("pack", tmp_path / "digits.idx3", "-o", out, "-q").exit_code == 0
-    assert codec.info(out)["labels"] is False
+    assert aec.info(out)["labels"] is False
     assert cli("unpack", out, "--format", "npy", "-o", tmp_path / "back.npy", "-q").exit_code == 0
     back = np.load(tmp_path / "back.npy")
     assert back.dtype == np.uint8 and np.array_equal(back, decoded_reference(images))
@@ -61,7 +61,7 @@ def test_npy_input_either_shape(tmp_path, arrays, flat):
     np.save(tmp_path / "d.npy", images.reshape(len(images), -1) if flat else images)
     out = tmp_path / "a.aec"
     assert cli("pack", tmp_path / "d.npy", "-o", out, "-q").exit_code == 0
-    assert np.array_equal(codec.decode(out), decoded_reference(images))
+    assert np.array_equal(aec.decode(out), decoded_reference(images))
 
 
 def test_npz_labels_and_npy_labels_file(tmp_path, arrays):
@@ -78,7 +78,7 @@ def test_inverted_array_is_restored(tmp_path, arrays):
     np.save(tmp_path / "inv.npy", 255 - images)
     out = tmp_path / "a.aec"
     assert cli("pack", tmp_path / "inv.npy", "-o", out, "-q").exit_code == 0
-    assert codec.info(out)["images_inverted"] == 48
+    assert aec.info(out)["images_inverted"] == 48
     assert cli("unpack", out, "--format", "npy", "-o", tmp_path / "b.npy", "-q").exit_code == 0
     assert np.array_equal(np.load(tmp_path / "b.npy"), 255 - decoded_reference(images))
 
@@ -114,38 +114,38 @@ def test_corrupt_idx_is_an_error(tmp_path, arrays):
 
 def test_restore_size_needs_png(tmp_path, example_digits):
     out = tmp_path / "a.aec"
-    codec.pack([example_digits], out)
+    aec.pack([example_digits], out)
     result = cli("unpack", out, "--format", "npy", "--restore-size", "-o", tmp_path / "x.npy")
     assert result.exit_code == 1 and "--restore-size" in result.stderr
 
 
 def test_large_raw_idx_and_npy_are_read_in_slices(tmp_path, example_images, monkeypatch):
     """Files over 1 MB are read slice by slice (flat memory); the result equals packing the array itself."""
-    import codec.api
-    from codec.arrays import FileArray, read_array_file
+    import aec.api
+    from aec.arrays import FileArray, read_array_file
 
     images = np.concatenate([example_images] * 45)  # 2160 images, 1.7 MB
     (tmp_path / "big-images-idx3-ubyte").write_bytes(idx_bytes(images))
     np.save(tmp_path / "big.npy", images)
-    monkeypatch.setattr(codec.api, "ARRAY_SLICE", 500)
+    monkeypatch.setattr(aec.api, "ARRAY_SLICE", 500)
     for name in ("big-images-idx3-ubyte", "big.npy"):
         lazy, _ = read_array_file(tmp_path / name, (28, 28))
         assert isinstance(lazy, FileArray) and len(lazy) == 2160
         assert np.array_equal(lazy[100:103], images[100:103])
         out = tmp_path / f"{name}.aec"
-        codec.pack([tmp_path / name], out)
-        assert np.array_equal(codec.decode(out), codec.decode(codec.encode(images)))
+        aec.pack([tmp_path / name], out)
+        assert np.array_equal(aec.decode(out), aec.decode(aec.encode(images)))
     truncated = tmp_path / "cut-images-idx3-ubyte"
     truncated.write_bytes(idx_bytes(images)[:-100])
-    with pytest.raises(codec.InputError, match="cut-images"):
-        codec.pack([truncated], tmp_path / "cut.aec")
+    with pytest.raises(aec.InputError, match="cut-images"):
+        aec.pack([truncated], tmp_path / "cut.aec")
 
 
 def test_pack_progress_moves_within_a_big_array_and_adds_up_to_the_inputs(tmp_path, example_images, example_digits):
     images = np.tile(example_images, (200, 1, 1))[:9000]  # three slices of up to 4096
     np.save(tmp_path / "big.npy", images)
     steps, totals = [], []
-    codec.pack([tmp_path / "big.npy", example_digits], tmp_path / "a.aec", progress=steps.append,
+    aec.pack([tmp_path / "big.npy", example_digits], tmp_path / "a.aec", progress=steps.append,
                on_start=totals.append)
     assert totals == [49]  # the array and 48 image files
     assert len([s for s in steps if s < 1]) == 3  # the array moves the bar slice by slice

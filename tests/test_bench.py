@@ -5,7 +5,7 @@ import json
 import numpy as np
 from typer.testing import CliRunner
 
-from cli.main import app
+from aec.cli.main import app
 
 
 def test_bench_folder_json(example_digits):

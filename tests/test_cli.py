@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
+from aec.cli.main import app
 
 runner = CliRunner()
-AEC = [sys.executable, "-m", "cli.main"]
+AEC = [sys.executable, "-m", "aec"]
 
 
 def invoke(*args):
@@ -101,10 +101,10 @@ def test_existing_output_needs_force(tmp_path, example_digits):
 
 
 def test_version():
-    import codec
+    import aec
 
     result = invoke("--version")
-    assert result.exit_code == 0 and result.stdout.strip() == f"aec {codec.__version__}"
+    assert result.exit_code == 0 and result.stdout.strip() == f"aec {aec.__version__}"
 
 
 def test_real_process_pipe_and_exit_codes(tmp_path, example_digits):
@@ -137,7 +137,7 @@ def test_unpack_and_info_never_import_tensorflow(tmp_path, example_digits):
     assert run_aec("pack", example_digits, "-o", archive, "-q").returncode == 0
     probe = (
         "import sys\n"
-        "from cli.main import app\n"
+        "from aec.cli.main import app\n"
         "for argv in (['unpack', sys.argv[1], '-o', sys.argv[2], '-q'], ['info', sys.argv[1]]):\n"
         "    try:\n"
         "        app(argv, prog_name='aec')\n"
@@ -151,7 +151,7 @@ def test_unpack_and_info_never_import_tensorflow(tmp_path, example_digits):
 
 
 def test_quality_levels(tmp_path, example_digits):
-    from codec.models import quality_levels
+    from aec.models import quality_levels
 
     levels = quality_levels()
     assert levels and all(codec_name.startswith("mnist-q") for codec_name in levels.values())
@@ -179,7 +179,7 @@ def test_one_file_unpacks_to_byte_identical_pngs_in_fresh_processes(tmp_path, ex
         assert result.returncode == 0, result.stderr
         outputs.append({p.name: p.read_bytes() for p in sorted((tmp_path / name).iterdir())})
     assert len(outputs[0]) == 48 and outputs[0] == outputs[1]
-    import codec
+    import aec
 
-    codec.unpack(packed, tmp_path / "here")
+    aec.unpack(packed, tmp_path / "here")
     assert {p.name: p.read_bytes() for p in sorted((tmp_path / "here").iterdir())} == outputs[0]

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import codec
+import aec
 
 HERE = Path(__file__).resolve().parent / "conformance"
 VECTORS = json.loads((HERE / "vectors.json").read_text())
@@ -24,10 +24,10 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "digits"
 def test_vector_decodes_to_its_recorded_pixels(vector):
     data = (HERE / vector["file"]).read_bytes()
     assert hashlib.sha256(data).hexdigest() == vector["file_sha256"], "a vector file was changed"
-    pixels = codec.decode(data)
+    pixels = aec.decode(data)
     assert pixels.shape[0] == vector["images"]
     assert hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest() == vector["pixels_sha256"]
-    assert codec.info(data)["model_fingerprint"] == vector["fingerprint"]
+    assert aec.info(data)["model_fingerprint"] == vector["fingerprint"]
 
 
 PACKED_FROM_EXAMPLES = [v for v in VECTORS if v["made_with"].startswith("aec pack examples/digits")]
@@ -41,5 +41,5 @@ def test_packing_the_examples_gives_the_same_bytes(vector, tmp_path):
     quality = int(options[options.index("-Q") + 1]) if "-Q" in options else None
     effort = int(options[options.index("-e") + 1]) if "-e" in options else 0
     out = tmp_path / vector["file"]
-    codec.pack([EXAMPLES], out, quality=quality, effort=effort)
+    aec.pack([EXAMPLES], out, quality=quality, effort=effort)
     assert out.read_bytes() == (HERE / vector["file"]).read_bytes()

@@ -1,4 +1,4 @@
-"""codec.container: writing and reading .aec containers, and refusing every kind of damage."""
+"""aec.container: writing and reading .aec containers, and refusing every kind of damage."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import zlib
 import numpy as np
 import pytest
 
-from codec import container, names
-from codec.container import MAGIC, Header, Reader, chunk_record, header_size
-from codec.errors import ContainerError
+from aec import container, names
+from aec.container import MAGIC, Header, Reader, chunk_record, header_size
+from aec.errors import ContainerError
 
 NAMES = ["a.png", "b.png", "sub/c.png"]
 FINGERPRINT = bytes(range(32))

@@ -5,8 +5,8 @@ import gzip
 import numpy as np
 import pytest
 
-from codec import datasets
-from codec.errors import DataError
+from aec import datasets
+from aec.errors import DataError
 
 
 def _idx(array: np.ndarray) -> bytes:
@@ -93,7 +93,7 @@ def test_training_images_from_npy_npz_and_idx(tmp_path):
 
 def test_training_images_are_validated(tmp_path):
     """Wrong dtype, shape, too few images, ambiguous archives and missing paths are one-line InputErrors."""
-    from codec.errors import InputError
+    from aec.errors import InputError
 
     np.save(tmp_path / "float.npy", _digits().astype(np.float32) / 255)
     np.save(tmp_path / "shape.npy", np.zeros((5, 32, 32), np.uint8))

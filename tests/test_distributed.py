@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import codec
-from cli.main import app
+import aec
+from aec.cli.main import app
 
 pytest.importorskip("tensorflow")
 
@@ -39,7 +39,7 @@ def _run_workers(per_worker_args: list[list[str]], timeout: float = 240) -> list
     for index, args in enumerate(per_worker_args):
         env = dict(os.environ, CUDA_VISIBLE_DEVICES="-1",
                    TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
-        procs.append(subprocess.Popen([sys.executable, "-m", "cli.main", "train", *args], cwd=ROOT, env=env,
+        procs.append(subprocess.Popen([sys.executable, "-m", "aec", "train", *args], cwd=ROOT, env=env,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
     results = []
     try:
@@ -72,7 +72,7 @@ def test_two_workers_train_one_model(tmp_path, example_digits):
     # Worker 1 reports its weights' digest; the chief records its own in the model file.
     line = next(line for line in logs[1].splitlines() if line.startswith("worker 1: done"))
     worker_digest = line.split("weights sha256 ")[1].split()[0]
-    model = codec.resolve_model(out)
+    model = aec.resolve_model(out)
     training = model.metadata["training"]
     assert training["strategy"] == "multi-worker" and training["workers"] == 2 and training["replicas"] == 2
     assert training["weights_sha256"] == worker_digest

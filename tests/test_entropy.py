@@ -1,13 +1,13 @@
-"""codec.entropy: integer latents to range-coded bytes and back."""
+"""aec.entropy: integer latents to range-coded bytes and back."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from codec.entropy import LatentCoder
-from codec.errors import ContainerError
-from codec.modelfile import Dense, Model
+from aec.entropy import LatentCoder
+from aec.errors import ContainerError
+from aec.modelfile import Dense, Model
 
 INT32_MIN, INT32_MAX = int(np.iinfo(np.int32).min), int(np.iinfo(np.int32).max)
 LOW = np.array([-2, -2, 0], np.int32)

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
-from codec import datasets
-from codec.errors import DataError
+from aec.cli.main import app
+from aec import datasets
+from aec.errors import DataError
 
 runner = CliRunner()
 STEMS = list(datasets.MNIST_SHA256)

@@ -1,4 +1,4 @@
-"""codec.fileio.atomic_output: all or nothing under the final name, never clobbering by accident."""
+"""aec.fileio.atomic_output: all or nothing under the final name, never clobbering by accident."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import stat
 
 import pytest
 
-from codec.errors import OutputError
-from codec.fileio import atomic_output
+from aec.errors import OutputError
+from aec.fileio import atomic_output
 
 
 def listing(folder):

@@ -6,8 +6,8 @@ import struct
 import numpy as np
 import pytest
 
-import codec
-from codec.errors import AecError, ContainerError, ModelError, OutputError
+import aec
+from aec.errors import AecError, ContainerError, ModelError, OutputError
 
 from .hostile import HEADER_START, mutations, names_offset, raw_names, with_header, with_raw_names
 
@@ -15,17 +15,17 @@ from .hostile import HEADER_START, mutations, names_offset, raw_names, with_head
 @pytest.fixture(scope="module")
 def small(example_images) -> bytes:
     """A real container: 20 digits in 3 chunks (8, 8, 4)."""
-    return codec.encode(example_images[:20], chunk_size=8)
+    return aec.encode(example_images[:20], chunk_size=8)
 
 
 def read_all(data: bytes) -> None:
-    codec.info(data)
-    codec.verify(data)
+    aec.info(data)
+    aec.verify(data)
 
 
 def test_the_pristine_file_reads(small):
-    assert codec.info(small)["images"] == 20
-    assert codec.verify(small)["images"] == 20
+    assert aec.info(small)["images"] == 20
+    assert aec.verify(small)["images"] == 20
 
 
 def test_truncation_at_every_offset(small):
@@ -48,13 +48,13 @@ def test_flips_are_named(small):
         damaged = bytearray(small)
         damaged[offset] ^= 0x10
         with pytest.raises(ContainerError) as err:
-            codec.verify(bytes(damaged))
+            aec.verify(bytes(damaged))
         return str(err.value)
 
     assert "signature" in message(2)
     assert "header" in message(HEADER_START + 40)
     assert "names table" in message(names_offset() + 2)
-    first_chunk = names_offset() + codec.info(small)["names_bytes"]
+    first_chunk = names_offset() + aec.info(small)["names_bytes"]
     assert "chunk 1 of 3" in message(first_chunk + 20)
     assert "chunk 3 of 3" in message(len(small) - 3)
 
@@ -71,7 +71,7 @@ def test_header_fields_with_fixed_crc(small):
             with pytest.raises(AecError):
                 read_all(with_header(small, **{field: value}))
     # Quality and unknown file flags do not change how the file decodes.
-    assert codec.verify(with_header(small, quality=200, flags=0x80))["images"] == 20
+    assert aec.verify(with_header(small, quality=200, flags=0x80))["images"] == 20
     with pytest.raises(ModelError, match="not shipped"):
         read_all(with_header(small, fingerprint=bytes(32)))
 
@@ -81,13 +81,13 @@ def test_huge_claimed_counts_fail_fast_without_memory(small):
     # but the file's bytes cannot hold them; refused before any allocation.
     forged = with_header(small, image_count=2**32 - 1, chunk_size=2**20, chunk_count=4096)
     with pytest.raises(ContainerError):
-        codec.verify(forged)
+        aec.verify(forged)
 
 
 def test_version_rules(small):
     newer_major = small[:8] + bytes([2]) + small[9:]
     with pytest.raises(ContainerError, match="version 2.0 is not supported"):
-        codec.info(newer_major)
+        aec.info(newer_major)
     # A newer minor version may append header fields: still readable.
     import zlib
 
@@ -95,7 +95,7 @@ def test_version_rules(small):
     body = small[HEADER_START:HEADER_START + body_length] + b"future"
     prefix = bytes([1, 1]) + struct.pack("<H", len(body))
     rebuilt = small[:8] + prefix + body + struct.pack("<I", zlib.crc32(prefix + body)) + small[names_offset():]
-    assert codec.verify(rebuilt)["images"] == 20
+    assert aec.verify(rebuilt)["images"] == 20
 
 
 @pytest.mark.parametrize("name", [
@@ -107,17 +107,17 @@ def test_escaping_names_are_refused_before_writing(tmp_path, small, name):
     evil = with_raw_names(small, raw_names(names))
     out = tmp_path / "out"
     with pytest.raises(ContainerError, match="names table"):
-        codec.unpack(evil, out)
+        aec.unpack(evil, out)
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == []
     with pytest.raises(ContainerError):
-        codec.verify(evil)
+        aec.verify(evil)
 
 
 def test_duplicate_and_colliding_names_are_refused(tmp_path, small):
     for names in ([f"{i}.png" for i in range(19)] + ["0.png"], [f"{i}.png" for i in range(19)] + ["0.jpg"]):
         with pytest.raises(ContainerError):
-            codec.unpack(with_raw_names(small, raw_names(names)), tmp_path / "out")
+            aec.unpack(with_raw_names(small, raw_names(names)), tmp_path / "out")
         assert not (tmp_path / "out").exists()
 
 
@@ -130,7 +130,7 @@ def test_symlink_in_target_folder_cannot_carry_output_outside(tmp_path, small):
     out.mkdir()
     os.symlink(elsewhere, out / "sub")
     with pytest.raises(OutputError, match="outside|symbolic link"):
-        codec.unpack(data, out)
+        aec.unpack(data, out)
     assert list(elsewhere.iterdir()) == []
 
 

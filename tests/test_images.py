@@ -1,4 +1,4 @@
-"""codec.images: walking inputs, reading any image as 8-bit grayscale, safe output paths."""
+"""aec.images: walking inputs, reading any image as 8-bit grayscale, safe output paths."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from codec.errors import InputError, OutputError
-from codec.images import collect_inputs, encode_png, output_name, read_gray, safe_output_path
-from codec.names import FLAG_CONVERTED
-from codec.prepare import prepare
+from aec.errors import InputError, OutputError
+from aec.images import collect_inputs, encode_png, output_name, read_gray, safe_output_path
+from aec.names import FLAG_CONVERTED
+from aec.prepare import prepare
 
 
 def gray(value: int = 0, size=(28, 28)) -> Image.Image:

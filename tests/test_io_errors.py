@@ -9,9 +9,9 @@ import signal
 import subprocess
 import sys
 
-import codec
+import aec
 
-AEC = [sys.executable, "-m", "cli.main"]
+AEC = [sys.executable, "-m", "aec"]
 
 
 def limited(max_file_bytes: int):
@@ -32,7 +32,7 @@ def test_pack_write_failure(tmp_path, example_digits):
 
 def test_unpack_write_failure_rolls_back(tmp_path, example_digits):
     archive = tmp_path / "d.aec"
-    codec.pack([example_digits], archive)
+    aec.pack([example_digits], archive)
     dest = tmp_path / "out"
     dest.mkdir()
     (dest / "keep.txt").write_text("mine")

@@ -26,10 +26,10 @@ def test_killed_pack_leaves_no_partial_output(folder, tmp_path):
 
 @pytest.mark.slow
 def test_killed_unpack_leaves_no_partial_png(folder, tmp_path):
-    import codec
+    import aec
 
     archive = tmp_path / "a.aec"
-    codec.pack([folder], archive)
+    aec.pack([folder], archive)
     rng = np.random.default_rng(8)
     outcomes = []
     for _ in range(6):
@@ -58,12 +58,12 @@ def _alive(pid: int) -> bool:
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc")
 @pytest.mark.parametrize("command", ["pack", "unpack"])
 def test_killed_aec_leaves_no_worker_processes_behind(folder, tmp_path, command):
-    import codec
+    import aec
 
     if command == "pack":
         args = ["pack", str(folder), "-o", str(tmp_path / "out.aec"), "-q"]
     else:
-        codec.pack([folder], tmp_path / "a.aec")
+        aec.pack([folder], tmp_path / "a.aec")
         args = ["unpack", str(tmp_path / "a.aec"), "-o", str(tmp_path / "out"), "-q"]
     proc = subprocess.Popen(AEC + args)
     workers: set[int] = set()

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-import codec
-from codec import runtime
-from codec.datasets import load_mnist
-from codec.modelfile import read_model, write_model
-from codec.models import quality_levels, resolve_model
-from codec.training.compact import rebuild
+import aec
+from aec import runtime
+from aec.datasets import load_mnist
+from aec.modelfile import read_model, write_model
+from aec.models import quality_levels, resolve_model
+from aec.training.compact import rebuild
 
 
 def test_rebuild_gives_int8_kernels_scaled_steps_and_tables_that_cover_the_images(tmp_path, example_digits):
@@ -27,16 +27,16 @@ def test_rebuild_gives_int8_kernels_scaled_steps_and_tables_that_cover_the_image
     back = read_model(write_model(finer, tmp_path / "finer.h5"))
     assert back.fingerprint == finer.fingerprint
     # A finer step spends more bits on the same images and gets closer to them.
-    coarse_data = codec.encode(images, model=base)
-    fine_data = codec.encode(images, model=finer)
+    coarse_data = aec.encode(images, model=base)
+    fine_data = aec.encode(images, model=finer)
     assert len(fine_data) > len(coarse_data)
-    err = [np.mean((codec.decode(d, model=m).astype(float) - images) ** 2)
+    err = [np.mean((aec.decode(d, model=m).astype(float) - images) ** 2)
            for d, m in ((coarse_data, base), (fine_data, finer))]
     assert err[1] < err[0]
 
 
 def test_rebuild_records_the_search_lambdas_per_effort(example_images):
-    from codec.search import search_lambda
+    from aec.search import search_lambda
 
     base = resolve_model(quality=1)
     rebuilt = rebuild(base, example_images, search_lambda=(100.0, 250.0))
@@ -60,8 +60,8 @@ def test_shipped_curve_is_monotone_on_mnist_test_digits(mnist_dir, effort, count
     images = images[:count]
     points = []
     for quality in sorted(quality_levels()):
-        data = codec.encode(images, quality=quality, effort=effort)
-        mse = np.mean((codec.decode(data).astype(np.float64) - images) ** 2) / 255**2
+        data = aec.encode(images, quality=quality, effort=effort)
+        mse = np.mean((aec.decode(data).astype(np.float64) - images) ** 2) / 255**2
         points.append((len(data) / len(images), 10 * np.log10(1 / mse)))
     sizes, psnrs = zip(*points)
     assert list(sizes) == sorted(sizes) and len(set(sizes)) == len(sizes), points

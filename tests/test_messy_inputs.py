@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-import codec
-from cli.main import app
+import aec
+from aec.cli.main import app
 
 VALID = ["colour.png", "alpha.png", "palette.png", "sixteen.png", "inverted.png", "photo.jpg",
          "bitmap.BMP", "web.webp", "ünïcødé/目录/ziffer 7.png", "plain.png"]
@@ -50,8 +50,8 @@ def cli(*args):
 
 
 def stored_names(archive: Path) -> list[str]:
-    from codec.container import Reader
-    from codec.names import decode_table
+    from aec.container import Reader
+    from aec.names import decode_table
 
     with open(archive, "rb") as f:
         reader = Reader(f, archive.stat().st_size, str(archive))
@@ -111,7 +111,7 @@ def test_invert_never_and_always(messy, tmp_path):
     for mode, expected in (("never", 0), ("always", 2), ("auto", 1)):
         out = tmp_path / f"{mode}.aec"
         assert cli("pack", src, "-o", out, "--invert", mode, "-q").exit_code == 0
-        assert codec.info(out)["images_inverted"] == expected
+        assert aec.info(out)["images_inverted"] == expected
     assert cli("pack", src, "-o", tmp_path / "x.aec", "--invert", "sometimes").exit_code == 2
 
 
@@ -120,7 +120,7 @@ def test_resize_and_restore_size(messy, tmp_path):
     result = cli("pack", messy, "-o", out, "--skip-invalid", "--resize")
     assert result.exit_code == 0
     assert "big.png" in stored_names(out)
-    assert codec.info(out)["images_resized"] == 1
+    assert aec.info(out)["images_resized"] == 1
     assert cli("unpack", out, "-o", tmp_path / "small", "-q").exit_code == 0
     assert Image.open(tmp_path / "small" / "big.png").size == (28, 28)
     assert cli("unpack", out, "-o", tmp_path / "restored", "--restore-size", "-q").exit_code == 0
@@ -148,16 +148,16 @@ def test_uppercase_extension_and_case_collisions(tmp_path, example_images):
 
 def test_worker_processes_give_the_same_file_and_report(messy, tmp_path, monkeypatch):
     """Decoding in worker processes (used from PARALLEL_FROM files on) changes nothing a user can see."""
-    import codec.api
+    import aec.api
 
-    one = codec.pack([messy], tmp_path / "one.aec", skip_invalid=True, workers=1)
-    monkeypatch.setattr(codec.api, "PARALLEL_FROM", 1)
-    monkeypatch.setattr(codec.api, "READ_BATCH", 3)
-    two = codec.pack([messy], tmp_path / "two.aec", skip_invalid=True, workers=2)
+    one = aec.pack([messy], tmp_path / "one.aec", skip_invalid=True, workers=1)
+    monkeypatch.setattr(aec.api, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(aec.api, "READ_BATCH", 3)
+    two = aec.pack([messy], tmp_path / "two.aec", skip_invalid=True, workers=2)
     assert (tmp_path / "one.aec").read_bytes() == (tmp_path / "two.aec").read_bytes()
     assert sorted(map(str, one.skipped)) == sorted(map(str, two.skipped)) and len(two.skipped) == 4
-    with pytest.raises(codec.InputError, match="4 of 14 inputs"):
-        codec.pack([messy], tmp_path / "three.aec", workers=2)
+    with pytest.raises(aec.InputError, match="4 of 14 inputs"):
+        aec.pack([messy], tmp_path / "three.aec", workers=2)
 
 
 def test_links_to_folders_are_reported_not_walked(tmp_path, example_digits):

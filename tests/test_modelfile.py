@@ -1,4 +1,4 @@
-"""codec.modelfile: the Model, its fingerprint, and the HDF5 model file."""
+"""aec.modelfile: the Model, its fingerprint, and the HDF5 model file."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import h5py
 import numpy as np
 import pytest
 
-from codec.errors import ModelError
-from codec.modelfile import Dense, Model, compute_fingerprint, int8_layer, read_model, write_model
+from aec.errors import ModelError
+from aec.modelfile import Dense, Model, compute_fingerprint, int8_layer, read_model, write_model
 
 
 def parts(**changes) -> dict:
@@ -398,7 +398,7 @@ def test_read_model_revalidates(model_file):
 
 def test_shipped_index_matches_the_model_files():
     """weights/index.json (used by `aec info` to name models without h5py) agrees with the files."""
-    import weights
+    from aec import weights
 
     recorded = weights.index()
     files = {p.stem: p for p in weights.model_files()}

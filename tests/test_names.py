@@ -1,4 +1,4 @@
-"""codec.names: stored-name safety, the front-coded LZMA names table, image flags."""
+"""aec.names: stored-name safety, the front-coded LZMA names table, image flags."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import zlib
 import numpy as np
 import pytest
 
-from codec import names
-from codec.errors import ContainerError, InputError
+from aec import names
+from aec.errors import ContainerError, InputError
 
 # The decoder's raw LZMA2 settings, spelled out here so the hand-built tables
 # below do not depend on names.py's private constants.

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 
-from codec import plain_png
+from aec import plain_png
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples" / "digits").glob("*.png"))
 

@@ -1,4 +1,4 @@
-"""Property test: any images under any safe names come back under the same names, decoded as codec.decode does."""
+"""Property test: any images under any safe names come back under the same names, decoded as aec.decode does."""
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -6,9 +6,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-import codec
-from codec.images import output_name
-from codec.names import check_name
+import aec
+from aec.images import output_name
+from aec.names import check_name
 
 # Path components: any printable unicode except '/', backslash and control
 # characters; not '.', '..', nor starting with '.' (hidden files are skipped).
@@ -36,11 +36,11 @@ def test_random_images_and_names_round_trip(tmp_path_factory, images, names):
     for n, image in zip(names, images):
         (src / n).parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(image).save(src / n)
-    codec.pack([src], root / "p.aec", invert="never")
-    codec.unpack(root / "p.aec", root / "out")
+    aec.pack([src], root / "p.aec", invert="never")
+    aec.unpack(root / "p.aec", root / "out")
     got = sorted(p.relative_to(root / "out").as_posix() for p in (root / "out").rglob("*") if p.is_file())
     assert got == sorted(output_name(n) for n in names)
-    expected = codec.decode(codec.encode(images))
+    expected = aec.decode(aec.encode(images))
     for i in range(len(names)):
         decoded = np.asarray(Image.open(root / "out" / output_name(names[i])))
         assert np.array_equal(decoded, expected[i])

@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from codec import runtime
+from aec import runtime
 
 tf = pytest.importorskip("tensorflow")
 
 
 def test_numpy_encoder_and_decoder_match_keras(shipped_model, example_images, train_fixture):
-    from codec.training.export import keras_models
+    from aec.training.export import keras_models
 
     encoder, decoder = keras_models(shipped_model)
     images = np.concatenate([example_images, train_fixture])

@@ -5,13 +5,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-import codec
-from codec import search
-from codec.errors import ModelError
+import aec
+from aec import search
+from aec.errors import ModelError
 
 
 def psnr(data: bytes, images: np.ndarray) -> float:
-    mse = np.mean((codec.decode(data).astype(np.float64) - images) ** 2)
+    mse = np.mean((aec.decode(data).astype(np.float64) - images) ** 2)
     return 10 * np.log10(255**2 / mse)
 
 
@@ -25,8 +25,8 @@ def test_search_never_raises_the_cost_it_minimises(example_images, shipped_model
 
 
 def test_effort_gives_better_pictures_for_no_more_bytes(example_images):
-    plain = codec.encode(example_images)
-    searched = codec.encode(example_images, effort=1)
+    plain = aec.encode(example_images)
+    searched = aec.encode(example_images, effort=1)
     assert len(searched) <= len(plain)
     assert psnr(searched, example_images) > psnr(plain, example_images) + 1.0
 
@@ -70,37 +70,37 @@ def test_lambda_comes_from_the_model_per_effort(shipped_model):
 def test_a_model_without_a_lambda_is_refused_before_any_work(tmp_path, example_digits, shipped_model):
     bare = dataclasses.replace(shipped_model, metadata={}, fingerprint=b"")
     with pytest.raises(ModelError, match="lambda"):
-        codec.pack([example_digits], tmp_path / "a.aec", model=bare, effort=1)
+        aec.pack([example_digits], tmp_path / "a.aec", model=bare, effort=1)
     assert not (tmp_path / "a.aec").exists()
-    codec.pack([example_digits], tmp_path / "a.aec", model=bare)  # effort 0 needs none
+    aec.pack([example_digits], tmp_path / "a.aec", model=bare)  # effort 0 needs none
 
 
 def test_bad_effort_is_refused(example_images, tmp_path, example_digits):
     with pytest.raises(ValueError, match="effort"):
-        codec.encode(example_images, effort=3)
+        aec.encode(example_images, effort=3)
     with pytest.raises(ValueError, match="effort"):
-        codec.pack([example_digits], tmp_path / "a.aec", effort=-1)
+        aec.pack([example_digits], tmp_path / "a.aec", effort=-1)
 
 
 def test_pack_searches_in_its_reader_processes_as_encode_does_in_one(tmp_path, example_images):
     from PIL import Image
 
-    from codec.api import PARALLEL_FROM
+    from aec.api import PARALLEL_FROM
 
     images = np.tile(example_images, (PARALLEL_FROM // len(example_images) + 1, 1, 1))[:PARALLEL_FROM + 8]
     folder = tmp_path / "digits"
     folder.mkdir()
     for i, image in enumerate(images):
         Image.fromarray(image).save(folder / f"{i:05d}.png")
-    codec.pack([folder], tmp_path / "a.aec", effort=1, workers=2)  # forked readers
-    assert np.array_equal(codec.decode(tmp_path / "a.aec"), codec.decode(codec.encode(images, effort=1)))
+    aec.pack([folder], tmp_path / "a.aec", effort=1, workers=2)  # forked readers
+    assert np.array_equal(aec.decode(tmp_path / "a.aec"), aec.decode(aec.encode(images, effort=1)))
 
 
 def test_an_array_is_searched_in_worker_processes_with_the_same_result(tmp_path, example_images):
     images = np.tile(example_images, (25, 1, 1))[:1100]  # three search slices of up to 512
     np.save(tmp_path / "d.npy", images)
     steps = []
-    codec.pack([tmp_path / "d.npy"], tmp_path / "pool.aec", effort=1, workers=2, progress=steps.append)
-    codec.pack([tmp_path / "d.npy"], tmp_path / "one.aec", effort=1, workers=1)  # in this process
+    aec.pack([tmp_path / "d.npy"], tmp_path / "pool.aec", effort=1, workers=2, progress=steps.append)
+    aec.pack([tmp_path / "d.npy"], tmp_path / "one.aec", effort=1, workers=1)  # in this process
     assert (tmp_path / "pool.aec").read_bytes() == (tmp_path / "one.aec").read_bytes()
     assert len(steps) == 3 and abs(sum(steps) - 1) < 1e-9

@@ -17,14 +17,14 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-import codec
-from cli.main import app
+import aec
+from aec.cli.main import app
 
 pytest.importorskip("tensorflow")
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "mnist-train-300.npz"
-AEC = [sys.executable, "-m", "cli.main"]
+AEC = [sys.executable, "-m", "aec"]
 # A small network and batch: about 20 ms per epoch on the fixture.
 TINY = ["--hidden", "32", "--batch-size", "25", "--lambda", "5000"]
 
@@ -41,7 +41,7 @@ def invoke(*args):
 
 def test_tiny_model_file_is_complete(tiny_model_file):
     """The exported file carries the entropy tables, figures, data source, history and package versions."""
-    model = codec.resolve_model(tiny_model_file)
+    model = aec.resolve_model(tiny_model_file)
     assert model.name == "tiny" and model.latents == 32
     training = model.metadata["training"]
     assert training["images"] + training["val_images"] == 300
@@ -76,7 +76,7 @@ def test_train_cli_end_to_end(tmp_path, example_digits):
     assert result.exit_code == 0, result.output
     assert "epoch 1/3" in result.stderr and "epoch 3/3" in result.stderr
     assert "coded bytes/image" in result.stderr and "PSNR" in result.stderr
-    model = codec.resolve_model(out)
+    model = aec.resolve_model(out)
     training = model.metadata["training"]
     assert (model.name, model.quality) == ("mine", 2)
     assert training["data"] == str(FIXTURE) and training["data_kind"] == "npz"
@@ -94,9 +94,9 @@ def test_train_cli_end_to_end(tmp_path, example_digits):
 def test_same_seed_same_model(tmp_path):
     """Reproducible: the same seed and data give bit-identical weights and identical figures
     (tolerance: exact; TensorFlow's op determinism is on); another seed gives another model."""
-    from codec.training.loop import TrainConfig
-    from codec.training.model import Architecture
-    from codec.training.run import train_and_export
+    from aec.training.loop import TrainConfig
+    from aec.training.model import Architecture
+    from aec.training.run import train_and_export
 
     with np.load(FIXTURE) as npz:
         images = npz["images"]
@@ -153,14 +153,14 @@ def test_resume_after_kill_continues_and_matches_uninterrupted_run(tmp_path):
     assert f"resumed after epoch {done}" in result.stderr
     epochs = [int(line.split()[1].split("/")[0]) for line in result.stderr.splitlines() if line.startswith("epoch ")]
     assert epochs == list(range(done + 1, 41))
-    resumed = codec.resolve_model(out).metadata["training"]
+    resumed = aec.resolve_model(out).metadata["training"]
     assert resumed["resumed_from_epoch"] == done and resumed["epochs_run"] == 40
     assert len(resumed["history"]["val_loss"]) == 40
     assert not ckpt.exists()
 
     reference = tmp_path / "ref.h5"
     assert invoke(*args, "--out", reference).exit_code == 0
-    straight = codec.resolve_model(reference).metadata["training"]
+    straight = aec.resolve_model(reference).metadata["training"]
     assert straight["weights_sha256"] == resumed["weights_sha256"]
     assert straight["history"]["val_loss"] == resumed["history"]["val_loss"]
 
@@ -207,7 +207,7 @@ def test_train_from_png_folder(tmp_path):
     out = tmp_path / "png.h5"
     result = invoke("train", "--data", folder, *TINY, "--epochs", "2", "--out", out)
     assert result.exit_code == 0, result.output
-    training = codec.resolve_model(out).metadata["training"]
+    training = aec.resolve_model(out).metadata["training"]
     assert training["data_kind"] == "images" and training["data"] == str(folder)
     assert training["images"] + training["val_images"] == 120
 
@@ -221,8 +221,8 @@ def test_train_from_png_folder(tmp_path):
 def test_early_stopping_restores_best_weights(train_fixture):
     """With a learning rate that makes the loss bounce, training stops `patience` epochs after
     the best one, and the weights returned are the best epoch's, not the last's."""
-    from codec.training.loop import TrainConfig, evaluate, train
-    from codec.training.model import Architecture
+    from aec.training.loop import TrainConfig, evaluate, train
+    from aec.training.model import Architecture
 
     x_val, x_train = train_fixture[:50], train_fixture[50:]
     config = TrainConfig(epochs=40, batch_size=25, lmbda=5000, learning_rate=0.05, patience=2)
@@ -238,7 +238,7 @@ def test_early_stopping_restores_best_weights(train_fixture):
 
 def test_strategy_choice():
     """TF_CONFIG with a cluster -> MultiWorkerMirroredStrategy; several GPUs -> MirroredStrategy; else default."""
-    from codec.training.loop import strategy_kind
+    from aec.training.loop import strategy_kind
 
     cluster = json.dumps({"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]},
                           "task": {"type": "worker", "index": 1}})
@@ -250,8 +250,8 @@ def test_strategy_choice():
 def test_which_worker_writes():
     """TensorFlow's convention, read from TF_CONFIG without TensorFlow: the chief task, else worker 0;
     a malformed TF_CONFIG is a one-line error."""
-    from codec.errors import AecError
-    from codec.training.cluster import task_from_tf_config
+    from aec.errors import AecError
+    from aec.training.cluster import task_from_tf_config
 
     def task(cluster, kind, index):
         return task_from_tf_config(json.dumps({"cluster": cluster, "task": {"type": kind, "index": index}}))
@@ -273,8 +273,8 @@ import sys, numpy as np, tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-from codec.training.loop import TrainConfig, train
-from codec.training.model import Architecture
+from aec.training.loop import TrainConfig, train
+from aec.training.model import Architecture
 with np.load(sys.argv[1]) as npz:
     x = npz["images"]
 result = train(x[50:], x[:50], Architecture(hidden=[32]), TrainConfig(epochs=3, batch_size=24, lmbda=5000),
@@ -303,7 +303,7 @@ def test_train_command_on_mnist(tmp_path, mnist_dir):
                     "--out", out, "-q")
     assert result.exit_code == 0, result.output
     assert "PSNR" in result.stderr
-    model = codec.resolve_model(out)
+    model = aec.resolve_model(out)
     assert model.metadata["training"]["data"] == str(mnist_dir)
     assert model.metadata["training"]["data_kind"] == "mnist"
     assert model.metadata["training"]["epochs"] == 1

@@ -2,7 +2,7 @@
 
 import json
 
-from codec.modelfile import read_model
+from ..modelfile import read_model
 
 from . import INDEX, model_files
 

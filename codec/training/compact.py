@@ -1,7 +1,7 @@
 """Shipped model files from trained ones: int8 kernels, and extra quality levels made by
 re-quantizing a model's latents with a finer step.
 
-    AEC_DATA=../shared/data/mnist python -m codec.training.compact SRC.h5 OUT.h5 \
+    AEC_DATA=../shared/data/mnist python -m aec.training.compact SRC.h5 OUT.h5 \
         [--step-scale S --quality Q --name NAME] [--search-lambda L1 [L2]] [--keep-float]
 
 - int8 kernels (per-column scale, model file format version 2) take a quarter of
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
             parser.error("--search-lambda takes one or two values (effort 1, effort 2)")
         search_lambdas = (args.search_lambda[0], args.search_lambda[-1])
     images, _ = load_mnist("train")
-    command = "python -m codec.training.compact " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = "python -m aec.training.compact " + shlex.join(sys.argv[1:] if argv is None else argv)
     model = rebuild(read_model(args.source), images, args.step_scale, args.quality, args.name,
                     int8=not args.keep_float, note={"command": command}, search_lambda=search_lambdas)
     write_model(model, args.out)

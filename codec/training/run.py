@@ -22,7 +22,8 @@ from typing import Callable
 
 import numpy as np
 
-from .. import __version__, runtime
+from .. import runtime
+from .._version import __version__
 from ..datasets import TrainingData, load_training_images
 from ..entropy import LatentCoder
 from ..errors import OutputError

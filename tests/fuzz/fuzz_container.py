@@ -11,12 +11,12 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
-    import codec
-    from codec.errors import AecError
+    import aec
+    from aec.errors import AecError
 
 
 def test_one_input(data: bytes) -> None:
-    for read in (codec.info, codec.verify):
+    for read in (aec.info, aec.verify):
         try:
             read(data)
         except AecError:

@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-import codec  # noqa: E402
+import aec  # noqa: E402
 from tests.hostile import mutations  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "digits"
@@ -20,7 +20,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "digits"
 def main(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     images = np.stack([np.asarray(Image.open(p)) for p in sorted(EXAMPLES.glob("*.png"))])
-    seeds = [codec.encode(images[:1]), codec.encode(images[:20], chunk_size=8), codec.encode(images)]
+    seeds = [aec.encode(images[:1]), aec.encode(images[:20], chunk_size=8), aec.encode(images)]
     rng = np.random.default_rng(0)
     seeds += [damaged for _, damaged in mutations(seeds[1], rng, 20)]
     for data in seeds:
