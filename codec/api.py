@@ -23,17 +23,19 @@ from .container import FILE_HAS_LABELS, Header, Reader, chunk_record
 from .entropy import CODER_ID, LatentCoder
 from .errors import ContainerError, InputError, OutputError, list_problems
 from .fileio import atomic_output, write_new_file
-from .images import OutputFolder, collect_inputs, encode_png, output_name, read_gray_sized
+from .fileio import OutputFolder
+from .images import encode_png, read_gray_sized
+from .inputs import collect_inputs
 from .modelfile import Model
 from .models import model_for_fingerprint, resolve_model, shipped_name
-from .names import (FLAG_CONVERTED, FLAG_INVERTED, FLAG_RESIZED, GEOMETRY_FIELDS, NAMES_CODEC, TableWriter,
-                    decode_image_info, decode_table, encode_image_info, has_duplicates, iter_names, name_hashes)
-from .prepare import INVERT_CHOICES, Geometry, invert_batch, prepare, restore
+from .names import NAMES_CODEC, TableWriter, decode_table, has_duplicates, iter_names, name_hashes, output_name
+from .prepare import INVERT_CHOICES, invert_batch, prepare, restore
+from .record import (FLAG_CONVERTED, FLAG_INVERTED, FLAG_RESIZED, GEOMETRY_FIELDS, NO_LABEL, Geometry,
+                     decode_image_info, encode_image_info)
 from .search import EFFORTS, search_lambda, search_latents
 
 CHUNK_SIZE = 4096  # images per chunk: the unit of streaming, integrity and random access
 SPOOL_IN_MEMORY = 64 << 20  # coded chunks wait in memory up to this size, then in a temporary file
-NO_LABEL = -1  # the label of an image without one, in a file where others have labels
 READ_BATCH = 256  # image files per decoding task (bounded memory)
 PARALLEL_FROM = 1024  # decode in worker processes from this many files on
 SEARCH_PARALLEL_FROM = 64  # with --effort, from this many files, or any array file (the search is CPU-bound)

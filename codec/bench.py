@@ -17,7 +17,7 @@ import numpy as np
 from .api import decode, encode
 from .arrays import is_array_file, read_array_file
 from .errors import InputError
-from .images import collect_inputs
+from .inputs import collect_inputs
 from .models import load_model_file, shipped_model_files
 from .prepare import load_prepared
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
 from .errors import ContainerError
+from .names import NAMES_CODEC as NAMES_LZMA_FRONT
 
 MAGIC = b"\x89AEC\r\n\x1a\n"  # PNG-style: high bit, CR-LF, ^Z and LF catch text-mode damage
 VERSION_MAJOR = 1
@@ -21,7 +22,6 @@ VERSION_MINOR = 0
 _PREFIX = struct.Struct("<BBH")  # major, minor, header body length
 _BODY = struct.Struct("<32sHHHBBIIIIBIII")
 _CHUNK = struct.Struct("<IIII")  # images, flags length, latents length, CRC-32
-from .names import NAMES_CODEC as NAMES_LZMA_FRONT
 MAX_CHUNK_IMAGES = 1 << 20
 FILE_HAS_LABELS = 1 << 0  # header flag: every chunk's image record carries an int32 label per image
 MAX_SYMBOL_BYTES = 8  # generous bound on coded bytes per latent (24-bit symbol + 32-bit escape)

@@ -256,7 +256,7 @@ def _looks_like_idx(path: Path) -> bool:
 def _read_image_files(path: Path, shape: tuple[int, int], invert: str, resize: bool) -> np.ndarray:
     """Every image under `path`, through the same reader and preparation as `aec pack`."""
     from .errors import list_problems
-    from .images import collect_inputs
+    from .inputs import collect_inputs
     from .prepare import load_prepared
 
     inputs = collect_inputs([path])

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from .errors import OutputError
+from .names import check_name
 
 
 @contextlib.contextmanager
@@ -136,3 +137,48 @@ def write_new_file(path: str | Path, data: bytes, force: bool = False) -> None:
 def _remove_quietly(path: str) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
+
+
+# --- where outputs go -----------------------------------------------------------
+
+
+def safe_output_path(out_dir: Path, name: str) -> Path:
+    """out_dir / name, refusing any name that could land outside out_dir."""
+    problem = check_name(name)
+    if problem:
+        raise OutputError(f"{name!r}: refusing to write ({problem})")
+    target = out_dir / name
+    root = out_dir.resolve()
+    # resolve() follows symlinks already in the target folder: a link there
+    # that points elsewhere must not carry the output with it.
+    resolved = target.parent.resolve() / target.name
+    if root != resolved.parent and root not in resolved.parents:
+        raise OutputError(f"{target}: refusing to write outside {out_dir} (symbolic link in the way?)")
+    if target.is_symlink():
+        raise OutputError(f"{target}: refusing to write through a symbolic link")
+    return target
+
+
+class OutputFolder:
+    """Targets under one output folder for many names, each folder checked once (not once per file).
+
+    A folder is trusted once it exists and resolves inside the root; files
+    are then created without following links (write_new_file refuses an
+    existing name, a symbolic link included).
+    """
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self._root = os.fspath(root)
+        self._trusted: set[str] = set()
+
+    def target(self, name: str) -> str:
+        problem = check_name(name)
+        if problem:
+            raise OutputError(f"{name!r}: refusing to write ({problem})")
+        parent = name.rpartition("/")[0]
+        if parent not in self._trusted:
+            safe_output_path(self.root, name)
+            if os.path.isdir(os.path.join(self._root, parent)):
+                self._trusted.add(parent)
+        return os.path.join(self._root, name)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import lzma
 import re
 from typing import Iterable, Iterator
-import zlib
 
 import numpy as np
 
@@ -24,11 +23,6 @@ MAX_NAME_BYTES = 4096
 NAMES_CODEC = 1  # front coding + raw LZMA2, as below
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f\\]")
 _BAD_COMPONENT = frozenset(("", ".", ".."))
-
-# Per-image flag bits (one byte per image).
-FLAG_CONVERTED = 1 << 0  # colour/alpha/palette/16-bit converted to 8-bit grayscale
-FLAG_INVERTED = 1 << 1  # black-on-white input inverted for the model
-FLAG_RESIZED = 1 << 2  # resized to the model's geometry
 
 
 # Names made only of these, each part starting with a letter, digit, '_' or '-', are safe by
@@ -199,48 +193,9 @@ def decode_table(stored: bytes, raw_length: int, count: int) -> list[str]:
     return names
 
 
-GEOMETRY_FIELDS = 10  # per resized image: width, height, ink box (4), place in frame (4), as uint16
-
-
-def encode_image_info(flags: np.ndarray, geometry: np.ndarray, labels: np.ndarray | None = None) -> bytes:
-    """A chunk's per-image record: zlib of one flag byte per image, GEOMETRY_FIELDS
-    little-endian uint16 per resized image, then (files with labels) one
-    little-endian int32 label per image. Empty when there is nothing to say."""
-    if not flags.any() and labels is None:
-        return b""
-    resized = int(np.count_nonzero(flags & FLAG_RESIZED))
-    if geometry.shape != (resized, GEOMETRY_FIELDS):
-        raise ValueError("one geometry row per resized image")
-    raw = flags.astype(np.uint8).tobytes() + geometry.astype("<u2").tobytes()
-    if labels is not None:
-        raw += labels.astype("<i4").tobytes()
-    return zlib.compress(raw, 9)
-
-
-def decode_image_info(stored: bytes, count: int, has_labels: bool = False
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(flags uint8[count], geometry uint16[resized, GEOMETRY_FIELDS], labels int32[count] or None) of one chunk."""
-    if not stored:
-        if has_labels:
-            raise ContainerError(f"image record missing: the file has labels for its {count} images")
-        return np.zeros(count, np.uint8), np.zeros((0, GEOMETRY_FIELDS), np.uint16), None
-    label_bytes = 4 * count if has_labels else 0
-    limit = count * (1 + 2 * GEOMETRY_FIELDS) + label_bytes
-    try:
-        decompressor = zlib.decompressobj()
-        raw = decompressor.decompress(stored, limit + 1)
-    except zlib.error as err:
-        raise ContainerError(f"image flags: cannot decompress ({err})") from None
-    if len(raw) < count or not decompressor.eof or decompressor.unused_data:
-        raise ContainerError(f"image flags: damaged record for {count} images")
-    flags = np.frombuffer(raw, dtype=np.uint8, count=count).copy()
-    if flags.any() and flags.max() >= 1 << 3:
-        raise ContainerError("image flags: unknown flag bits")
-    resized = int(np.count_nonzero(flags & FLAG_RESIZED))
-    geometry_bytes = 2 * GEOMETRY_FIELDS * resized
-    if len(raw) != count + geometry_bytes + label_bytes:
-        raise ContainerError(f"image flags: record of {len(raw)} bytes does not fit {count} images, {resized} with geometry")
-    geometry = np.frombuffer(raw, dtype="<u2", offset=count, count=resized * GEOMETRY_FIELDS)
-    labels = (np.frombuffer(raw, dtype="<i4", offset=count + geometry_bytes).astype(np.int32)
-              if has_labels else None)
-    return flags, geometry.reshape(resized, GEOMETRY_FIELDS).astype(np.uint16), labels
+def output_name(name: str) -> str:
+    """The file name unpack writes for a stored name: the same path, its suffix (if any) replaced by .png."""
+    folder, _, base = name.rpartition("/")
+    dot = base.rfind(".")
+    stem = base[:dot] if dot > 0 else base
+    return f"{folder}/{stem}.png" if folder else f"{stem}.png"

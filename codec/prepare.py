@@ -12,40 +12,15 @@ centred by its centre of mass. Images that differ are:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from .errors import InputError
-from .names import FLAG_INVERTED, FLAG_RESIZED
+from .images import read_gray
+from .record import FLAG_INVERTED, FLAG_RESIZED, Geometry
 
 INVERT_CHOICES = ("auto", "never", "always")
 BOX = 20  # MNIST's digit box inside the 28x28 frame
 INK_THRESHOLD = 32  # pixels above this count as ink when finding the bounding box
-
-
-@dataclass(frozen=True)
-class Geometry:
-    """Where a resized digit came from: original size, ink box, and its place in the model frame."""
-
-    width: int
-    height: int
-    box: tuple[int, int, int, int]  # x0, y0, x1, y1 in the original (x1, y1 exclusive)
-    place: tuple[int, int, int, int]  # x, y, w, h of the scaled box in the model frame
-
-    def to_array(self) -> np.ndarray:
-        return np.array([self.width, self.height, *self.box, *self.place], dtype="<u2")
-
-    @classmethod
-    def from_array(cls, a) -> "Geometry":
-        a = [int(v) for v in a]
-        return cls(a[0], a[1], (a[2], a[3], a[4], a[5]), (a[6], a[7], a[8], a[9]))
-
-    def valid_for(self, shape: tuple[int, int]) -> bool:
-        x0, y0, x1, y1 = self.box
-        x, y, w, h = self.place
-        return (0 <= x0 < x1 <= self.width and 0 <= y0 < y1 <= self.height
-                and w >= 1 and h >= 1 and x + w <= shape[1] and y + h <= shape[0])
 
 
 def looks_inverted(gray: np.ndarray) -> bool:
@@ -115,8 +90,6 @@ def prepare(gray: np.ndarray, shape: tuple[int, int], invert: str = "auto",
 def load_prepared(path, shape: tuple[int, int], invert: str = "auto",
                   resize: bool = False) -> tuple[np.ndarray, int, Geometry | None]:
     """An image file as pack, train and bench see it: (pixels, flags, geometry); InputError names the file."""
-    from .images import read_gray
-
     gray, flags = read_gray(path)
     try:
         pixels, more_flags, geometry = prepare(gray, shape, invert=invert, resize=resize)

@@ -10,14 +10,14 @@ import zlib
 import numpy as np
 import pytest
 
-from aec import container, names
+from aec import container, names, record
 from aec.container import MAGIC, Header, Reader, chunk_record, header_size
 from aec.errors import ContainerError
 
 NAMES = ["a.png", "b.png", "sub/c.png"]
 FINGERPRINT = bytes(range(32))
 CHUNKS = [  # (images, per-image info, latent bytes)
-    (2, names.encode_image_info(np.array([names.FLAG_CONVERTED, 0], np.uint8), np.zeros((0, 10), np.uint16)),
+    (2, record.encode_image_info(np.array([record.FLAG_CONVERTED, 0], np.uint8), np.zeros((0, 10), np.uint16)),
      bytes(range(40, 52))),
     (1, b"", b"\x01\x02\x03\x04"),
 ]

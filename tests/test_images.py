@@ -11,8 +11,11 @@ import pytest
 from PIL import Image
 
 from aec.errors import InputError, OutputError
-from aec.images import collect_inputs, encode_png, output_name, read_gray, safe_output_path
-from aec.names import FLAG_CONVERTED
+from aec.fileio import safe_output_path
+from aec.images import encode_png, read_gray
+from aec.inputs import collect_inputs
+from aec.names import output_name
+from aec.record import FLAG_CONVERTED
 from aec.prepare import prepare
 
 

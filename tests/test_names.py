@@ -1,11 +1,9 @@
-"""aec.names: stored-name safety, the front-coded LZMA names table, image flags."""
+"""aec.names: stored-name safety and the front-coded LZMA names table."""
 
 from __future__ import annotations
 
 import lzma
-import zlib
 
-import numpy as np
 import pytest
 
 from aec import names
@@ -270,92 +268,6 @@ def test_decode_table_rejects_invalid_utf8():
     raw = front_code([(0, b"a\xff.png")])
     with pytest.raises(ContainerError, match="not UTF-8"):
         names.decode_table(raw_compress(raw), len(raw), 1)
-
-
-# --- per-image info: flags and resize geometry --------------------------------
-
-G = names.GEOMETRY_FIELDS
-NO_GEOMETRY = np.zeros((0, G), np.uint16)
-
-
-def test_flag_bits_are_distinct_single_bits():
-    assert [names.FLAG_CONVERTED, names.FLAG_INVERTED, names.FLAG_RESIZED] == [1, 2, 4]
-
-
-def test_all_zero_flags_are_stored_as_nothing():
-    assert names.encode_image_info(np.zeros(1000, np.uint8), NO_GEOMETRY) == b""
-    flags, geometry, _ = names.decode_image_info(b"", 1000)
-    assert flags.dtype == np.uint8 and flags.shape == (1000,) and not flags.any()
-    assert geometry.shape == (0, G)
-    assert names.decode_image_info(b"", 0)[0].shape == (0,)
-
-
-def test_nonzero_flags_round_trip():
-    rng = np.random.default_rng(3)
-    flags = rng.choice(np.array([0, 1, 2, 3], np.uint8), size=4096)  # no FLAG_RESIZED: no geometry
-    flags[0] = names.FLAG_CONVERTED | names.FLAG_INVERTED
-    stored = names.encode_image_info(flags, NO_GEOMETRY)
-    assert stored != b""
-    assert zlib.decompress(stored) == flags.tobytes()
-    decoded, geometry, _ = names.decode_image_info(stored, 4096)
-    np.testing.assert_array_equal(decoded, flags)
-    assert geometry.shape == (0, G)
-
-
-def test_flags_with_geometry_round_trip():
-    flags = np.array([0, names.FLAG_RESIZED, names.FLAG_CONVERTED, names.FLAG_RESIZED | names.FLAG_INVERTED], np.uint8)
-    geometry = np.array([np.arange(G) + 1, np.arange(G) * 1000 + 65000 % 7], np.uint16)
-    geometry[1, 0] = 65535
-    stored = names.encode_image_info(flags, geometry)
-    assert zlib.decompress(stored) == flags.tobytes() + geometry.astype("<u2").tobytes()
-    decoded, decoded_geometry, _ = names.decode_image_info(stored, 4)
-    np.testing.assert_array_equal(decoded, flags)
-    np.testing.assert_array_equal(decoded_geometry, geometry)
-    assert decoded_geometry.dtype == np.uint16
-
-
-def test_encode_image_info_needs_one_geometry_row_per_resized_image():
-    flags = np.array([names.FLAG_RESIZED, names.FLAG_RESIZED], np.uint8)
-    with pytest.raises(ValueError):
-        names.encode_image_info(flags, np.zeros((1, G), np.uint16))
-
-
-def test_sparse_flags_compress():
-    flags = np.zeros(4096, np.uint8)
-    flags[17] = names.FLAG_CONVERTED
-    stored = names.encode_image_info(flags, NO_GEOMETRY)
-    assert len(stored) < 64
-    decoded, _, _ = names.decode_image_info(stored, 4096)
-    assert decoded[17] == names.FLAG_CONVERTED
-    assert np.count_nonzero(decoded) == 1
-
-
-@pytest.mark.parametrize("count", [0, 2, 4, 100])
-def test_decode_image_info_rejects_wrong_count(count):
-    stored = names.encode_image_info(np.array([1, 0, 1], np.uint8), NO_GEOMETRY)
-    with pytest.raises(ContainerError, match="image flags"):
-        names.decode_image_info(stored, count)
-
-
-def test_decode_image_info_rejects_damaged_data():
-    stored = names.encode_image_info(np.array([1, 0, 1], np.uint8), NO_GEOMETRY)
-    for bad in (stored[:-1], stored + b"x", b"\x00garbage"):
-        with pytest.raises(ContainerError, match="image flags"):
-            names.decode_image_info(bad, 3)
-
-
-def test_decode_image_info_rejects_unknown_flag_bits():
-    stored = zlib.compress(bytes([1, 8, 0]))
-    with pytest.raises(ContainerError, match="unknown flag bits"):
-        names.decode_image_info(stored, 3)
-
-
-def test_decode_image_info_rejects_missing_geometry():
-    flags = bytes([names.FLAG_RESIZED, 0])
-    with pytest.raises(ContainerError, match="geometry"):
-        names.decode_image_info(zlib.compress(flags + b"\x00" * (2 * G - 2)), 2)  # one byte pair short
-    with pytest.raises(ContainerError, match="geometry"):
-        names.decode_image_info(zlib.compress(flags), 2)
 
 
 # --- check_name's shortcut -----------------------------------------------------

@@ -7,7 +7,7 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image
 
 import aec
-from aec.images import output_name
+from aec.names import output_name
 from aec.names import check_name
 
 # Path components: any printable unicode except '/', backslash and control

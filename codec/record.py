@@ -1,0 +1,88 @@
+"""The per-image record: what pack did to each image (flags), where a resized image came
+from (geometry) and its label. Stored zlib-compressed per chunk (docs/FORMAT.md)."""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ContainerError
+
+# Per-image flag bits (one byte per image).
+FLAG_CONVERTED = 1 << 0  # colour/alpha/palette/16-bit converted to 8-bit grayscale
+FLAG_INVERTED = 1 << 1  # black-on-white input inverted for the model
+FLAG_RESIZED = 1 << 2  # resized to the model's geometry
+KNOWN_FLAGS = FLAG_CONVERTED | FLAG_INVERTED | FLAG_RESIZED
+NO_LABEL = -1  # the label of an image without one, in a file where others have labels
+
+GEOMETRY_FIELDS = 10  # per resized image: width, height, ink box (4), place in frame (4), as uint16
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where a resized digit came from: original size, ink box, and its place in the model frame."""
+
+    width: int
+    height: int
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 in the original (x1, y1 exclusive)
+    place: tuple[int, int, int, int]  # x, y, w, h of the scaled box in the model frame
+
+    def to_array(self) -> np.ndarray:
+        return np.array([self.width, self.height, *self.box, *self.place], dtype="<u2")
+
+    @classmethod
+    def from_array(cls, a) -> "Geometry":
+        a = [int(v) for v in a]
+        return cls(a[0], a[1], (a[2], a[3], a[4], a[5]), (a[6], a[7], a[8], a[9]))
+
+    def valid_for(self, shape: tuple[int, int]) -> bool:
+        x0, y0, x1, y1 = self.box
+        x, y, w, h = self.place
+        return (0 <= x0 < x1 <= self.width and 0 <= y0 < y1 <= self.height
+                and w >= 1 and h >= 1 and x + w <= shape[1] and y + h <= shape[0])
+
+
+def encode_image_info(flags: np.ndarray, geometry: np.ndarray, labels: np.ndarray | None = None) -> bytes:
+    """A chunk's per-image record: zlib of one flag byte per image, GEOMETRY_FIELDS
+    little-endian uint16 per resized image, then (files with labels) one
+    little-endian int32 label per image. Empty when there is nothing to say."""
+    if not flags.any() and labels is None:
+        return b""
+    resized = int(np.count_nonzero(flags & FLAG_RESIZED))
+    if geometry.shape != (resized, GEOMETRY_FIELDS):
+        raise ValueError("one geometry row per resized image")
+    raw = flags.astype(np.uint8).tobytes() + geometry.astype("<u2").tobytes()
+    if labels is not None:
+        raw += labels.astype("<i4").tobytes()
+    return zlib.compress(raw, 9)
+
+
+def decode_image_info(stored: bytes, count: int, has_labels: bool = False
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(flags uint8[count], geometry uint16[resized, GEOMETRY_FIELDS], labels int32[count] or None) of one chunk."""
+    if not stored:
+        if has_labels:
+            raise ContainerError(f"image record missing: the file has labels for its {count} images")
+        return np.zeros(count, np.uint8), np.zeros((0, GEOMETRY_FIELDS), np.uint16), None
+    label_bytes = 4 * count if has_labels else 0
+    limit = count * (1 + 2 * GEOMETRY_FIELDS) + label_bytes
+    try:
+        decompressor = zlib.decompressobj()
+        raw = decompressor.decompress(stored, limit + 1)
+    except zlib.error as err:
+        raise ContainerError(f"image flags: cannot decompress ({err})") from None
+    if len(raw) < count or not decompressor.eof or decompressor.unused_data:
+        raise ContainerError(f"image flags: damaged record for {count} images")
+    flags = np.frombuffer(raw, dtype=np.uint8, count=count).copy()
+    if np.any(flags & ~np.uint8(KNOWN_FLAGS)):
+        raise ContainerError("image flags: unknown flag bits")
+    resized = int(np.count_nonzero(flags & FLAG_RESIZED))
+    geometry_bytes = 2 * GEOMETRY_FIELDS * resized
+    if len(raw) != count + geometry_bytes + label_bytes:
+        raise ContainerError(f"image flags: record of {len(raw)} bytes does not fit {count} images, {resized} with geometry")
+    geometry = np.frombuffer(raw, dtype="<u2", offset=count, count=resized * GEOMETRY_FIELDS)
+    labels = (np.frombuffer(raw, dtype="<i4", offset=count + geometry_bytes).astype(np.int32)
+              if has_labels else None)
+    return flags, geometry.reshape(resized, GEOMETRY_FIELDS).astype(np.uint16), labels
