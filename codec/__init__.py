@@ -11,7 +11,10 @@ Never imports TensorFlow; only aec.training does.
 """
 
 from ._version import __version__
-from .api import PackResult, UnpackResult, decode, encode, info, pack, unpack, verify
+from .decoding import decode
+from .fileinfo import info
+from .packing import PackResult, encode, pack
+from .unpacking import UnpackResult, unpack, verify
 from .errors import AecError, ContainerError, DataError, InputError, ModelError, OutputError
 from .models import DEFAULT_MODEL, resolve_model
 from .search import EFFORTS

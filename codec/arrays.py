@@ -4,20 +4,25 @@ Dataset users keep digits as arrays, not as thousands of PNG files; pack
 reads them directly and unpack can write one array file back. Labels travel
 with the images when the input has them: an .npz 'labels' (or 'y') array, or
 the IDX labels file beside an IDX images file (MNIST's naming:
-...-images-idx3-ubyte -> ...-labels-idx1-ubyte).
+...-images-idx3-ubyte -> ...-labels-idx1-ubyte). The IDX format itself is
+codec/idx.py.
 """
 
 from __future__ import annotations
 
-import gzip
+import contextlib
 import os
 import re
 import zipfile
 from pathlib import Path
+from typing import Callable, Iterator
 
 import numpy as np
 
-from .errors import InputError, OutputError
+from .errors import DataError, InputError, OutputError
+from .fileio import atomic_output
+from .filearray import FileArray
+from .idx import read_idx
 
 _IDX_NAME = re.compile(r"-idx\d-ubyte(\.gz)?$|\.idx\d?(\.gz)?$", re.IGNORECASE)
 ARRAY_SUFFIXES = (".npy", ".npz")
@@ -30,42 +35,6 @@ def is_array_file(path: str | os.PathLike) -> bool:
     base = os.path.basename(os.fspath(path))
     # The substring test first: pack asks this of every input name, and most are not IDX.
     return base.lower().endswith(ARRAY_SUFFIXES) or ("idx" in base and bool(_IDX_NAME.search(base)))
-
-
-class FileArray:
-    """A uint8 array stored in a file (raw IDX or .npy), read slice by slice with ordinary reads.
-
-    Unlike a memory map, the pages read do not count against the process
-    (RSS stays flat for a million images); only the slice asked for is in memory.
-    """
-
-    def __init__(self, path: Path, offset: int, shape: tuple[int, ...]):
-        self.path, self.offset, self.shape = path, offset, shape
-        self.dtype = np.dtype(np.uint8)
-        self.ndim = len(shape)
-        self._row = int(np.prod(shape[1:], dtype=np.int64))
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __getitem__(self, index: slice) -> np.ndarray:
-        start, stop, step = index.indices(len(self))
-        if step != 1:
-            raise ValueError("FileArray takes contiguous slices")
-        count = max(stop - start, 0)
-        with open(self.path, "rb") as f:
-            f.seek(self.offset + start * self._row)
-            data = np.fromfile(f, dtype=np.uint8, count=count * self._row)
-        if data.size != count * self._row:
-            raise InputError(f"{self.path}: file ended early (truncated?)")
-        return data.reshape(count, *self.shape[1:])
-
-    def reshape(self, *shape) -> "FileArray":
-        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], tuple) else shape
-        shape = tuple(len(self) if s == -1 else s for s in shape)
-        if int(np.prod(shape)) != int(np.prod(self.shape)) or shape[0] != len(self):
-            raise ValueError("FileArray reshapes only within an image")
-        return FileArray(self.path, self.offset, shape)
 
 
 def _npy_file_array(path: Path) -> FileArray | None:
@@ -81,28 +50,9 @@ def _npy_file_array(path: Path) -> FileArray | None:
 
 
 def _read_idx(path: Path) -> np.ndarray | FileArray:
-    """An IDX file as an array: read slice by slice when raw and large, in memory when gzip."""
-    from .datasets import parse_idx
-    from .errors import DataError
-
     try:
-        with open(path, "rb") as f:
-            head = f.read(4 + 4 * 4)
-        if head[:3] == b"\0\0\x08" and len(head) >= 4 and path.stat().st_size > 1 << 20:
-            ndim = head[3]
-            with open(path, "rb") as f:
-                header = f.read(4 + 4 * ndim)
-            dims = tuple(int.from_bytes(header[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-            if len(header) != 4 + 4 * ndim or path.stat().st_size != len(header) + int(np.prod(dims, dtype=np.int64)):
-                raise DataError(f"{path}: IDX header does not match the file size")
-            return FileArray(path, len(header), dims)
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-        return parse_idx(raw, str(path))
-    except (OSError, EOFError, gzip.BadGzipFile) as err:
-        raise InputError(f"{path}: cannot read ({err})") from None
-    except DataError as err:
+        return read_idx(path)
+    except DataError as err:  # pack reports unreadable inputs as InputError
         raise InputError(str(err)) from None
 
 
@@ -116,7 +66,8 @@ def _idx_labels_for(path: Path) -> Path | None:
     return None
 
 
-def _as_images(array: np.ndarray, path: Path, shape: tuple[int, int]) -> np.ndarray:
+def as_images(array: np.ndarray | FileArray, path: Path, shape: tuple[int, int]) -> np.ndarray | FileArray:
+    """uint8 images [N, H, W] from [N, H, W] or [N, H*W] (a FileArray stays one); anything else is an InputError."""
     h, w = shape
     if array.dtype != np.uint8:
         raise InputError(f"{path}: images must be uint8, not {array.dtype}")
@@ -171,15 +122,42 @@ def read_array_file(path: Path, shape: tuple[int, int]) -> tuple[np.ndarray, np.
             labels = _read_idx(label_file) if label_file else None
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
         raise InputError(f"{path}: cannot read array ({err})") from None
-    images = _as_images(array if isinstance(array, FileArray) else np.asarray(array), path, shape)
+    images = as_images(array if isinstance(array, FileArray) else np.asarray(array), path, shape)
     return images, _as_labels(labels, len(images), path)
+
+
+def labels_path(path: Path) -> Path:
+    """Where the labels of the images in NAME.npy go: NAME-labels.npy beside it."""
+    return path.with_name(path.stem + "-labels.npy")
+
+
+@contextlib.contextmanager
+def npy_writer(path: Path, shape: tuple[int, ...], force: bool = False) -> Iterator[Callable[[np.ndarray], None]]:
+    """Write a uint8 C-order .npy of `shape` chunk by chunk (flat memory), atomically: yields write(chunk).
+
+    Chunks are uint8 [n, *shape[1:]], in order; when the block ends they must add
+    up to shape[0] images, else nothing appears at `path`.
+    """
+    path = Path(path)
+    written = 0
+    with atomic_output(path, force=force) as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False, "shape": tuple(shape)})
+
+        def write(chunk: np.ndarray) -> None:
+            nonlocal written
+            if chunk.dtype != np.uint8 or chunk.shape[1:] != tuple(shape[1:]):
+                raise ValueError(f"chunk {chunk.dtype} {list(chunk.shape)} does not fit uint8 {list(shape)}")
+            f.write(memoryview(np.ascontiguousarray(chunk)).cast("B"))
+            written += len(chunk)
+
+        yield write
+        if written != shape[0]:  # a short .npy would not load: keep it from appearing
+            raise OutputError(f"{path}: {written} of {shape[0]} images written")
 
 
 def write_array_file(path: Path, images: np.ndarray, labels: np.ndarray | None, names: list[str],
                      force: bool = False) -> list[Path]:
     """Write .npy (images; labels beside as NAME-labels.npy) or .npz (images, labels, names), atomically."""
-    from .fileio import atomic_output
-
     path = Path(path)
     written = []
     if path.suffix.lower() == ".npz":
@@ -189,19 +167,16 @@ def write_array_file(path: Path, images: np.ndarray, labels: np.ndarray | None, 
         return [path]
     if path.suffix.lower() != ".npy":
         raise OutputError(f"{path}: array output must end in .npy or .npz")
-    with atomic_output(path, force=force) as f:
-        np.save(f, images, allow_pickle=False)
+    if images.dtype == np.uint8 and images.ndim >= 1:
+        with npy_writer(path, images.shape, force=force) as write:
+            write(images)
+    else:
+        with atomic_output(path, force=force) as f:
+            np.save(f, images, allow_pickle=False)
     written.append(path)
     if labels is not None:
-        label_path = path.with_name(path.stem + "-labels.npy")
+        label_path = labels_path(path)
         with atomic_output(label_path, force=force) as f:
             np.save(f, labels, allow_pickle=False)
         written.append(label_path)
     return written
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    """An IDX file of a uint8 array (used by tests and benchmarks to make MNIST-shaped inputs)."""
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
-    return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
-

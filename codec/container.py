@@ -1,6 +1,6 @@
-"""The .aec container: write and read, every field validated.
+"""The .aec container's bytes, both ways: Writer and Reader, every field validated.
 
-Byte layout in docs/FORMAT.md. A writer emits Header.pack(), the names
+Byte layout in docs/FORMAT.md. The writer emits Header.pack(), the names
 table, then chunk_record() for each chunk. Reading checks each length and
 count against what may follow before allocating, and each checksum before
 trusting the bytes it covers.
@@ -8,23 +8,30 @@ trusting the bytes it covers.
 
 from __future__ import annotations
 
+import io
+import os
+import shutil
 import struct
+import tempfile
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from .errors import ContainerError
+from .errors import ContainerError, InputError
 from .names import NAMES_CODEC as NAMES_LZMA_FRONT
 
 MAGIC = b"\x89AEC\r\n\x1a\n"  # PNG-style: high bit, CR-LF, ^Z and LF catch text-mode damage
 VERSION_MAJOR = 1
 VERSION_MINOR = 0
+FORMAT_VERSION = f"{VERSION_MAJOR}.{VERSION_MINOR}"
 _PREFIX = struct.Struct("<BBH")  # major, minor, header body length
 _BODY = struct.Struct("<32sHHHBBIIIIBIII")
 _CHUNK = struct.Struct("<IIII")  # images, flags length, latents length, CRC-32
 MAX_CHUNK_IMAGES = 1 << 20
 FILE_HAS_LABELS = 1 << 0  # header flag: every chunk's image record carries an int32 label per image
 MAX_SYMBOL_BYTES = 8  # generous bound on coded bytes per latent (24-bit symbol + 32-bit escape)
+SPOOL_IN_MEMORY = 64 << 20  # coded chunks wait in memory up to this size, then in a temporary file
 
 
 @dataclass
@@ -81,6 +88,40 @@ def chunk_record(images: int, info: bytes, latents: bytes) -> bytes:
 
 
 CHUNK_HEAD_SIZE = _CHUNK.size
+
+
+class Writer:
+    """Writes one container: chunks as they are coded, then header, names and chunks in file order.
+
+    The header and names table need the final count and names, known only
+    once every input has been read (some may be skipped); the coded chunks
+    are small (see benchmarks/RESULTS.md), so they wait in a spool that
+    moves to a temporary file past SPOOL_IN_MEMORY and memory stays flat.
+    """
+
+    def __init__(self):
+        self._spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
+        self.chunk_count = 0
+
+    def __enter__(self) -> "Writer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._spool.close()
+
+    def add_chunk(self, images: int, info: bytes, latents: bytes) -> None:
+        self._spool.write(chunk_record(images, info, latents))
+        self.chunk_count += 1
+
+    def finish(self, out: BinaryIO, header: Header, names_blob: bytes) -> tuple[int, int]:
+        """Write the whole container to `out`: (header bytes, payload bytes)."""
+        head = header.pack()
+        out.write(head)
+        out.write(names_blob)
+        payload = self._spool.tell()
+        self._spool.seek(0)
+        shutil.copyfileobj(self._spool, out)
+        return len(head), payload
 
 
 class Reader:
@@ -180,3 +221,27 @@ class Reader:
             yield images, flags, latents
         if self.pos != self.size:
             raise ContainerError(f"{self.where}: {self.size - self.pos} unexpected bytes after the last chunk")
+
+
+def open_container(source: str | os.PathLike | BinaryIO | bytes) -> Reader:
+    """A Reader over bytes, a binary stream (read whole: stdin) or a file path."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        return Reader(io.BytesIO(data), len(data), "data")
+    if hasattr(source, "read"):
+        data = source.read()
+        name = getattr(source, "name", "input")
+        return Reader(io.BytesIO(data), len(data), "stdin" if name == "<stdin>" else str(name))
+    path = Path(source)
+    try:
+        f = open(path, "rb")
+        size = os.fstat(f.fileno()).st_size
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, not an .aec file") from None
+    except OSError as err:
+        raise InputError(f"{path}: cannot open ({err.strerror})") from None
+    try:
+        return Reader(f, size, str(path))
+    except BaseException:
+        f.close()
+        raise

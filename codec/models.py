@@ -6,6 +6,7 @@ import functools
 import os
 from pathlib import Path
 
+from . import weights
 from .errors import ModelError
 from .modelfile import Model, read_model
 
@@ -14,8 +15,6 @@ DEFAULT_MODEL = "mnist-q3"
 
 def shipped_model_files() -> dict[str, Path]:
     """name -> path of every model shipped in the `weights` package."""
-    from . import weights
-
     return {path.stem: path for path in weights.model_files()}
 
 
@@ -35,8 +34,6 @@ def load_model_file(path: str | os.PathLike) -> Model:
 
 def quality_levels() -> dict[int, str]:
     """quality level -> name of the shipped model at that level (from the index: no weights read)."""
-    from . import weights
-
     recorded = weights.index()
     return {int(entry["quality"]): name for name, entry in sorted(recorded.items()) if "quality" in entry}
 
@@ -81,8 +78,6 @@ def _candidates(fingerprint: bytes) -> list[Path]:
     weights/index.json answers without importing h5py (aec info's start-up);
     a file whose size differs from its index entry is asked directly.
     """
-    from . import weights
-
     wanted, recorded = fingerprint.hex(), weights.index()
     found = []
     for name, path in shipped_model_files().items():

@@ -12,13 +12,25 @@ centred by its centre of mass. Images that differ are:
 
 from __future__ import annotations
 
+from enum import Enum
+
 import numpy as np
 
 from .errors import InputError
 from .images import read_gray
 from .record import FLAG_INVERTED, FLAG_RESIZED, Geometry
 
-INVERT_CHOICES = ("auto", "never", "always")
+
+
+class Invert(str, Enum):
+    """The polarity rule (--invert): auto inverts images with a light background; never; always."""
+
+    AUTO = "auto"
+    NEVER = "never"
+    ALWAYS = "always"
+
+
+INVERT_CHOICES = tuple(choice.value for choice in Invert)
 BOX = 20  # MNIST's digit box inside the 28x28 frame
 INK_THRESHOLD = 32  # pixels above this count as ink when finding the bounding box
 

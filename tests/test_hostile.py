@@ -8,8 +8,7 @@ import pytest
 
 import aec
 from aec.errors import AecError, ContainerError, ModelError, OutputError
-
-from .hostile import HEADER_START, mutations, names_offset, raw_names, with_header, with_raw_names
+from aec.testing.hostile import HEADER_START, mutations, names_offset, raw_names, with_header, with_raw_names
 
 
 @pytest.fixture(scope="module")

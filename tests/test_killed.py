@@ -1,4 +1,4 @@
-"""A killed pack or unpack leaves no partial file under a final name (benchmarks/kill_test.py does 50 of each)."""
+"""A killed pack or unpack leaves no partial file under a final name (benchmarks.robustness.kill_test: 50 of each)."""
 
 import signal
 import subprocess
@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .killing import AEC, kill_pack_once, kill_unpack_once, make_folder
+from aec.testing.killing import AEC, kill_pack_once, kill_unpack_once, make_folder
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory, example_images):
-    # Big enough that pack (now ~0.4 s + 50 us per file here) is still busy when the kills land.
+    # Big enough that pack is still busy when the kills land (pack's speed: benchmarks/RESULTS.md).
     return make_folder(tmp_path_factory.mktemp("kill") / "src", example_images, 12000)
 
 

@@ -6,6 +6,7 @@ import pytest
 import aec
 from aec import runtime
 from aec.datasets import load_mnist
+from aec.metrics import mse, psnr
 from aec.modelfile import read_model, write_model
 from aec.models import quality_levels, resolve_model
 from aec.training.compact import rebuild
@@ -30,8 +31,7 @@ def test_rebuild_gives_int8_kernels_scaled_steps_and_tables_that_cover_the_image
     coarse_data = aec.encode(images, model=base)
     fine_data = aec.encode(images, model=finer)
     assert len(fine_data) > len(coarse_data)
-    err = [np.mean((aec.decode(d, model=m).astype(float) - images) ** 2)
-           for d, m in ((coarse_data, base), (fine_data, finer))]
+    err = [mse(images, aec.decode(d, model=m)) for d, m in ((coarse_data, base), (fine_data, finer))]
     assert err[1] < err[0]
 
 
@@ -55,14 +55,13 @@ def test_shipped_levels_are_one_to_five_with_the_default_at_three():
 @pytest.mark.parametrize("effort, count", [(0, 2000), (1, 500)])
 def test_shipped_curve_is_monotone_on_mnist_test_digits(mnist_dir, effort, count):
     """A higher level never costs fewer bytes and never gives a worse PSNR (test digits; effort 2:
-    benchmarks/rd_benchmark.py, too slow here)."""
+    benchmarks/rd/benchmark.py, too slow here)."""
     images, _ = load_mnist("test", mnist_dir)
     images = images[:count]
     points = []
     for quality in sorted(quality_levels()):
         data = aec.encode(images, quality=quality, effort=effort)
-        mse = np.mean((aec.decode(data).astype(np.float64) - images) ** 2) / 255**2
-        points.append((len(data) / len(images), 10 * np.log10(1 / mse)))
+        points.append((len(data) / len(images), psnr(mse(images, aec.decode(data)))))
     sizes, psnrs = zip(*points)
     assert list(sizes) == sorted(sizes) and len(set(sizes)) == len(sizes), points
     assert list(psnrs) == sorted(psnrs) and len(set(psnrs)) == len(psnrs), points

@@ -148,11 +148,12 @@ def test_uppercase_extension_and_case_collisions(tmp_path, example_images):
 
 def test_worker_processes_give_the_same_file_and_report(messy, tmp_path, monkeypatch):
     """Decoding in worker processes (used from PARALLEL_FROM files on) changes nothing a user can see."""
-    import aec.api
+    import aec.pack_inputs
+    import aec.workers
 
     one = aec.pack([messy], tmp_path / "one.aec", skip_invalid=True, workers=1)
-    monkeypatch.setattr(aec.api, "PARALLEL_FROM", 1)
-    monkeypatch.setattr(aec.api, "READ_BATCH", 3)
+    monkeypatch.setattr(aec.workers, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(aec.pack_inputs, "READ_BATCH", 3)
     two = aec.pack([messy], tmp_path / "two.aec", skip_invalid=True, workers=2)
     assert (tmp_path / "one.aec").read_bytes() == (tmp_path / "two.aec").read_bytes()
     assert sorted(map(str, one.skipped)) == sorted(map(str, two.skipped)) and len(two.skipped) == 4

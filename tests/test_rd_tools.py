@@ -1,4 +1,5 @@
-"""The rate-distortion benchmark's tools, fast and without MNIST: codec classes on example digits, BD-rate on known curves."""
+"""The rate-distortion tools, fast and without MNIST: aec.classic's codecs on example digits, aec.metrics' BD-rate
+on known curves. The PCA baseline is tested beside it, in benchmarks/rd/."""
 
 from __future__ import annotations
 
@@ -7,9 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from benchmarks import classic_codecs as cc
-from benchmarks.bd_rate import bd_rate, bd_rate_pchip, pareto, pchip_integral, rate_at_psnr
-from benchmarks.metrics import mse, psnr
+from aec import classic as cc
+from aec.metrics import bd_rate, bd_rate_pchip, mse, pareto, pchip_integral, psnr, rate_at_psnr
 
 
 @pytest.fixture(scope="module")
@@ -41,24 +41,6 @@ def test_per_image_bytes_are_whole_files(digits):
     files = [codec.encode_one(d) for d in digits]
     assert all(f[:4] == b"RIFF" and f[8:12] == b"WEBP" for f in files)
     assert codec.run(digits).whole_bytes == sum(map(len, files))
-
-
-@pytest.mark.parametrize("coder", ["ans", "xz"])
-def test_pca_round_trips_its_quantized_coefficients(train_fixture, digits, coder):
-    basis = cc.PCABasis.fit(train_fixture, 32)
-    assert np.allclose(basis.components @ basis.components.T, np.eye(32), atol=1e-8)
-    coarse, fine = cc.PCA(basis, 0.8, coder).run(digits), cc.PCA(basis, 0.05, coder).run(digits)
-    # the decoder sees exactly the quantized coefficients the encoder made
-    q = np.rint(basis.project(digits) / 0.05)
-    assert np.array_equal(fine.decoded, basis.reconstruct(q * 0.05))
-    assert coarse.coded_bytes < fine.coded_bytes
-    assert fine.whole_bytes == fine.coded_bytes + cc.PCA.HEADER_BYTES
-    assert mse(digits, fine.decoded) <= mse(digits, coarse.decoded)
-
-
-def test_sweep_lists_every_codec(train_fixture):
-    names = {c.name for c in cc.sweep(cc.PCABasis.fit(train_fixture, 8), webp=(0,), jpeg=(5,), avif=(0,), pca_steps=(1,))}
-    assert names == {"PNG", "WebP lossless", "xz raw pixels", "WebP", "JPEG", "AVIF", "PCA-8 + ANS (constriction)", "PCA-8 + xz"}
 
 
 # --- BD-rate -------------------------------------------------------------------

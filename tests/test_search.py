@@ -6,13 +6,12 @@ import numpy as np
 import pytest
 
 import aec
-from aec import search
+from aec import metrics, search
 from aec.errors import ModelError
 
 
 def psnr(data: bytes, images: np.ndarray) -> float:
-    mse = np.mean((aec.decode(data).astype(np.float64) - images) ** 2)
-    return 10 * np.log10(255**2 / mse)
+    return metrics.psnr(metrics.mse(images, aec.decode(data)))
 
 
 @pytest.mark.parametrize("effort", [1, 2])
@@ -85,7 +84,7 @@ def test_bad_effort_is_refused(example_images, tmp_path, example_digits):
 def test_pack_searches_in_its_reader_processes_as_encode_does_in_one(tmp_path, example_images):
     from PIL import Image
 
-    from aec.api import PARALLEL_FROM
+    from aec.workers import PARALLEL_FROM
 
     images = np.tile(example_images, (PARALLEL_FROM // len(example_images) + 1, 1, 1))[:PARALLEL_FROM + 8]
     folder = tmp_path / "digits"

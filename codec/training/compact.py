@@ -33,6 +33,7 @@ import sys
 
 import numpy as np
 
+from ..datasets import load_mnist
 from ..modelfile import Model, int8_layer, read_model, write_model
 from .export import tables_for
 
@@ -59,8 +60,6 @@ def rebuild(model: Model, images: np.ndarray, step_scale: float = 1.0, quality: 
 
 
 def main(argv: list[str] | None = None) -> None:
-    from ..datasets import load_mnist
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source")
     parser.add_argument("out")

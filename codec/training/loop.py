@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
 import os
 import sys
 import time
@@ -37,6 +36,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..errors import AecError, OutputError
+from ..metrics import psnr
 from .cluster import SINGLE, Task, task_from_tf_config
 from .model import Architecture, Codec
 
@@ -72,7 +72,7 @@ class EpochReport:
 
     @property
     def val_psnr(self) -> float:
-        return 10 * math.log10(1 / max(self.val_mse, 1e-12))
+        return psnr(max(self.val_mse, 1e-12))
 
 
 @dataclass

@@ -8,7 +8,6 @@ their checkpoints to a private temporary folder and no model file.
 
 from __future__ import annotations
 
-import math
 import os
 import platform
 import shlex
@@ -27,6 +26,7 @@ from .._version import __version__
 from ..datasets import TrainingData, load_training_images
 from ..entropy import LatentCoder
 from ..errors import OutputError
+from ..metrics import psnr
 from ..modelfile import Model, write_model
 from .cluster import SINGLE, Task, task_from_tf_config
 from .export import export_model
@@ -52,10 +52,11 @@ def measure(model: Model, images: np.ndarray) -> dict:
         q = runtime.encode_latents(model, part)
         coded += len(coder.encode(q))
         recon = runtime.decode_latents(model, q)
+        # summed chunk by chunk, so the decoded set is never whole in memory: metrics.mse, up to rounding
         sq += float(np.sum((recon.astype(np.float64) - part) ** 2)) / 255**2
     mse = sq / images.size
     return {"images": len(images), "latent_bytes_per_image": coded / len(images), "mse": mse,
-            "psnr_db": 10 * math.log10(1 / mse)}
+            "psnr_db": psnr(mse)}
 
 
 def _versions() -> dict:

@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-import aec  # noqa: E402
-from tests.hostile import mutations  # noqa: E402
+import aec
+from aec.testing.hostile import mutations
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "digits"
 

@@ -1,4 +1,4 @@
-"""Builders of damaged and malicious .aec files, shared by the tests, the fuzz target and the benchmark."""
+"""Builders of damaged and malicious .aec files, shared by the tests, the fuzz corpus and the robustness benchmark."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import zlib
 
 import numpy as np
 
-from aec.container import MAGIC, _BODY, _PREFIX
-from aec.names import _LZMA_FILTERS
+from ..container import MAGIC, _BODY, _PREFIX
+from ..names import _LZMA_FILTERS
 
 HEADER_START = len(MAGIC) + _PREFIX.size
 HEADER_FIELDS = ["fingerprint", "height", "width", "latents", "quality", "coder_id", "image_count",

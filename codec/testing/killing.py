@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-import aec
+from .. import verify
 
 AEC = [sys.executable, "-m", "aec"]
 
@@ -45,14 +46,12 @@ def kill_pack_once(src: Path, target: Path, delay: float) -> str:
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     if target.exists():
-        aec.verify(target)  # must be the complete file (raises if not)
+        verify(target)  # must be the complete file (raises if not)
         return "finished"
     return "killed"
 
 
 def kill_unpack_once(archive: Path, out: Path, delay: float) -> tuple[str, list[Path]]:
-    import shutil
-
     shutil.rmtree(out, ignore_errors=True)
     proc = subprocess.Popen(AEC + ["unpack", str(archive), "-o", str(out), "-q"])
     time.sleep(delay)

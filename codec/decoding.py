@@ -1,0 +1,84 @@
+"""An .aec container opened for decoding: its model found, its chunks turned into pixels.
+
+The unpack side's first half, shared by unpack, unpack --test and decode():
+container reader (verified) -> entropy decoder -> decoder network -> uint8
+pixels as the model gives them, chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import BinaryIO, Iterator
+
+import numpy as np
+
+from . import runtime
+from .container import FILE_HAS_LABELS, Reader, open_container
+from .entropy import CODER_ID, LatentCoder
+from .errors import ContainerError
+from .modelfile import Model
+from .models import model_for_fingerprint
+from .names import decode_table, iter_names
+from .record import FLAG_RESIZED, Geometry, decode_image_info
+
+
+@dataclass
+class Opened:
+    reader: Reader
+    model: Model
+    coder: LatentCoder
+
+    def stored_names(self) -> Iterator[str]:
+        """The stored names, one by one (each call reads the names table again: memory stays flat)."""
+        h = self.reader.header
+        return iter_names(self.reader.names_blob, h.names_raw_length, h.image_count)
+
+
+def open_for_decoding(source: str | os.PathLike | BinaryIO | bytes,
+                      model: str | os.PathLike | Model | None = None) -> Opened:
+    """Open a container and find the model that made it (`model` if given: it must match)."""
+    reader = open_container(source)
+    try:
+        codec_model = model_for_fingerprint(reader.header.fingerprint, model)
+        h = reader.header
+        if (h.height, h.width) != codec_model.image_shape or h.latents != codec_model.latents:
+            raise ContainerError(f"{reader.where}: header geometry or latent count does not match model {codec_model.name}")
+        if h.coder_id != CODER_ID:
+            raise ContainerError(f"{reader.where}: unknown entropy coder {h.coder_id}")
+        coder = LatentCoder(codec_model)
+        reader.check_capacity(coder.min_bytes_per_image)
+        return Opened(reader, codec_model, coder)
+    except BaseException:
+        reader.stream.close()
+        raise
+
+
+def decoded_chunks(opened: Opened
+                   ) -> Iterator[tuple[np.ndarray, np.ndarray, list[Geometry | None], np.ndarray | None]]:
+    """(uint8 images as the model gives them, flags, geometry per image, labels or None) for each chunk."""
+    reader, model = opened.reader, opened.model
+    labelled = bool(reader.header.flags & FILE_HAS_LABELS)
+    for index, (count, info, latents) in enumerate(reader.chunks(opened.coder.min_bytes_per_image)):
+        try:
+            flags, rows, labels = decode_image_info(info, count, labelled)
+            q = opened.coder.decode(latents, count)
+        except ContainerError as err:
+            raise ContainerError(f"{reader.where}: chunk {index + 1}: {err}") from None
+        geometry: list[Geometry | None] = [None] * count
+        for row, i in zip(rows, np.flatnonzero(flags & FLAG_RESIZED)):
+            g = Geometry.from_array(row)
+            if not g.valid_for(model.image_shape):
+                raise ContainerError(f"{reader.where}: chunk {index + 1}: image {i + 1} has an impossible geometry")
+            geometry[i] = g
+        yield runtime.decode_latents(model, q), flags, geometry, labels
+
+
+def decode(data: bytes | str | os.PathLike, model: str | os.PathLike | Model | None = None) -> np.ndarray:
+    """An .aec container (bytes or path) -> uint8 images [N, H, W] as the model sees them, in stored order."""
+    opened = open_for_decoding(data, model)
+    with opened.reader.stream:
+        h = opened.reader.header
+        decode_table(opened.reader.names_blob, h.names_raw_length, h.image_count)
+        parts = [images for images, _, _, _ in decoded_chunks(opened)]
+    return np.concatenate(parts) if parts else np.zeros((0, *opened.model.image_shape), np.uint8)

@@ -1,0 +1,60 @@
+"""`aec info`: what a container holds, without decoding images (every checksum is verified)."""
+
+from __future__ import annotations
+
+import os
+from typing import BinaryIO
+
+import numpy as np
+
+from .container import CHUNK_HEAD_SIZE, FILE_HAS_LABELS, FORMAT_VERSION, open_container
+from .entropy import CODER_ID
+from .models import shipped_name
+from .names import iter_names
+from .record import FLAG_CONVERTED, FLAG_INVERTED, FLAG_RESIZED, decode_image_info
+
+
+def info(source: str | os.PathLike | BinaryIO | bytes) -> dict:
+    """What is inside a container, without decoding images (every checksum is verified)."""
+    reader = open_container(source)
+    with reader.stream:
+        h = reader.header
+        first_names = []
+        for i, name in enumerate(iter_names(reader.names_blob, h.names_raw_length, h.image_count)):
+            if i < 5:
+                first_names.append(name)
+        latent_bytes = chunk_overhead = 0
+        counts = {"converted": 0, "inverted": 0, "resized": 0}
+        labelled = bool(h.flags & FILE_HAS_LABELS)
+        for count, image_info, latents in reader.chunks():
+            latent_bytes += len(latents)
+            chunk_overhead += CHUNK_HEAD_SIZE + len(image_info)
+            flags, _, _ = decode_image_info(image_info, count, labelled)
+            for key, bit in (("converted", FLAG_CONVERTED), ("inverted", FLAG_INVERTED), ("resized", FLAG_RESIZED)):
+                counts[key] += int(np.count_nonzero(flags & bit))
+        total = reader.size
+    head = reader.names_offset
+    return {
+        "file": reader.where,
+        "format_version": FORMAT_VERSION,
+        "images": h.image_count,
+        "image_size": [h.width, h.height],
+        "latents": h.latents,
+        "quality": h.quality,
+        "model": shipped_name(h.fingerprint),
+        "model_fingerprint": h.fingerprint.hex(),
+        "coder": "constriction-range-categorical" if h.coder_id == CODER_ID else f"unknown ({h.coder_id})",
+        "chunks": h.chunk_count,
+        "total_bytes": total,
+        "bytes_per_image": total / max(h.image_count, 1),
+        "header_bytes": head,
+        "names_bytes": h.names_stored_length,
+        "payload_bytes": total - head - h.names_stored_length,
+        "latent_bytes": latent_bytes,
+        "chunk_overhead_bytes": chunk_overhead,
+        "images_converted": counts["converted"],
+        "images_inverted": counts["inverted"],
+        "images_resized": counts["resized"],
+        "labels": labelled,
+        "first_names": first_names,
+    }

@@ -1,0 +1,206 @@
+"""Pack: image files, array files and folders (or an array in memory) into one .aec container.
+
+pack_inputs.py turns the inputs into encoded batches; this module cuts them
+into chunks, entropy-codes each chunk and hands it to the container writer.
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import os
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterable
+
+import numpy as np
+
+from .arrays import has_labels as array_has_labels
+from .arrays import is_array_file
+from .container import FILE_HAS_LABELS, Header, Writer
+from .entropy import CODER_ID, LatentCoder
+from .errors import InputError
+from .fileio import atomic_output
+from .inputs import collect_inputs
+from .modelfile import Model
+from .models import resolve_model
+from .names import NAMES_CODEC, TableWriter
+from .pack_inputs import ARRAY_SLICE, Batch, Progress, check_array_prefixes, encoded_batches
+from .prepare import INVERT_CHOICES, Invert
+from .record import FLAG_CONVERTED, FLAG_INVERTED, FLAG_RESIZED, GEOMETRY_FIELDS, NO_LABEL, encode_image_info
+from .search import EFFORTS, search_lambda, search_latents
+
+CHUNK_SIZE = 4096  # images per chunk: the unit of streaming, integrity and random access
+
+
+def _no_progress(_: float) -> None:
+    pass
+
+
+@dataclass
+class PackResult:
+    images: int
+    total_bytes: int
+    header_bytes: int
+    names_bytes: int
+    payload_bytes: int
+    latent_bytes: int
+    model: str
+    image_shape: tuple[int, int] = (28, 28)
+    input_bytes: int = 0
+    converted: int = 0
+    inverted: int = 0
+    resized: int = 0
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # invalid inputs left out (--skip-invalid)
+    hidden_skipped: list[Path] = field(default_factory=list)
+    linked_folders_skipped: list[Path] = field(default_factory=list)
+
+    @property
+    def bytes_per_image(self) -> float:
+        return self.total_bytes / max(self.images, 1)
+
+    @property
+    def raw_bytes(self) -> int:
+        """The packed images' pixels, one byte each."""
+        return self.images * self.image_shape[0] * self.image_shape[1]
+
+
+def _take(queue: collections.deque, count: int, has_labels: bool):
+    """Cut exactly `count` images (or what is left) off the front of a queue of batches:
+    (latents, flags, geometry rows, labels or None)."""
+    parts, taken = [], 0
+    while queue and taken < count:
+        part, rest = queue[0].split(count - taken)
+        parts.append(part)
+        if len(rest):
+            queue[0] = rest
+        else:
+            queue.popleft()
+        taken += len(part)
+    latents = np.concatenate([p.latents for p in parts])
+    flags = np.concatenate([p.flags for p in parts])
+    rows = [g.to_array() for p in parts for g in p.geometry if g is not None]
+    geometry = np.stack(rows) if rows else np.zeros((0, GEOMETRY_FIELDS), np.uint16)
+    labels = None
+    if has_labels:
+        labels = np.concatenate([p.labels if p.labels is not None else np.full(len(p), NO_LABEL, np.int32)
+                                 for p in parts])
+    return latents, flags, geometry, labels
+
+
+def write_container(out: BinaryIO, model: Model, batches: Iterable[Batch], chunk_size: int,
+                    has_labels: bool = False) -> PackResult:
+    """Code batches chunk by chunk, then write the container (header, names, chunks) to `out`."""
+    coder = LatentCoder(model)
+    table = TableWriter()
+    latent_bytes = converted = inverted = resized = input_bytes = 0
+    with Writer() as writer:
+        queue: collections.deque = collections.deque()
+        queued = 0
+
+        def flush(count: int) -> None:
+            nonlocal latent_bytes, queued
+            latents, flags, geometry, labels = _take(queue, count, has_labels)
+            coded = coder.encode(latents)
+            writer.add_chunk(len(latents), encode_image_info(flags, geometry, labels), coded)
+            latent_bytes += len(coded)
+            queued -= len(latents)
+
+        for batch in batches:
+            input_bytes += batch.input_bytes
+            if not len(batch):
+                continue
+            for name in batch.names:
+                table.add(name, checked=True)
+            converted += int(np.count_nonzero(batch.flags & FLAG_CONVERTED))
+            inverted += int(np.count_nonzero(batch.flags & FLAG_INVERTED))
+            resized += int(np.count_nonzero(batch.flags & FLAG_RESIZED))
+            queue.append(batch)
+            queued += len(batch)
+            while queued >= chunk_size:
+                flush(chunk_size)
+        if queued:
+            flush(queued)
+        if not table.count:
+            raise InputError("nothing to pack: no valid images")
+        blob, raw_length = table.finish()
+        header = Header(
+            fingerprint=model.fingerprint, height=model.image_shape[0], width=model.image_shape[1],
+            latents=model.latents, quality=model.quality, coder_id=CODER_ID,
+            image_count=table.count, chunk_size=chunk_size, chunk_count=writer.chunk_count,
+            flags=FILE_HAS_LABELS if has_labels else 0,
+            names_codec=NAMES_CODEC, names_stored_length=len(blob), names_raw_length=raw_length,
+            names_crc=zlib.crc32(blob),
+        )
+        header_bytes, payload = writer.finish(out, header, blob)
+    return PackResult(
+        images=table.count, total_bytes=header_bytes + len(blob) + payload, header_bytes=header_bytes,
+        names_bytes=len(blob), payload_bytes=payload, latent_bytes=latent_bytes, model=model.name,
+        image_shape=model.image_shape, converted=converted, inverted=inverted, resized=resized,
+        input_bytes=input_bytes,
+    )
+
+
+def pack(paths: list[str | os.PathLike], output: str | os.PathLike | BinaryIO,
+         model: str | os.PathLike | Model | None = None, force: bool = False,
+         invert: Invert | str = Invert.AUTO, resize: bool = False, skip_invalid: bool = False,
+         chunk_size: int = CHUNK_SIZE, progress: Progress = _no_progress,
+         on_start: Callable[[int], None] = _no_progress, workers: int | None = None,
+         quality: int | None = None, effort: int = 0) -> PackResult:
+    """Pack image files, array files (IDX, .npy, .npz) and folders into one .aec file (or a binary stream).
+
+    model / quality: a shipped model name or model file, or a shipped quality level (default: DEFAULT_MODEL).
+    invert: 'auto' (light backgrounds are inverted and flagged), 'never', 'always'.
+    resize: fit images of other sizes MNIST-style (else they are an error).
+    effort: 0 (the encoder's latents: fastest), 1 or 2 (search for latents that cost less for the
+    same pixels, or give better pixels for the same bytes; see search.py).
+    skip_invalid: leave out unreadable or unfit files (listed in result.skipped) instead of failing.
+    """
+    if invert not in INVERT_CHOICES:
+        raise ValueError(f"invert must be one of {INVERT_CHOICES}")
+    if not 1 <= chunk_size <= 1 << 20:
+        raise ValueError("chunk_size must be 1..1048576")
+    if effort not in EFFORTS:
+        raise ValueError(f"effort must be one of {EFFORTS}")
+    inputs = collect_inputs(paths)
+    arrays = [is_array_file(name) for name in inputs.names]  # the names: cheaper than Path objects
+    check_array_prefixes(inputs.files, inputs.names, arrays)
+    codec_model = resolve_model(model, quality)
+    if effort:
+        search_lambda(codec_model, effort)  # a model without one fails here, before any work
+    on_start(len(inputs.files))
+    skipped: list[tuple[Path, str]] = []
+    labelled = any(array_has_labels(Path(f)) for f, is_array in zip(inputs.files, arrays) if is_array)
+    batches = encoded_batches(inputs.files, inputs.names, arrays, codec_model, invert, resize,
+                              skip_invalid, skipped, progress, workers, effort)
+    if hasattr(output, "write"):
+        result = write_container(output, codec_model, batches, chunk_size, labelled)
+    else:
+        with atomic_output(Path(output), force=force) as out:
+            result = write_container(out, codec_model, batches, chunk_size, labelled)
+    result.skipped = skipped
+    result.hidden_skipped = inputs.hidden_skipped
+    result.linked_folders_skipped = inputs.linked_folders_skipped
+    return result
+
+
+def encode(images: np.ndarray, model: str | os.PathLike | Model | None = None,
+           chunk_size: int = CHUNK_SIZE, quality: int | None = None, effort: int = 0) -> bytes:
+    """uint8 images [N, H, W] -> the bytes of an .aec container (names 0.png, 1.png, ...); effort as for pack."""
+    if effort not in EFFORTS:
+        raise ValueError(f"effort must be one of {EFFORTS}")
+    codec_model = resolve_model(model, quality)
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != codec_model.image_shape:
+        raise InputError(f"images must be uint8 [N, {codec_model.image_shape[0]}, {codec_model.image_shape[1]}], "
+                         f"not {images.dtype} {list(images.shape)}")
+    if len(images) == 0:
+        raise InputError("no images to encode")
+    width = len(str(len(images) - 1))
+    batches = (Batch([f"{i:0{width}d}.png" for i in range(first, first + len(part))],
+                     search_latents(codec_model, part, effort), np.zeros(len(part), np.uint8), [None] * len(part))
+               for first in range(0, len(images), ARRAY_SLICE) for part in [images[first:first + ARRAY_SLICE]])
+    buffer = io.BytesIO()
+    write_container(buffer, codec_model, batches, chunk_size)
+    return buffer.getvalue()

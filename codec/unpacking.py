@@ -1,0 +1,238 @@
+"""Unpack: an .aec container into PNG files (or one array file), with rollback; and unpack --test.
+
+decoding.py turns the chunks into pixels; this module undoes what pack did
+to each image (polarity, size), writes the outputs and, if anything fails,
+removes what it created. verify() runs exactly the checks unpack runs, and
+writes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterable, Iterator
+
+import numpy as np
+
+from .arrays import labels_path, npy_writer, write_array_file
+from .decoding import Opened, decoded_chunks, open_for_decoding
+from .errors import ContainerError, InputError, OutputError
+from .fileio import OutputFolder, atomic_output, write_new_file
+from .images import encode_png
+from .modelfile import Model
+from .names import has_duplicates, name_hashes, output_name
+from .prepare import restore
+from .record import FLAG_INVERTED
+from .workers import worker_pool
+
+WRITE_BATCH = 256  # PNG files per writing task
+Progress = Callable[[float], None]  # images just written
+
+
+class OutputFormat(str, Enum):
+    """What unpack writes (--format): one PNG file per stored name, or one array file."""
+
+    PNG = "png"
+    NPY = "npy"
+    NPZ = "npz"
+
+
+def _no_progress(_: float) -> None:
+    pass
+
+
+@dataclass
+class UnpackResult:
+    images: int
+    written: list[Path]  # the output folder (png), or the array files written (npy/npz)
+    model: str
+    flags: np.ndarray
+    restored_sizes: int = 0
+    labels: np.ndarray | None = None
+
+
+class _Rollback:
+    """Files and folders an unpack created, removed again if it fails (the target stays as it was).
+
+    Files are written in name order, so the first `written` targets are
+    ours: counting them keeps memory flat for millions of files.
+    """
+
+    def __init__(self):
+        self.written = 0  # files of completed chunks
+        self.pending: list[Path] = []  # targets of the chunk being written (some may not exist yet)
+        self.folders: list[Path] = []
+
+    def make_folders(self, folder: Path) -> None:
+        missing = []
+        while not folder.exists():
+            missing.append(folder)
+            folder = folder.parent
+        for f in reversed(missing):
+            f.mkdir()
+            self.folders.append(f)
+
+    def undo(self, targets: Iterator[Path]) -> None:
+        for f in itertools.chain((f for _, f in zip(range(self.written), targets)), self.pending):
+            if os.path.isfile(f) and not os.path.islink(f):  # never a folder or link that was in the way
+                with contextlib.suppress(OSError):
+                    os.unlink(f)
+        for d in reversed(self.folders):
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+
+
+def unpack(source: str | os.PathLike | BinaryIO | bytes, out_dir: str | os.PathLike,
+           model: str | os.PathLike | Model | None = None, force: bool = False, restore_size: bool = False,
+           format: OutputFormat | str = OutputFormat.PNG, progress: Progress = _no_progress,
+           on_start: Callable[[int], None] = _no_progress, workers: int | None = None) -> UnpackResult:
+    """Decode an .aec file into PNG files under out_dir, with the stored relative names.
+
+    Inverted images are inverted back; with restore_size, resized images get
+    their original size back. format='npy' or 'npz' writes one array file
+    (out_dir is then its path) with the labels, if the file has them. If
+    anything fails, the files and folders this call created are removed again.
+    """
+    if format not in tuple(OutputFormat):
+        raise ValueError("format must be png, npy or npz")
+    format = OutputFormat(format)
+    if format != OutputFormat.PNG and restore_size:
+        raise InputError("--restore-size needs --format png: an array holds one size")
+    opened = open_for_decoding(source, model)
+    reader = opened.reader
+    with reader.stream:
+        h = reader.header
+        stored_names = opened.stored_names
+        if format != OutputFormat.PNG:
+            return _unpack_to_array(opened, Path(out_dir), format, force, progress, on_start)
+        out = Path(out_dir)
+        if out.exists() and not out.is_dir():
+            raise OutputError(f"{out}: exists and is not a folder")
+        folder = OutputFolder(out)
+        # One pass over the names before writing: every target is safe, distinct, and (without force) free.
+        existing = []
+
+        def checked_outputs() -> Iterator[str]:
+            for name in stored_names():
+                out_name = output_name(name)
+                target = folder.target(out_name)
+                if not force and os.path.lexists(target):
+                    existing.append(target)
+                yield out_name
+
+        _refuse_duplicates(checked_outputs(), stored_names, reader.where)
+        if existing:
+            more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+            verb = "exists" if len(existing) == 1 else "exist"
+            raise OutputError(f"{', '.join(existing[:3])}{more}: already {verb} (use --force to overwrite)")
+        on_start(h.image_count)
+        rollback = _Rollback()
+        all_flags, all_labels, restored, index = [], [], 0, 0
+        names = stored_names()
+        made: set[str] = set()
+        pool = worker_pool(workers, h.image_count)
+        try:
+            with contextlib.ExitStack() as stack:
+                if pool is not None:
+                    stack.enter_context(pool)
+                rollback.make_folders(out)
+                for images, flags, geometry, labels in decoded_chunks(opened):
+                    rollback.pending = targets = []
+                    for _ in range(len(images)):
+                        name = output_name(next(names))
+                        parent = name.rpartition("/")[0]
+                        if parent not in made:
+                            rollback.make_folders(out / parent)
+                            made.add(parent)
+                        targets.append(folder.target(name))  # checked again, now that its folder exists
+                    spans = [(i, min(i + WRITE_BATCH, len(images))) for i in range(0, len(images), WRITE_BATCH)]
+                    jobs = [(images[a:b], flags[a:b], geometry[a:b], targets[a:b], restore_size, force)
+                            for a, b in spans]
+                    results = pool.map(_write_batch, jobs) if pool is not None else map(_write_batch, jobs)
+                    for (a, b), _ in zip(spans, results):
+                        progress(b - a)
+                    rollback.written += len(images)
+                    rollback.pending = []
+                    restored += sum(1 for g in geometry if g is not None) if restore_size else 0
+                    index += len(images)
+                    all_flags.append(flags)
+                    if labels is not None:
+                        all_labels.append(labels)
+        except BaseException:
+            rollback.undo((out / output_name(n) for n in stored_names()))
+            raise
+    return UnpackResult(index, [out], opened.model.name,
+                        np.concatenate(all_flags) if all_flags else np.zeros(0, np.uint8), restored,
+                        np.concatenate(all_labels) if all_labels else None)
+
+
+def _write_batch(job) -> None:
+    """Restore, PNG-encode and write a batch of decoded images (one task for a worker process)."""
+    images, flags, geometry, targets, restore_size, force = job
+    for image, flag, g, target in zip(images, flags.tolist(), geometry, targets):
+        write_new_file(target, encode_png(restore(image, flag, g, restore_size)), force=force)
+
+
+def _refuse_duplicates(outputs: Iterable[str], stored_names: Callable[[], Iterator[str]], where: str) -> None:
+    """No two stored names may unpack to the same file: 64-bit hashes of `outputs` (the output names)
+    first, and the exact names, read again, only if two hashes meet."""
+    if has_duplicates(name_hashes(outputs)):
+        targets = [output_name(n) for n in stored_names()]
+        if len(set(targets)) != len(targets):
+            raise ContainerError(f"{where}: names table: two stored names unpack to the same file")
+
+
+def _unpack_to_array(opened: Opened, path: Path, format: OutputFormat, force: bool, progress: Progress,
+                     on_start: Callable[[int], None]) -> UnpackResult:
+    """One array file: .npy streamed chunk by chunk (flat memory), .npz gathered in memory (it compresses)."""
+    if path.suffix.lower() != f".{format.value}":
+        path = path.with_name(path.name + f".{format.value}")
+    h = opened.reader.header
+    names = list(opened.stored_names()) if format == OutputFormat.NPZ else None
+    on_start(h.image_count)
+    shape = (h.image_count, *opened.model.image_shape)
+    images, flags, labels = [], [], []
+    with contextlib.ExitStack() as stack:
+        if format == OutputFormat.NPY:
+            write = stack.enter_context(npy_writer(path, shape, force))
+        for chunk, chunk_flags, _, chunk_labels in decoded_chunks(opened):
+            inverted = (chunk_flags & FLAG_INVERTED).astype(bool)
+            chunk = np.where(inverted[:, None, None], 255 - chunk, chunk).astype(np.uint8)
+            if format == OutputFormat.NPY:
+                write(chunk)
+            else:
+                images.append(chunk)
+            flags.append(chunk_flags)
+            if chunk_labels is not None:
+                labels.append(chunk_labels)
+            progress(len(chunk))
+    all_labels = np.concatenate(labels) if labels else None
+    if format == OutputFormat.NPZ:
+        all_images = np.concatenate(images) if images else np.zeros(shape, np.uint8)
+        written = write_array_file(path, all_images, all_labels, names, force=force)
+    else:
+        written = [path]
+        if all_labels is not None:
+            label_path = labels_path(path)
+            with atomic_output(label_path, force=force) as f:
+                np.save(f, all_labels, allow_pickle=False)
+            written.append(label_path)
+    return UnpackResult(h.image_count, written, opened.model.name,
+                        np.concatenate(flags) if flags else np.zeros(0, np.uint8), 0, all_labels)
+
+
+def verify(source: str | os.PathLike | BinaryIO | bytes,
+           model: str | os.PathLike | Model | None = None) -> dict:
+    """Decode everything (names, checksums, latents, pixels) and write nothing: `aec unpack --test`."""
+    opened = open_for_decoding(source, model)
+    with opened.reader.stream:
+        stored_names = opened.stored_names
+        _refuse_duplicates((output_name(n) for n in stored_names()), stored_names, opened.reader.where)
+        images = sum(len(chunk[0]) for chunk in decoded_chunks(opened))
+        return {"file": opened.reader.where, "images": images, "model": opened.model.name, "ok": True}
