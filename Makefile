@@ -29,11 +29,11 @@ demo: $(VENV)/.installed
 	$(BIN)/aec pack examples/digits -o $(DEMO_OUT)/digits.aec
 	$(BIN)/aec unpack $(DEMO_OUT)/digits.aec -o $(DEMO_OUT)/digits
 	$(BIN)/aec info $(DEMO_OUT)/digits.aec
-	$(BIN)/python benchmarks/compare_folders.py examples/digits $(DEMO_OUT)/digits $(DEMO_OUT)/digits.aec
+	$(BIN)/python -m benchmarks.rd.compare_folders examples/digits $(DEMO_OUT)/digits $(DEMO_OUT)/digits.aec
 	@echo "--- the same with --effort 1 (slower pack: searched latents, better pictures, no more bytes):"
 	$(BIN)/aec pack examples/digits -o $(DEMO_OUT)/digits-e1.aec --effort 1
 	$(BIN)/aec unpack $(DEMO_OUT)/digits-e1.aec -o $(DEMO_OUT)/digits-e1
-	$(BIN)/python benchmarks/compare_folders.py examples/digits $(DEMO_OUT)/digits-e1 $(DEMO_OUT)/digits-e1.aec
+	$(BIN)/python -m benchmarks.rd.compare_folders examples/digits $(DEMO_OUT)/digits-e1 $(DEMO_OUT)/digits-e1.aec
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
@@ -47,10 +47,10 @@ test-fast: $(VENV)/.installed-dev
 
 # The README picture: originals above reconstructions by the shipped model.
 figure: $(VENV)/.installed-dev
-	$(BIN)/python benchmarks/figure.py --out docs/reconstructions.png
+	$(BIN)/python -m benchmarks.rd.figure --out docs/reconstructions.png
 
 bench: $(VENV)/.installed-dev
-	$(BIN)/python benchmarks/mnist_testset.py
+	$(BIN)/python -m benchmarks.rd.mnist_testset
 
 clean:
 	rm -rf $(DEMO_OUT) build *.egg-info .pytest_cache

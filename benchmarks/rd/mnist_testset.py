@@ -1,6 +1,6 @@
 """The foundation benchmark: the 10,000 MNIST test digits as PNG files, packed and unpacked by the CLI.
 
-    AEC_DATA=../shared/data/mnist python benchmarks/mnist_testset.py [--model NAME|FILE] [--json OUT]
+    AEC_DATA=../shared/data/mnist python -m benchmarks.rd.mnist_testset [--model NAME|FILE] [--json OUT]
 
 Reports whole-file and coded-latent bytes per image, ratios against raw
 pixels, the PNG folder and its tar.gz, MSE/PSNR, that every name came back,
@@ -22,13 +22,14 @@ from pathlib import Path
 
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.metrics import folder_bytes, mse, psnr, read_folder  # noqa: E402
-from aec.datasets import load_mnist  # noqa: E402
+from aec.datasets import load_mnist
+from aec.metrics import mse, psnr
+
+from ..common import folder_bytes, read_folder, results_path, write_results
 
 AEC = [sys.executable, "-m", "aec"]
 NO_TF_PROBE = (
-    "import sys\nfrom cli.main import app\n"
+    "import sys\nfrom aec.cli.main import app\n"
     "try:\n    app(sys.argv[1:], prog_name='aec')\nexcept SystemExit as e:\n    assert e.code in (0, None)\n"
     "print('tensorflow' in sys.modules or 'keras' in sys.modules)\n"
 )
@@ -46,7 +47,7 @@ def timed(cmd: list) -> tuple[float, subprocess.CompletedProcess]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None)
-    parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "mnist_testset.json")
+    parser.add_argument("--json", type=Path, default=results_path("mnist_testset"))
     args = parser.parse_args()
     images, _ = load_mnist("test")
     with tempfile.TemporaryDirectory() as tmp:
@@ -94,8 +95,7 @@ def main() -> None:
         "model": facts["model"],
         "model_fingerprint": facts["model_fingerprint"],
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    write_results("mnist_testset", results, args.json)
     print("| figure | value |\n| --- | --- |")
     for key, value in results.items():
         print(f"| {key} | {value:.4f} |" if isinstance(value, float) else f"| {key} | {value} |")

@@ -1,6 +1,6 @@
 """Kill `aec pack` and `aec unpack` at random moments, N times each, and check for partial files.
 
-    python benchmarks/kill_test.py [--times 50] [--images 3000]
+    python -m benchmarks.robustness.kill_test [--times 50] [--images 20000] [--json OUT]
 
 A killed pack must leave no .aec at the target (or the complete file, if it
 had finished); a killed unpack must leave only complete PNGs under final names.
@@ -16,21 +16,20 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-import aec  # noqa: E402
-from tests.killing import kill_pack_once, kill_unpack_once, make_folder  # noqa: E402
+import aec
+from aec.testing.killing import kill_pack_once, kill_unpack_once, make_folder
+
+from ..common import example_images, results_path, write_results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--times", type=int, default=50)
     parser.add_argument("--images", type=int, default=20000)  # pack must still be busy when the kills land
-    parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "kill_test.json")
+    parser.add_argument("--json", type=Path, default=results_path("kill_test"))
     args = parser.parse_args()
-    examples = np.stack([np.asarray(Image.open(p)) for p in sorted((ROOT / "examples" / "digits").glob("*.png"))])
+    examples = example_images()
     rng = np.random.default_rng(11)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -47,8 +46,7 @@ def main() -> None:
     results = {"times": args.times, "images": args.images, "pack": dict(pack_outcomes),
                "unpack": dict(unpack_outcomes), "partial_files_under_final_names": len(partial),
                "examples": partial[:5]}
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    write_results("kill_test", results, args.json)
     print(json.dumps(results, indent=2))
     sys.exit(1 if partial else 0)
 

@@ -1,7 +1,8 @@
 """The TensorFlow Compression MNIST model as a baseline, re-implemented with Keras 3.
 
-    AEC_DATA=../shared/data/mnist nice -n 19 python benchmarks/tfc_baseline.py train --lmbda 2000 [--epochs 15] [--seed 0]
-    AEC_DATA=../shared/data/mnist python benchmarks/tfc_baseline.py evaluate --lmbda 2000 [--epochs 15] [--seed 0]
+    AEC_DATA=../shared/data/mnist nice -n 19 python -m benchmarks.rd.tfc_baseline train --lmbda 2000 \
+        [--epochs 15] [--seed 0] [--limit N]
+    AEC_DATA=../shared/data/mnist python -m benchmarks.rd.tfc_baseline evaluate --lmbda 2000 [--epochs 15] [--seed 0]
 
 The model of tensorflow.org's "Learned data compression" tutorial (tensorflow/
 compression): tensorflow-compression itself supports only TF 2.14, so the
@@ -36,26 +37,25 @@ import argparse
 import json
 import math
 import os
-import shlex
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from aec.training import quiet_tf  # noqa: E402,F401 - before tensorflow and keras
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+from aec.training import quiet_tf  # noqa: F401 - before tensorflow and keras
+import keras
+import tensorflow as tf
 
-from benchmarks.metrics import mse, psnr  # noqa: E402
-from aec.entropy import LatentCoder  # noqa: E402
-from aec.training.export import fit_tables  # noqa: E402
+from aec.datasets import load_mnist
+from aec.entropy import LatentCoder
+from aec.metrics import mse, psnr
+from aec.training.export import fit_tables
 
-CACHE = ROOT / "benchmarks" / "results" / "tfc"
-RESULTS_JSON = ROOT / "benchmarks" / "results" / "tfc_baseline.json"
+from ..common import RESULTS, ROOT, command_line, write_results
+
+CACHE = RESULTS / "tfc"
+RESULTS_JSON = RESULTS / "tfc_baseline.json"
 FAMILY = "TFC baseline (Keras 3 re-implementation)"
 LATENTS = 50
 BATCH = 128
@@ -241,20 +241,19 @@ def record(entry: dict, path: Path = RESULTS_JSON) -> None:
     key = (entry["lambda"], entry["epochs"], entry["seed"])
     data["points"] = [p for p in data["points"] if (p["lambda"], p["epochs"], p["seed"]) != key] + [entry]
     data["points"].sort(key=lambda p: (p["epochs"], p["lambda"], p["seed"]))
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    write_results("tfc_baseline", data, path)
 
 
 def main() -> None:
-    from aec.datasets import load_mnist
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["train", "evaluate"])
     parser.add_argument("--lmbda", type=float, required=True)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--limit", type=int, default=None, help="train on the first N images only (pilot runs; not recorded)")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="train on the first N images only (pilot runs; not recorded)")
     args = parser.parse_args()
-    command = "AEC_DATA=" + os.environ.get("AEC_DATA", "") + " " + " ".join(["python", *map(shlex.quote, sys.argv)])
+    command = command_line()
 
     train_images, _ = load_mnist("train")
     test_images, _ = load_mnist("test")

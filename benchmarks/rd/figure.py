@@ -1,19 +1,16 @@
 """The classic figure: MNIST test digits (top) above their aec reconstructions (bottom).
 
-    python benchmarks/figure.py --out docs/reconstructions.png [--model NAME|FILE] [--count 12]
+    python -m benchmarks.rd.figure --out docs/reconstructions.png [--model NAME|FILE] [--count 12]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import aec  # noqa: E402
-from benchmarks.metrics import mse, psnr  # noqa: E402
-from aec.datasets import load_mnist  # noqa: E402
+import aec
+from aec.datasets import load_mnist
+from aec.metrics import mse, psnr
 
 
 def main() -> None:
@@ -23,7 +20,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=12)
     args = parser.parse_args()
 
-    import matplotlib
+    import matplotlib  # here, not at the top: slow to import, and `--help` need not wait
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -39,7 +36,8 @@ def main() -> None:
             axes[row, i].axis("off")
     model = aec.resolve_model(args.model)
     fig.suptitle(f"MNIST test digits (top) and aec {model.name} (bottom): "
-                 f"{aec.info(data)['latent_bytes'] / args.count:.1f} coded B/image, {psnr(mse(originals, decoded)):.1f} dB over these {args.count}",
+                 f"{aec.info(data)['latent_bytes'] / args.count:.1f} coded B/image, "
+                 f"{psnr(mse(originals, decoded)):.1f} dB over these {args.count}",
                  fontsize=8)
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)

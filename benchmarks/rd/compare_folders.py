@@ -1,15 +1,17 @@
 """Compare a folder of original PNGs with the folder aec unpacked, and the .aec file between them.
 
-    python benchmarks/compare_folders.py ORIGINALS/ UNPACKED/ FILE.aec
+    python -m benchmarks.rd.compare_folders ORIGINALS/ UNPACKED/ FILE.aec
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.metrics import folder_bytes, mse, psnr, read_folder  # noqa: E402
+from aec.metrics import mse, psnr
+
+from ..common import folder_bytes, read_folder
 
 
 def main(originals: Path, unpacked: Path, archive: Path) -> int:
@@ -22,7 +24,8 @@ def main(originals: Path, unpacked: Path, archive: Path) -> int:
     size, png = archive.stat().st_size, folder_bytes(originals)
     err = mse(a, b)
     print(f"images:              {len(names)} (every name came back)")
-    print(f"{archive.name}:{' ' * max(1, 20 - len(archive.name))}{size:,} bytes, {size / len(names):.2f} bytes per image")
+    print(f"{archive.name}:{' ' * max(1, 20 - len(archive.name))}{size:,} bytes, "
+          f"{size / len(names):.2f} bytes per image")
     print(f"ratio vs raw pixels: {len(names) * 784 / size:.1f}x  ({len(names) * 784:,} bytes)")
     print(f"ratio vs PNG folder: {png / size:.1f}x  ({png:,} bytes of PNG files)")
     print(f"quality:             PSNR {psnr(err):.2f} dB, MSE {err:.5f} (on [0,1])")
@@ -30,7 +33,9 @@ def main(originals: Path, unpacked: Path, archive: Path) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
-        print(__doc__, file=sys.stderr)
-        sys.exit(2)
-    sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("originals", type=Path, help="the folder that was packed")
+    parser.add_argument("unpacked", type=Path, help="the folder aec unpacked it to")
+    parser.add_argument("archive", type=Path, help="the .aec file")
+    args = parser.parse_args()
+    sys.exit(main(args.originals, args.unpacked, args.archive))

@@ -1,6 +1,7 @@
 """One .aec file decodes to the same PNG bytes in fresh processes and after a reinstall.
 
-    AEC_DATA=../shared/data/mnist python benchmarks/decode_stability.py [--limit N] [--effort E] [--json FILE]
+    AEC_DATA=../shared/data/mnist python -m benchmarks.robustness.decode_stability [--limit N] [--effort E] \
+        [--json FILE]
 
 Packs the MNIST test digits at every shipped quality level (at pack --effort E), unpacks each file
 in two fresh processes of this installation, then installs the package from
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import subprocess
 import sys
 import tempfile
@@ -21,10 +21,10 @@ from pathlib import Path
 
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-import aec  # noqa: E402
-from aec.datasets import load_mnist  # noqa: E402
+import aec
+from aec.datasets import load_mnist
+
+from ..common import ROOT, results_path, write_results
 
 
 def folder_digest(folder: Path) -> str:
@@ -36,8 +36,8 @@ def folder_digest(folder: Path) -> str:
 
 
 def unpack_with(python: str, packed: Path, out: Path) -> str:
-    done = subprocess.run([python, "-c", "from aec.cli.main import run; run()", "unpack", str(packed), "-o", str(out), "-q"],
-                          capture_output=True, text=True, cwd=out.parent)
+    command = [python, "-c", "from aec.cli.main import run; run()", "unpack", str(packed), "-o", str(out), "-q"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=out.parent)
     if done.returncode:
         raise SystemExit(f"unpack failed with {python}: {done.stderr[-400:]}")
     return folder_digest(out)
@@ -47,7 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--effort", type=int, default=0, choices=aec.EFFORTS)
-    parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "decode_stability.json")
+    parser.add_argument("--json", type=Path, default=results_path("decode_stability"))
     args = parser.parse_args()
     images, _ = load_mnist("test")
     images = images[: args.limit]
@@ -71,9 +71,8 @@ def main() -> None:
                              "identical": len(set(digests)) == 1}
             print(f"quality {quality}: {len(images)} images, folder SHA-256 {digests[0][:16]}..., "
                   f"fresh process x2 + reinstalled: {'identical' if rows[quality]['identical'] else 'DIFFERENT'}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"levels": rows, "all_identical": all(r["identical"] for r in rows.values())},
-                                    indent=2) + "\n")
+    write_results("decode_stability", {"levels": rows, "all_identical": all(r["identical"] for r in rows.values())},
+                  args.json)
     if not all(r["identical"] for r in rows.values()):
         raise SystemExit("decoding differed")
 

@@ -1,6 +1,6 @@
 """The reference classifier: does a decoded digit stay the same digit?
 
-    AEC_DATA=../shared/data/mnist nice -n 19 python benchmarks/reference_classifier.py [--epochs 3] [--seed 0]
+    AEC_DATA=../shared/data/mnist nice -n 19 python -m benchmarks.rd.reference_classifier [--epochs 3] [--seed 0]
 
 A small Keras CNN (Conv 32 - pool - Conv 64 - pool - Dense 128 - Dense 10)
 trained on the 60,000 MNIST training digits only. The weights are cached in
@@ -10,7 +10,7 @@ benchmarks/results/reference_classifier.json repeats those facts.
 
 Use from other benchmarks:
 
-    from benchmarks.reference_classifier import accuracy
+    from benchmarks.rd.reference_classifier import accuracy
     share = accuracy(decoded_uint8_images, labels)   # trains first if no cache
 """
 
@@ -19,22 +19,20 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
-import shlex
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from aec.datasets import load_mnist
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from ..common import RESULTS, command_line, write_results
+
 CACHE = RESULTS / "reference_classifier.weights.npz"
 
 
 def build_model():
-    import keras
+    import keras  # here, not at the top: TensorFlow takes seconds to import, and `--help` need not wait
 
     return keras.Sequential([
         keras.Input((28, 28, 1)),
@@ -57,9 +55,7 @@ def _prepare(images: np.ndarray) -> np.ndarray:
 
 
 def train(epochs: int = 3, seed: int = 0, out: Path = CACHE, command: str | None = None) -> dict:
-    import keras
-
-    from aec.datasets import load_mnist
+    import keras  # as in build_model
 
     keras.utils.set_random_seed(seed)
     x_train, y_train = load_mnist("train")
@@ -74,7 +70,7 @@ def train(epochs: int = 3, seed: int = 0, out: Path = CACHE, command: str | None
     logits = model.predict(_prepare(x_test), batch_size=1000, verbose=0)
     test_accuracy = float(np.mean(np.argmax(logits, axis=1) == y_test))
     facts = {
-        "command": command or "python benchmarks/reference_classifier.py",
+        "command": command or "python -m benchmarks.rd.reference_classifier",
         "epochs": epochs,
         "seed": seed,
         "train_seconds": round(seconds, 1),
@@ -84,7 +80,7 @@ def train(epochs: int = 3, seed: int = 0, out: Path = CACHE, command: str | None
     out.parent.mkdir(parents=True, exist_ok=True)
     weights = model.get_weights()
     np.savez(out, **{f"w{i}": w for i, w in enumerate(weights)}, facts=np.array(json.dumps(facts)))
-    out.with_name("reference_classifier.json").write_text(json.dumps(facts, indent=2) + "\n")
+    write_results("reference_classifier", facts, out.with_name("reference_classifier.json"))
     return facts
 
 
@@ -92,7 +88,7 @@ def train(epochs: int = 3, seed: int = 0, out: Path = CACHE, command: str | None
 def load(path: str = str(CACHE)):
     """The cached Keras classifier (trains it first, with the defaults, if there is no cache)."""
     if not Path(path).exists():
-        train(out=Path(path), command="benchmarks.reference_classifier.load() (no cache found; default settings)")
+        train(out=Path(path), command="benchmarks.rd.reference_classifier.load() (no cache found; default settings)")
     model = build_model()
     with np.load(path) as npz:
         count = sum(1 for k in npz.files if k.startswith("w"))
@@ -122,8 +118,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=CACHE)
     args = parser.parse_args()
-    command = " ".join(["AEC_DATA=" + os.environ.get("AEC_DATA", ""), "python", *map(shlex.quote, sys.argv)])
-    print(json.dumps(train(args.epochs, args.seed, args.out, command), indent=2))
+    print(json.dumps(train(args.epochs, args.seed, args.out, command_line()), indent=2))
 
 
 if __name__ == "__main__":

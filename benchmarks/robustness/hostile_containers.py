@@ -1,6 +1,6 @@
 """Mutated containers through `aec info` and `aec unpack --test`: exit codes, one-line errors, time, memory.
 
-    python benchmarks/hostile_containers.py [--count 100000] [--processes 300] [--json OUT]
+    python -m benchmarks.robustness.hostile_containers [--count 100000] [--processes 300] [--json OUT]
 
 Each mutation (truncation, bit flips, random bytes, inserted bytes, a header
 field set to an odd value with its CRC fixed) of a real 20-image container is
@@ -24,13 +24,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+import typer.main
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-import aec  # noqa: E402
-from aec.cli.main import app  # noqa: E402
-from tests.hostile import mutations  # noqa: E402
+import aec
+from aec.cli.main import app
+from aec.testing.hostile import mutations
+
+from ..common import ROOT, example_images, results_path, write_results
 
 ALLOWED_CODES = {0, 1}
 
@@ -38,8 +38,6 @@ ALLOWED_CODES = {0, 1}
 def run_in_process(args: list[str], _command=[]) -> tuple[int, str]:
     """The CLI as `aec ARGS` runs it, minus process start-up (Typer builds its command once)."""
     if not _command:
-        import typer.main
-
         _command.append(typer.main.get_command(app))
     err = io.StringIO()
     code = 0
@@ -55,10 +53,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--processes", type=int, default=300)
-    parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "hostile_containers.json")
+    parser.add_argument("--json", type=Path, default=results_path("hostile_containers"))
     args = parser.parse_args()
 
-    images = np.stack([np.asarray(Image.open(p)) for p in sorted((ROOT / "examples" / "digits").glob("*.png"))])
+    images = example_images()
     base = aec.encode(images[:20], chunk_size=8)
     rng = np.random.default_rng(2026)
     codes: collections.Counter = collections.Counter()
@@ -76,7 +74,8 @@ def main() -> None:
                 slowest = max(slowest, time.perf_counter() - t0)
                 codes[code] += 1
                 lines = err.strip().splitlines()
-                if code not in ALLOWED_CODES or "Traceback" in err or "internal error" in err or (code and len(lines) != 1):
+                if (code not in ALLOWED_CODES or "Traceback" in err or "internal error" in err
+                        or (code and len(lines) != 1)):
                     problems.append({"kind": kind, "command": command[0], "code": code, "stderr": err[:300]})
             if n % 10000 == 9999:
                 print(f"{n + 1} mutations, {time.perf_counter() - start:.0f}s", file=sys.stderr, flush=True)
@@ -113,8 +112,7 @@ def main() -> None:
         "problem_count": len(problems),
         "seconds": round(time.perf_counter() - start, 1),
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    write_results("hostile_containers", results, args.json)
     print(json.dumps(results, indent=2))
     sys.exit(1 if problems else 0)
 

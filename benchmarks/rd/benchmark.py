@@ -1,7 +1,7 @@
 """The rate-distortion benchmark: aec against classic codecs and learned baselines on the MNIST test set.
 
-    AEC_DATA=../shared/data/mnist nice -n 19 python benchmarks/rd_benchmark.py [--model FILE]... [--limit N] [--quick]
-        [--efforts 0,1,2]
+    AEC_DATA=../shared/data/mnist nice -n 19 python -m benchmarks.rd.benchmark [--model FILE]... [--limit N] [--quick]
+        [--efforts 0,1,2] [--out-dir DIR] [--plot PNG]
 
 Codes the 10,000 MNIST test digits with
 - every shipped aec model (aec.models.shipped_model_files()) and every
@@ -9,20 +9,20 @@ Codes the 10,000 MNIST test digits with
   pack --effort of --efforts (each effort its own curve: "aec" is effort 0),
   through aec.encode / aec.decode: whole-file bytes = the .aec file,
   coded bytes = aec.info(data)['latent_bytes'];
-- the seed autoencoder (benchmarks/seed_autoencoder.py, cached weights);
-- every classic codec point (benchmarks/classic_codecs.py);
+- the seed autoencoder (benchmarks/rd/seed_autoencoder.py, cached weights);
+- every classic codec point (aec.classic) and the PCA baseline (benchmarks/rd/pca.py);
 - the TensorFlow Compression MNIST model re-implemented in Keras 3
-  (benchmarks/tfc_baseline.py): its points come from the committed
+  (benchmarks/rd/tfc_baseline.py): its points come from the committed
   benchmarks/results/tfc_baseline.json, with the classifier accuracy when the
   decoded digits are cached in benchmarks/results/tfc/ (not committed);
 and reports for each: whole-file bytes per image, coded bytes per image
 where meaningful, xz of the concatenated files for per-image formats, MSE on
 [0,1], PSNR, and the reference classifier's accuracy on the decoded digits
-(benchmarks/reference_classifier.py; trained first if not cached).
+(benchmarks/rd/reference_classifier.py; trained first if not cached).
 
 Writes benchmarks/results/rd.json, benchmarks/results/rd.md and
 docs/rate_distortion.png. Compares each aec curve with every other lossy curve: BD-rate
-(benchmarks/bd_rate.py) by cubic fit where both curves have >= 4 points and
+(aec.metrics) by cubic fit where both curves have >= 4 points and
 by PCHIP where both have >= 2, and at each aec point the bytes the other
 curve needs for the same PSNR and the ratio.
 """
@@ -30,26 +30,25 @@ curve needs for the same PSNR and the ratio.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
-import platform
-import shlex
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import PIL
+from PIL import features
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-import aec  # noqa: E402
-from benchmarks import classic_codecs, reference_classifier, seed_autoencoder  # noqa: E402
-from benchmarks.bd_rate import MIN_POINTS, PCHIP_MIN_POINTS, bd_rate, bd_rate_pchip, pareto, rate_at_psnr  # noqa: E402
-from benchmarks.metrics import mse, psnr  # noqa: E402
-from aec.datasets import load_mnist  # noqa: E402
+import aec
+from aec import classic
+from aec.datasets import load_mnist
+from aec.metrics import MIN_POINTS, PCHIP_MIN_POINTS, bd_rate, bd_rate_pchip, mse, pareto, psnr, rate_at_psnr
 
-RESULTS = ROOT / "benchmarks" / "results"
+from ..common import RESULTS, ROOT, command_line, write_results
+from . import reference_classifier, seed_autoencoder
+from .pca import PCA, PCABasis
+from .plot import plot
+
 AEC_FAMILY = "aec"
 SEED_FAMILY = "seed autoencoder 784-32-784 (8-bit)"
 TFC_JSON = RESULTS / "tfc_baseline.json"
@@ -112,7 +111,7 @@ def seed_point(images, labels) -> dict:
 
 
 def tfc_points(images, labels) -> list[dict]:
-    """The TFC baseline's recorded points (benchmarks/tfc_baseline.py ran the real coding on all 10,000 test digits).
+    """The TFC baseline's recorded points (benchmarks/rd/tfc_baseline.py ran the real coding on all 10,000 test digits).
 
     With the decoded digits cached, the point is rebuilt from them (so the classifier accuracy is measured and
     the MSE checked against the record); without, the recorded figures are used and the accuracy is unknown.
@@ -147,11 +146,30 @@ def tfc_points(images, labels) -> list[dict]:
     return out
 
 
+WEBP_QUALITIES = (0, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
+JPEG_QUALITIES = (5, 10, 20, 30, 50, 70, 90, 95)
+AVIF_QUALITIES = (0, 25, 50, 75, 95)
+PCA_STEPS = (3.2, 1.6, 0.8, 0.4, 0.2, 0.1)
+
+
+def sweep(basis: PCABasis | None, webp=WEBP_QUALITIES, jpeg=JPEG_QUALITIES, avif=AVIF_QUALITIES,
+          pca_steps=PCA_STEPS) -> list:
+    """Every classic codec point and the PCA baseline's, in plot order (basis=None skips PCA)."""
+    codecs: list = [classic.PNG(), classic.WebPLossless(), classic.XZRaw()]
+    codecs += [classic.WebP(q) for q in webp]
+    codecs += [classic.JPEG(q) for q in jpeg]
+    codecs += [classic.AVIF(q) for q in avif]
+    if basis is not None:
+        codecs += [PCA(basis, s, "ans") for s in pca_steps]
+        codecs += [PCA(basis, s, "xz") for s in pca_steps]
+    return codecs
+
+
 def classic_points(images, labels, basis, quick: bool) -> list[dict]:
     if quick:  # a smoke run: two points per sweep
-        codecs = classic_codecs.sweep(basis, webp=(0, 50), jpeg=(10, 50), avif=(0, 50), pca_steps=(0.8, 0.2))
+        codecs = sweep(basis, webp=(0, 50), jpeg=(10, 50), avif=(0, 50), pca_steps=(0.8, 0.2))
     else:
-        codecs = classic_codecs.sweep(basis)
+        codecs = sweep(basis)
     out = []
     for c in codecs:
         start = time.perf_counter()
@@ -228,12 +246,14 @@ def markdown(results: dict) -> str:
         f"Rate-distortion on the {results['test_images']:,} MNIST test digits "
         f"(reference classifier on the originals: {results['classifier']['accuracy_on_originals'] * 100:.2f}%).",
         "",
-        "| codec | parameter | whole-file B/img | coded B/img | folder xz B/img | MSE [0,1] | PSNR dB | classifier accuracy |",
+        "| codec | parameter | whole-file B/img | coded B/img | folder xz B/img | MSE [0,1] | PSNR dB "
+        "| classifier accuracy |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for p in results["points"]:
         lines.append(
-            f"| {p['codec']} | {'-' if p['parameter'] is None else p['parameter']} | {_fmt(p['whole_bytes_per_image'])} "
+            f"| {p['codec']} | {'-' if p['parameter'] is None else p['parameter']} "
+            f"| {_fmt(p['whole_bytes_per_image'])} "
             f"| {_fmt(p['coded_bytes_per_image'])} | {_fmt(p['folder_xz_bytes_per_image'])} | {p['mse']:.5f} "
             f"| {'lossless' if p['psnr_db'] is None else _fmt(p['psnr_db'])} "
             f"| {_pct(p['classifier_accuracy'])} |")
@@ -244,15 +264,17 @@ def markdown(results: dict) -> str:
 
 def _comparison_lines(ours: str, comparisons: dict) -> list[str]:
     lines = ["", f"`{ours}` against the other lossy curves (whole-file bytes):", "",
-             "| other curve | points (Pareto) | PSNR range dB | BD-rate of aec (cubic) | BD-rate of aec (PCHIP) | aec point "
-             "| other's B/img at aec's PSNR | ratio other / aec |",
+             "| other curve | points (Pareto) | PSNR range dB | BD-rate of aec (cubic) | BD-rate of aec (PCHIP) "
+             "| aec point | other's B/img at aec's PSNR | ratio other / aec |",
              "| --- | ---: | --- | --- | --- | --- | ---: | ---: |"]
     for family, c in comparisons.items():
         bd = f"{c['bd_rate_percent']:+.1f}%" if c["bd_rate_percent"] is not None else "not computable*"
-        bd_pchip = f"{c['bd_rate_pchip_percent']:+.1f}%" if c["bd_rate_pchip_percent"] is not None else "not computable*"
+        bd_pchip = (f"{c['bd_rate_pchip_percent']:+.1f}%" if c["bd_rate_pchip_percent"] is not None
+                    else "not computable*")
         for row in c["at_aec_points"]:
             lines.append(
-                f"| {family} | {c['points']} ({c['pareto_points']}) | {c['psnr_range_db'][0]:.2f}-{c['psnr_range_db'][1]:.2f} "
+                f"| {family} | {c['points']} ({c['pareto_points']}) "
+                f"| {c['psnr_range_db'][0]:.2f}-{c['psnr_range_db'][1]:.2f} "
                 f"| {bd} | {bd_pchip} | {row['aec_bytes_per_image']:.2f} B, {row['aec_psnr_db']:.2f} dB "
                 f"| {_fmt(row['other_bytes_per_image_at_that_psnr'])} | {_ratio(row['ratio_other_over_aec'])} |")
     reasons = {c.get(k) for c in comparisons.values()
@@ -263,7 +285,8 @@ def _comparison_lines(ours: str, comparisons: dict) -> list[str]:
     if webp:
         for row in webp["at_aec_points"]:
             if row.get("webp_folder_xz_bytes_per_image_at_that_psnr") is not None:
-                lines.append(f"\nWebP with its files xz-compressed together (folder archive) at {row['aec_psnr_db']:.2f} dB: "
+                lines.append(f"\nWebP with its files xz-compressed together (folder archive) "
+                             f"at {row['aec_psnr_db']:.2f} dB: "
                              f"{row['webp_folder_xz_bytes_per_image_at_that_psnr']:.2f} B/img, "
                              f"{row['ratio_webp_folder_xz_over_aec']:.1f}x aec's whole file.")
     return lines
@@ -278,14 +301,14 @@ def main() -> None:
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "rate_distortion.png")
     args = parser.parse_args()
-    command = " ".join(["AEC_DATA=" + os.environ.get("AEC_DATA", ""), "python", *map(shlex.quote, sys.argv)])
+    command = command_line()
 
     started = time.perf_counter()
     images, labels = load_mnist("test")
     if args.limit:
         images, labels = images[: args.limit], labels[: args.limit]
     train_images, _ = load_mnist("train")
-    basis = classic_codecs.PCABasis.fit(train_images, 32)
+    basis = PCABasis.fit(train_images, 32)
     clf_facts = reference_classifier.facts() if reference_classifier.CACHE.exists() else None
     original_accuracy = reference_classifier.accuracy(images, labels)
     clf_facts = clf_facts or reference_classifier.facts()
@@ -297,8 +320,6 @@ def main() -> None:
     points += classic_points(images, labels, basis, args.quick)
     results = {
         "command": command,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "versions": _versions(),
         "test_images": len(images),
         "classifier": {**clf_facts, "accuracy_on_originals": original_accuracy},
@@ -307,29 +328,22 @@ def main() -> None:
         "comparisons": compare(points),  # effort 0, as before
         "comparisons_by_effort": {aec_family(e): compare(points, aec_family(e)) for e in efforts},
         "bd_rate_method": "VCEG-M33: cubic fit of ln(bytes) against PSNR over the common PSNR range, "
-                          f"Pareto points only, >= {MIN_POINTS} points per curve (benchmarks/bd_rate.py); "
+                          f"Pareto points only, >= {MIN_POINTS} points per curve (aec.metrics); "
                           "bd_rate_pchip_percent: the same with ln(bytes) interpolated by PCHIP (Fritsch-Carlson, "
                           f"as in VCEG-AL22), >= {PCHIP_MIN_POINTS} points per curve",
         "seconds": round(time.perf_counter() - started, 1),
     }
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / "rd.json").write_text(json.dumps(results, indent=2, allow_nan=False) + "\n")
+    write_results("rd", results, args.out_dir / "rd.json", allow_nan=False)
     table = markdown(results)
     (args.out_dir / "rd.md").write_text(f"Command: `{command}`\n\n" + table)
-    from benchmarks.rd_plot import plot
-
     plot(results, args.plot)
     print(table)
     print(f"wrote {args.out_dir / 'rd.json'}, {args.out_dir / 'rd.md'}, {args.plot} in {results['seconds']} s")
 
 
 def _versions() -> dict:
-    import PIL
-
     out = {"aec": aec.__version__, "numpy": np.__version__, "pillow": PIL.__version__}
     try:
-        from PIL import features
-
         out["libwebp"] = features.version("webp")
         out["libavif"] = features.version("avif")
         out["libjpeg"] = features.version("jpg")

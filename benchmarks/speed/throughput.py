@@ -1,6 +1,6 @@
 """Speed, side by side in one run: aec against the floors it cannot beat, as ratios.
 
-    AEC_DATA=../shared/data/mnist python benchmarks/speed.py [--runs 3] [--million] [--tmp DIR]
+    AEC_DATA=../shared/data/mnist python -m benchmarks.speed.throughput [--runs 3] [--million] [--tmp DIR] [--json OUT]
 
 - pack of the 10,000-PNG MNIST test folder vs reading those PNGs into one
   array with Pillow in one process (the read floor) and vs `tar czf`;
@@ -14,18 +14,17 @@
 - peak memory (max RSS) of pack and unpack at 10k and (--million) 1M images (.npy, streamed).
 Medians of --runs runs; every figure of a row comes from the same run loop.
 --tmp DIR: where the folders are written (default: the system's temporary folder).
-On this VM's disk, writing 10,000 small files takes 2 to 6.5 s depending on
-what was written and deleted before (the write floor grew from 2.4 to 6.7 s
-over five back-to-back runs), so `--tmp /dev/shm` (RAM) shows what aec itself
-costs against the floor.
+On a VM's disk the time to write 10,000 small files depends on what was
+written and deleted before (see benchmarks/RESULTS.md), so `--tmp /dev/shm`
+(RAM) shows what aec itself costs against the floor.
+Results: benchmarks/results/speed.json (the committed speed-ram.json is a run with --tmp /dev/shm).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import compileall
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -37,10 +36,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-import aec  # noqa: E402
-from aec.datasets import load_mnist  # noqa: E402
+import aec
+from aec.datasets import load_mnist
+
+from ..common import ROOT, results_path, write_results
 
 AEC = [sys.executable, "-m", "aec"]
 # The floors as programs a user could run: one process, Pillow, the files in sorted order.
@@ -88,11 +87,9 @@ def compile_sources() -> None:
     """Byte-compile aec's own modules, as `pip install` does for an installed package.
 
     This checkout is an editable install; with PYTHONDONTWRITEBYTECODE=1 (set
-    on this machine) every `aec` process would otherwise compile codec/ and
-    cli/ from source again: 0.39 s -> 0.53 s for a 10k `.npy` pack here.
+    on some machines) every `aec` process would otherwise compile codec/ and
+    cli/ from source again, which shows in the short runs (see benchmarks/RESULTS.md).
     """
-    import compileall
-
     for package in ("codec", "cli", "weights"):
         compileall.compile_dir(ROOT / package, quiet=1)
 
@@ -101,7 +98,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--million", action="store_true", help="also measure memory at 1,000,000 images")
-    parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "speed.json")
+    parser.add_argument("--json", type=Path, default=results_path("speed"))
     parser.add_argument("--tmp", type=Path, default=None, help="folder for the test files (default: system temp)")
     args = parser.parse_args()
     compile_sources()
@@ -149,7 +146,8 @@ def main() -> None:
             add("aec.decode images/s", len(images) / seconds(lambda: aec.decode(data, model=model)))
         memory = {
             "pack 10k .npy": peak_rss_mb(AEC + ["pack", tmp / "test.npy", "-o", tmp / "m1.aec", "-q"]),
-            "unpack 10k to .npy": peak_rss_mb(AEC + ["unpack", tmp / "m1.aec", "--format", "npy", "-o", tmp / "m1.npy", "-q"]),
+            "unpack 10k to .npy": peak_rss_mb(
+                AEC + ["unpack", tmp / "m1.aec", "--format", "npy", "-o", tmp / "m1.npy", "-q"]),
             "pack 10k PNG folder": peak_rss_mb(AEC + ["pack", src, "-o", tmp / "m2.aec", "-q"]),
             "unpack 10k to PNGs": peak_rss_mb(AEC + ["unpack", tmp / "m2.aec", "-o", tmp / "m2", "-q"]),
         }
@@ -180,11 +178,9 @@ def main() -> None:
     if args.million:
         ratios["pack memory 1M / 10k"] = memory["pack 1M .npy"] / memory["pack 10k .npy"]
         ratios["unpack memory 1M / 10k"] = memory["unpack 1M to .npy"] / memory["unpack 10k to .npy"]
-    results = {"machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}",
-               "files_in": str(args.tmp or tempfile.gettempdir()),
+    results = {"files_in": str(args.tmp or tempfile.gettempdir()),
                "runs": args.runs, "medians": med, "ratios": ratios, "peak_rss_mb": memory, "all_runs": rows}
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    write_results("speed", results, args.json)
     print("| figure | median |\n| --- | --- |")
     for k, v in med.items():
         print(f"| {k} | {v:,.3f} |")

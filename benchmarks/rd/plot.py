@@ -1,6 +1,6 @@
 """The rate-distortion plot from benchmarks/results/rd.json: bytes per image (log) against PSNR, every codec a line.
 
-    python benchmarks/rd_plot.py [--json benchmarks/results/rd.json] [--out docs/rate_distortion.png]
+    python -m benchmarks.rd.plot [--json benchmarks/results/rd.json] [--out docs/rate_distortion.png]
 
 Lossless codecs (psnr_db null in the JSON) are drawn as dotted vertical lines at their
 bytes per image. Whole-file bytes throughout (containers and headers included).
@@ -12,7 +12,8 @@ import argparse
 import json
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from ..common import RESULTS, ROOT
+
 STYLE = {  # family -> (colour, marker); unknown families get matplotlib's cycle
     "aec": ("black", "*"),
     "aec --effort 1": ("dimgrey", "*"),
@@ -28,7 +29,7 @@ STYLE = {  # family -> (colour, marker); unknown families get matplotlib's cycle
 
 
 def plot(results: dict, out: Path) -> None:
-    import matplotlib
+    import matplotlib  # here, not at the top: slow to import, and `--help` or a benchmark's import need not wait
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -69,7 +70,7 @@ def plot(results: dict, out: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "rd.json")
+    parser.add_argument("--json", type=Path, default=RESULTS / "rd.json")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "rate_distortion.png")
     args = parser.parse_args()
     plot(json.loads(args.json.read_text()), args.out)

@@ -1,6 +1,6 @@
 """The seed baseline: the original single-layer 784-32-784 autoencoder, latents at 8 bits.
 
-    AEC_DATA=../shared/data/mnist nice -n 19 python benchmarks/seed_autoencoder.py [--epochs 50] [--seed 0]
+    AEC_DATA=../shared/data/mnist nice -n 19 python -m benchmarks.rd.seed_autoencoder [--epochs 50] [--seed 0]
 
 Dense(32, relu) -> Dense(784, sigmoid), Adam, binary cross-entropy, 50
 epochs, batch 256, trained on the 60,000 MNIST training digits. Weights are
@@ -18,25 +18,21 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
-import shlex
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from aec.datasets import load_mnist
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from ..common import RESULTS, command_line, write_results
+
 CACHE = RESULTS / "seed_autoencoder.weights.npz"
 SIDE_INFO_BYTES = 32 * 2 * 4  # per-latent min and max, float32
 
 
 def train(epochs: int = 50, seed: int = 0, out: Path = CACHE, command: str | None = None) -> dict:
-    import keras
-
-    from aec.datasets import load_mnist
+    import keras  # here, not at the top: TensorFlow takes seconds to import, and coding needs only numpy
 
     keras.utils.set_random_seed(seed)
     x_train = load_mnist("train")[0].reshape(-1, 784).astype(np.float32) / 255.0
@@ -53,7 +49,7 @@ def train(epochs: int = 50, seed: int = 0, out: Path = CACHE, command: str | Non
     seconds = time.perf_counter() - start
     w1, b1, w2, b2 = model.get_weights()
     facts = {
-        "command": command or "python benchmarks/seed_autoencoder.py",
+        "command": command or "python -m benchmarks.rd.seed_autoencoder",
         "epochs": epochs,
         "batch_size": 256,
         "seed": seed,
@@ -64,14 +60,14 @@ def train(epochs: int = 50, seed: int = 0, out: Path = CACHE, command: str | Non
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(out, w1=w1, b1=b1, w2=w2, b2=b2, facts=np.array(json.dumps(facts)))
-    out.with_name("seed_autoencoder.json").write_text(json.dumps(facts, indent=2) + "\n")
+    write_results("seed_autoencoder", facts, out.with_name("seed_autoencoder.json"))
     return facts
 
 
 @functools.lru_cache(maxsize=2)
 def load(path: str = str(CACHE)) -> tuple[np.ndarray, ...]:
     if not Path(path).exists():
-        raise FileNotFoundError(f"{path}: no cached seed autoencoder; run python benchmarks/seed_autoencoder.py")
+        raise FileNotFoundError(f"{path}: no cached seed autoencoder; run python -m benchmarks.rd.seed_autoencoder")
     with np.load(path) as npz:
         return tuple(npz[k].astype(np.float64) for k in ("w1", "b1", "w2", "b2"))
 
@@ -122,8 +118,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=CACHE)
     args = parser.parse_args()
-    command = " ".join(["AEC_DATA=" + os.environ.get("AEC_DATA", ""), "python", *map(shlex.quote, sys.argv)])
-    print(json.dumps(train(args.epochs, args.seed, args.out, command), indent=2))
+    print(json.dumps(train(args.epochs, args.seed, args.out, command_line()), indent=2))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Robustness: damaged containers, killed processes, and the same pixels from every installation."""
