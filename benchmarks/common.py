@@ -34,8 +34,13 @@ def cpu_model() -> str:
 
 def machine() -> dict:
     """The machine a figure was measured on: CPU model and cores, Python and numpy versions."""
-    return {"cpu": cpu_model(), "architecture": platform.machine(), "cores": os.cpu_count(),
-            "python": platform.python_version(), "numpy": np.__version__}
+    return {
+        "cpu": cpu_model(),
+        "architecture": platform.machine(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
 
 
 def results_path(name: str) -> Path:

@@ -12,15 +12,30 @@ Never imports TensorFlow; only aec.training does.
 
 from ._version import __version__
 from .decoding import decode
-from .fileinfo import info
-from .packing import PackResult, encode, pack
-from .unpacking import UnpackResult, unpack, verify
 from .errors import AecError, ContainerError, DataError, InputError, ModelError, OutputError
+from .fileinfo import info
 from .models import DEFAULT_MODEL, resolve_model
+from .packing import PackResult, encode, pack
 from .search import EFFORTS
+from .unpacking import UnpackResult, unpack, verify
 
 __all__ = [
-    "__version__", "encode", "decode", "pack", "unpack", "info", "verify", "resolve_model", "DEFAULT_MODEL", "EFFORTS",
-    "PackResult", "UnpackResult",
-    "AecError", "ContainerError", "DataError", "InputError", "ModelError", "OutputError",
+    "__version__",
+    "encode",
+    "decode",
+    "pack",
+    "unpack",
+    "info",
+    "verify",
+    "resolve_model",
+    "DEFAULT_MODEL",
+    "EFFORTS",
+    "PackResult",
+    "UnpackResult",
+    "AecError",
+    "ContainerError",
+    "DataError",
+    "InputError",
+    "ModelError",
+    "OutputError",
 ]

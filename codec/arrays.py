@@ -20,8 +20,8 @@ from typing import Callable, Iterator
 import numpy as np
 
 from .errors import DataError, InputError, OutputError
-from .fileio import atomic_output
 from .filearray import FileArray
+from .fileio import atomic_output
 from .idx import read_idx
 
 _IDX_NAME = re.compile(r"-idx\d-ubyte(\.gz)?$|\.idx\d?(\.gz)?$", re.IGNORECASE)
@@ -111,8 +111,10 @@ def read_array_file(path: Path, shape: tuple[int, int]) -> tuple[np.ndarray, np.
                 keys = list(npz.keys())
                 image_key = next((k for k in IMAGE_KEYS if k in keys), keys[0] if len(keys) == 1 else None)
                 if image_key is None:
-                    raise InputError(f"{path}: which array are the images? (holds {', '.join(keys) or 'none'}; "
-                                     f"name it images, or save only one)")
+                    raise InputError(
+                        f"{path}: which array are the images? (holds {', '.join(keys) or 'none'}; "
+                        f"name it images, or save only one)"
+                    )
                 array = npz[image_key]
                 label_key = next((k for k in LABEL_KEYS if k in keys and k != image_key), None)
                 labels = npz[label_key] if label_key else None
@@ -155,8 +157,9 @@ def npy_writer(path: Path, shape: tuple[int, ...], force: bool = False) -> Itera
             raise OutputError(f"{path}: {written} of {shape[0]} images written")
 
 
-def write_array_file(path: Path, images: np.ndarray, labels: np.ndarray | None, names: list[str],
-                     force: bool = False) -> list[Path]:
+def write_array_file(
+    path: Path, images: np.ndarray, labels: np.ndarray | None, names: list[str], force: bool = False
+) -> list[Path]:
     """Write .npy (images; labels beside as NAME-labels.npy) or .npz (images, labels, names), atomically."""
     path = Path(path)
     written = []

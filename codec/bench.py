@@ -12,14 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .decoding import decode
-from .packing import encode
 from .arrays import is_array_file, read_array_file
 from .classic import PNG, WebP, WebPLossless
+from .decoding import decode
 from .errors import InputError
 from .inputs import collect_inputs
 from .metrics import mse, psnr
 from .models import load_model_file, shipped_model_files
+from .packing import encode
 from .prepare import load_prepared
 
 
@@ -51,9 +51,16 @@ def run(path: Path, limit: int | None = 2000, efforts: tuple[int, ...] = (0, 1))
     rows = []
 
     def add(codec_name: str, total: int, decoded: np.ndarray, encode_s: float, decode_s: float) -> None:
-        rows.append({"codec": codec_name, "bytes_per_image": total / n, "ratio_vs_raw": images.size / total,
-                     "psnr_db": _psnr(images, decoded), "encode_us_per_image": 1e6 * encode_s / n,
-                     "decode_us_per_image": 1e6 * decode_s / n})
+        rows.append(
+            {
+                "codec": codec_name,
+                "bytes_per_image": total / n,
+                "ratio_vs_raw": images.size / total,
+                "psnr_db": _psnr(images, decoded),
+                "encode_us_per_image": 1e6 * encode_s / n,
+                "decode_us_per_image": 1e6 * decode_s / n,
+            }
+        )
 
     for effort in efforts:
         for name, model in sorted(models.items(), key=lambda kv: kv[1].quality):
@@ -73,10 +80,14 @@ def run(path: Path, limit: int | None = 2000, efforts: tuple[int, ...] = (0, 1))
 
 
 def format_table(result: dict) -> str:
-    lines = [f"{result['images']} images from {result['source']} ({result['raw_bytes_per_image']} raw bytes each)",
-             f"{'codec':<28} {'B/image':>9} {'ratio':>7} {'PSNR dB':>8} {'enc us':>8} {'dec us':>8}"]
+    lines = [
+        f"{result['images']} images from {result['source']} ({result['raw_bytes_per_image']} raw bytes each)",
+        f"{'codec':<28} {'B/image':>9} {'ratio':>7} {'PSNR dB':>8} {'enc us':>8} {'dec us':>8}",
+    ]
     for r in result["rows"]:
         psnr = "lossless" if r["psnr_db"] is None else f"{r['psnr_db']:.2f}"
-        lines.append(f"{r['codec']:<28} {r['bytes_per_image']:>9.2f} {r['ratio_vs_raw']:>6.1f}x {psnr:>8} "
-                     f"{r['encode_us_per_image']:>8.1f} {r['decode_us_per_image']:>8.1f}")
+        lines.append(
+            f"{r['codec']:<28} {r['bytes_per_image']:>9.2f} {r['ratio_vs_raw']:>6.1f}x {psnr:>8} "
+            f"{r['encode_us_per_image']:>8.1f} {r['decode_us_per_image']:>8.1f}"
+        )
     return "\n".join(lines)

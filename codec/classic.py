@@ -59,6 +59,7 @@ def check_images(images: np.ndarray) -> np.ndarray:
 
 # --- per-image formats through Pillow ------------------------------------------
 
+
 class PerImageCodec:
     """A format that stores one file per image; subclasses set `format` and `save_options()`."""
 
@@ -92,11 +93,16 @@ class PerImageCodec:
         decoded = np.stack([self.decode_one(f) for f in files])
         decode_seconds = time.perf_counter() - start
         return CodecResult(
-            codec=self.name, parameter=self.parameter, images=len(images),
-            whole_bytes=sum(map(len, files)), decoded=decoded,
+            codec=self.name,
+            parameter=self.parameter,
+            images=len(images),
+            whole_bytes=sum(map(len, files)),
+            decoded=decoded,
             folder_xz_bytes=len(xz(b"".join(files))) if folder_xz else None,
-            lossless=self.lossless, notes=self.notes(),
-            encode_seconds=encode_seconds, decode_seconds=decode_seconds,
+            lossless=self.lossless,
+            notes=self.notes(),
+            encode_seconds=encode_seconds,
+            decode_seconds=decode_seconds,
         )
 
     def notes(self) -> str:
@@ -155,6 +161,7 @@ class AVIF(PerImageCodec):
 
 # --- whole-set codecs ------------------------------------------------------------
 
+
 class XZRaw:
     """xz (lzma preset 9e, .xz container) of the raw uint8 pixel array; lossless."""
 
@@ -171,6 +178,14 @@ class XZRaw:
         back = lzma.decompress(data)
         shape = struct.unpack("<III", back[:12])
         decoded = np.frombuffer(back[12:], np.uint8).reshape(shape)
-        return CodecResult(self.name, None, len(images), len(data), decoded, lossless=True,
-                           notes="lzma preset 9e, .xz container, 12-byte shape header inside",
-                           encode_seconds=encode_seconds, decode_seconds=time.perf_counter() - start)
+        return CodecResult(
+            self.name,
+            None,
+            len(images),
+            len(data),
+            decoded,
+            lossless=True,
+            notes="lzma preset 9e, .xz container, 12-byte shape header inside",
+            encode_seconds=encode_seconds,
+            decode_seconds=time.perf_counter() - start,
+        )

@@ -53,9 +53,20 @@ class Header:
 
     def pack(self) -> bytes:
         body = _BODY.pack(
-            self.fingerprint, self.height, self.width, self.latents, self.quality, self.coder_id,
-            self.image_count, self.chunk_size, self.chunk_count, self.flags, self.names_codec,
-            self.names_stored_length, self.names_raw_length, self.names_crc,
+            self.fingerprint,
+            self.height,
+            self.width,
+            self.latents,
+            self.quality,
+            self.coder_id,
+            self.image_count,
+            self.chunk_size,
+            self.chunk_count,
+            self.flags,
+            self.names_codec,
+            self.names_stored_length,
+            self.names_raw_length,
+            self.names_crc,
         )
         prefix = _PREFIX.pack(VERSION_MAJOR, VERSION_MINOR, len(body))
         return MAGIC + prefix + body + struct.pack("<I", zlib.crc32(prefix + body))
@@ -141,11 +152,15 @@ class Reader:
             raise ContainerError(f"{where}: names table: CRC-32 mismatch (damaged)")
         self.payload_offset = self.pos
         if self.header.chunk_count * _CHUNK.size > self.size - self.pos:
-            raise ContainerError(f"{where}: {self.header.chunk_count} chunks cannot fit in the {self.size - self.pos} bytes left (truncated?)")
+            raise ContainerError(
+                f"{where}: {self.header.chunk_count} chunks cannot fit in the {self.size - self.pos} bytes left (truncated?)"
+            )
 
     def _read(self, n: int, what: str) -> bytes:
         if n > self.size - self.pos:
-            raise ContainerError(f"{self.where}: {what}: needs {n} bytes, only {self.size - self.pos} left (truncated?)")
+            raise ContainerError(
+                f"{self.where}: {what}: needs {n} bytes, only {self.size - self.pos} left (truncated?)"
+            )
         data = self.stream.read(n)
         if len(data) != n:
             raise ContainerError(f"{self.where}: {what}: file ended early (truncated)")
@@ -162,7 +177,9 @@ class Reader:
         prefix = self._read(_PREFIX.size, "header")
         major, minor, body_length = _PREFIX.unpack(prefix)
         if major != VERSION_MAJOR:
-            raise ContainerError(f"{where}: format version {major}.{minor} is not supported (this aec reads {VERSION_MAJOR}.x); upgrade aec")
+            raise ContainerError(
+                f"{where}: format version {major}.{minor} is not supported (this aec reads {VERSION_MAJOR}.x); upgrade aec"
+            )
         if body_length < _BODY.size:
             raise ContainerError(f"{where}: header: length {body_length} too short")
         body = self._read(body_length, "header")
@@ -195,8 +212,10 @@ class Reader:
         # bytes below the bound (see chunks()): the two cancel.
         room = self.size - self.payload_offset
         if h.image_count * min_latent_bytes > room:
-            raise ContainerError(f"{self.where}: header: {h.image_count} images cannot fit in "
-                                 f"{self.size - self.payload_offset} bytes of chunks (damaged or truncated)")
+            raise ContainerError(
+                f"{self.where}: header: {h.image_count} images cannot fit in "
+                f"{self.size - self.payload_offset} bytes of chunks (damaged or truncated)"
+            )
 
     def chunks(self, min_latent_bytes: float = 0.0) -> Iterator[tuple[int, bytes, bytes]]:
         """Yield (image count, per-image info bytes, latent bytes) for each chunk, every one verified."""

@@ -38,8 +38,7 @@ SPLIT_FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 HOW_TO_PROVIDE = (
-    "run `aec fetch-mnist`, set AEC_DATA to a folder with the four MNIST IDX files (raw or .gz), "
-    "or pass --data"
+    "run `aec fetch-mnist`, set AEC_DATA to a folder with the four MNIST IDX files (raw or .gz), or pass --data"
 )
 
 
@@ -128,6 +127,7 @@ def load_mnist(split: str = "train", data: str | os.PathLike | None = None) -> t
 
 # --- training data from anywhere ---------------------------------------------
 
+
 @dataclass
 class TrainingData:
     images: np.ndarray  # uint8 [N, H, W]
@@ -142,8 +142,9 @@ class TrainingData:
         return digest.hexdigest()
 
 
-def load_training_images(data: str | os.PathLike | None = None, shape: tuple[int, int] = (28, 28),
-                         invert: str = "auto", resize: bool = False) -> TrainingData:
+def load_training_images(
+    data: str | os.PathLike | None = None, shape: tuple[int, int] = (28, 28), invert: str = "auto", resize: bool = False
+) -> TrainingData:
     """The images `aec train --data` names; MNIST's training split when `data` is None.
 
     A folder holding train-images-idx3-ubyte[.gz] is MNIST (SHA-256 verified);
@@ -175,7 +176,7 @@ def load_training_images(data: str | os.PathLike | None = None, shape: tuple[int
             return TrainingData(_load_split_from_npz(path, "train")[0], str(path), "mnist-npz")
     if suffix in (".npy", ".npz") or looks_like_idx(path):
         array, _ = read_array_file(path, shape)  # the same reader as `aec pack`
-        array = array[0:len(array)]  # training holds all images in memory anyway
+        array = array[0 : len(array)]  # training holds all images in memory anyway
         kind = suffix[1:] if suffix in (".npy", ".npz") else "idx"
         return TrainingData(_check_images(array, path, shape), str(path), kind)
     return TrainingData(_read_image_files(path, shape, invert, resize), str(path), "images")
@@ -211,6 +212,7 @@ def _read_image_files(path: Path, shape: tuple[int, int], invert: str, resize: b
         except InputError as err:
             problems.append(str(err))
     if problems:
-        raise InputError(f"{len(problems)} of {len(inputs.files)} files under {path} cannot be used: "
-                         f"{list_problems(problems)}")
+        raise InputError(
+            f"{len(problems)} of {len(inputs.files)} files under {path} cannot be used: {list_problems(problems)}"
+        )
     return _check_images(images, path, shape)

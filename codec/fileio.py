@@ -119,7 +119,7 @@ def write_new_file(path: str | Path, data: bytes, force: bool = False) -> None:
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
         if force:

@@ -30,7 +30,7 @@ def parse_idx(raw: bytes, name: str = "IDX data") -> np.ndarray:
     header = 4 + 4 * ndim
     if len(raw) < header:
         raise DataError(f"{name}: truncated IDX header")
-    shape = tuple(int.from_bytes(bytes(raw[4 + 4 * i: 8 + 4 * i]), "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(bytes(raw[4 + 4 * i : 8 + 4 * i]), "big") for i in range(ndim))
     dtype = np.dtype(IDX_DTYPES[type_code])
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(raw) - header != expected:
@@ -74,7 +74,7 @@ def open_raw_idx(path: Path) -> FileArray | None:
     ndim = head[3]
     with open(path, "rb") as f:
         header = f.read(4 + 4 * ndim)
-    dims = tuple(int.from_bytes(header[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    dims = tuple(int.from_bytes(header[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     if len(header) != 4 + 4 * ndim or path.stat().st_size != len(header) + int(np.prod(dims, dtype=np.int64)):
         raise DataError(f"{path}: IDX header does not match the file size")
     return FileArray(path, len(header), dims)

@@ -21,7 +21,6 @@ from . import plain_png
 from .errors import InputError
 from .record import FLAG_CONVERTED
 
-
 SMALL_FILE = 1 << 20  # files up to this size are read whole and tried on the plain-PNG fast path
 
 

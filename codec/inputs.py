@@ -17,6 +17,7 @@ from pathlib import Path
 from .errors import InputError
 from .names import check_name, output_name
 
+
 @dataclass
 class InputList:
     # In pack order, as strings: 10,000 Path objects (made, then turned back into strings

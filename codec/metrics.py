@@ -62,12 +62,14 @@ def bd_rate(rates_anchor, psnrs_anchor, rates_test, psnrs_test) -> float:
     ra, pa = pareto(rates_anchor, psnrs_anchor)
     rt, pt = pareto(rates_test, psnrs_test)
     if len(ra) < MIN_POINTS or len(rt) < MIN_POINTS:
-        raise ValueError(f"BD-rate needs >= {MIN_POINTS} points per curve "
-                         f"(have {len(ra)} and {len(rt)} on the Pareto fronts)")
+        raise ValueError(
+            f"BD-rate needs >= {MIN_POINTS} points per curve (have {len(ra)} and {len(rt)} on the Pareto fronts)"
+        )
     low, high = max(pa.min(), pt.min()), min(pa.max(), pt.max())
     if low >= high:
-        raise ValueError(f"PSNR ranges do not overlap "
-                         f"({pa.min():.2f}-{pa.max():.2f} vs {pt.min():.2f}-{pt.max():.2f} dB)")
+        raise ValueError(
+            f"PSNR ranges do not overlap ({pa.min():.2f}-{pa.max():.2f} vs {pt.min():.2f}-{pt.max():.2f} dB)"
+        )
     fit_a = np.polyint(np.polyfit(pa, np.log(ra), 3))
     fit_t = np.polyint(np.polyfit(pt, np.log(rt), 3))
     mean_a = (np.polyval(fit_a, high) - np.polyval(fit_a, low)) / (high - low)
@@ -148,12 +150,14 @@ def bd_rate_pchip(rates_anchor, psnrs_anchor, rates_test, psnrs_test) -> float:
     ra, pa = pareto(rates_anchor, psnrs_anchor)
     rt, pt = pareto(rates_test, psnrs_test)
     if len(ra) < PCHIP_MIN_POINTS or len(rt) < PCHIP_MIN_POINTS:
-        raise ValueError(f"BD-rate needs >= {PCHIP_MIN_POINTS} points per curve "
-                         f"(have {len(ra)} and {len(rt)} on the Pareto fronts)")
+        raise ValueError(
+            f"BD-rate needs >= {PCHIP_MIN_POINTS} points per curve (have {len(ra)} and {len(rt)} on the Pareto fronts)"
+        )
     low, high = max(pa.min(), pt.min()), min(pa.max(), pt.max())
     if low >= high:
-        raise ValueError(f"PSNR ranges do not overlap "
-                         f"({pa.min():.2f}-{pa.max():.2f} vs {pt.min():.2f}-{pt.max():.2f} dB)")
+        raise ValueError(
+            f"PSNR ranges do not overlap ({pa.min():.2f}-{pa.max():.2f} vs {pt.min():.2f}-{pt.max():.2f} dB)"
+        )
     # Pareto fronts rise in rate and PSNR together, so PSNR is strictly increasing: a valid abscissa
     mean_a = pchip_integral(pa, np.log(ra), low, high) / (high - low)
     mean_t = pchip_integral(pt, np.log(rt), low, high) / (high - low)

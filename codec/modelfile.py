@@ -137,16 +137,22 @@ class Model:
                 # (Whether the kernel is exactly int8 * scale is checked when writing: a file's
                 # int8 kernels are that by construction, and start-up time counts.)
                 if layer.kernel_scale is not None and (
-                        layer.kernel_scale.shape != layer.bias.shape or not np.all(np.isfinite(layer.kernel_scale))
-                        or np.any(layer.kernel_scale <= 0)):
+                    layer.kernel_scale.shape != layer.bias.shape
+                    or not np.all(np.isfinite(layer.kernel_scale))
+                    or np.any(layer.kernel_scale <= 0)
+                ):
                     raise ModelError(f"model {self.name}: {part} layer {i} has a bad kernel scale")
             for a, b in zip(layers, layers[1:]):
                 if a.kernel.shape[1] != b.kernel.shape[0]:
                     raise ModelError(f"model {self.name}: {part} layers do not chain")
             if first and layers[0].kernel.shape[0] != first:
-                raise ModelError(f"model {self.name}: encoder takes {layers[0].kernel.shape[0]} inputs, images have {first}")
+                raise ModelError(
+                    f"model {self.name}: encoder takes {layers[0].kernel.shape[0]} inputs, images have {first}"
+                )
             if last and layers[-1].kernel.shape[1] != last:
-                raise ModelError(f"model {self.name}: decoder gives {layers[-1].kernel.shape[1]} outputs, images have {last}")
+                raise ModelError(
+                    f"model {self.name}: decoder gives {layers[-1].kernel.shape[1]} outputs, images have {last}"
+                )
         n = self.quant_step.shape[0] if self.quant_step.ndim == 1 else -1
         if n <= 0 or self.encoder[-1].kernel.shape[1] != n or self.decoder[0].kernel.shape[0] != n:
             raise ModelError(f"model {self.name}: latent count does not match encoder/decoder")
@@ -228,9 +234,12 @@ def write_model(model: Model, path: str | os.PathLike) -> Path:
             f.attrs["latents"] = model.latents
             f.attrs["metadata"] = json.dumps(model.metadata, sort_keys=True)
             f.attrs["fingerprint"] = model.fingerprint_hex
-            stored = {f"{part}/{i}/kernel": layer for part, layers in (("encoder", model.encoder),
-                                                                        ("decoder", model.decoder))
-                      for i, layer in enumerate(layers) if layer.kernel_scale is not None}
+            stored = {
+                f"{part}/{i}/kernel": layer
+                for part, layers in (("encoder", model.encoder), ("decoder", model.decoder))
+                for i, layer in enumerate(layers)
+                if layer.kernel_scale is not None
+            }
             for name, array in _canonical_arrays(model):
                 if name in stored:
                     try:
@@ -292,8 +301,10 @@ def read_model(path: str | os.PathLike) -> Model:
                 raise ModelError(f"{path}: not an aec model file")
             version = int(f.attrs.get("format_version", -1))
             if version not in READABLE_VERSIONS:
-                raise ModelError(f"{path}: model format version {version} is not supported "
-                                 f"(this aec reads {', '.join(map(str, READABLE_VERSIONS))})")
+                raise ModelError(
+                    f"{path}: model format version {version} is not supported "
+                    f"(this aec reads {', '.join(map(str, READABLE_VERSIONS))})"
+                )
             layers = {}
             for part in ("encoder", "decoder"):
                 count = int(f[part].attrs["layers"]) if part in f else 0

@@ -122,8 +122,10 @@ def name_hashes(names: Iterable[str]) -> np.ndarray:
     """64-bit hashes of names, to find duplicates among millions without holding the names."""
     import hashlib
 
-    return np.fromiter((int.from_bytes(hashlib.blake2b(n.encode("utf-8"), digest_size=8).digest(), "little")
-                        for n in names), dtype=np.uint64)
+    return np.fromiter(
+        (int.from_bytes(hashlib.blake2b(n.encode("utf-8"), digest_size=8).digest(), "little") for n in names),
+        dtype=np.uint64,
+    )
 
 
 def has_duplicates(hashes: np.ndarray) -> bool:
@@ -170,7 +172,7 @@ def iter_names(stored: bytes, raw_length: int, count: int, piece: int = 1 << 20)
         shared = buffer[pos]
         if shared > len(previous):
             raise ContainerError(f"names table: name {index} shares more than the previous name has")
-        current = previous[:shared] + buffer[pos + 1:end]
+        current = previous[:shared] + buffer[pos + 1 : end]
         pos = end + 1
         try:
             name = current.decode("utf-8")

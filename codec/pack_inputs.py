@@ -48,9 +48,10 @@ class Batch:
     def split(self, k: int) -> tuple["Batch", "Batch"]:
         """The first k images and the rest (input bytes stay with the first part)."""
         labels = (None, None) if self.labels is None else (self.labels[:k], self.labels[k:])
-        return (Batch(self.names[:k], self.latents[:k], self.flags[:k], self.geometry[:k], labels[0],
-                      self.input_bytes),
-                Batch(self.names[k:], self.latents[k:], self.flags[k:], self.geometry[k:], labels[1]))
+        return (
+            Batch(self.names[:k], self.latents[:k], self.flags[:k], self.geometry[:k], labels[0], self.input_bytes),
+            Batch(self.names[k:], self.latents[k:], self.flags[k:], self.geometry[k:], labels[1]),
+        )
 
 
 def _read_one(path: str | Path, shape: tuple[int, int], invert: str, resize: bool):
@@ -144,9 +145,19 @@ def _spans(arrays: list[bool]) -> Iterator[tuple[int, int]]:
         start = end
 
 
-def encoded_batches(files: list[str], names: list[str], arrays: list[bool], model: Model, invert: str,
-                    resize: bool, skip_invalid: bool, skipped: list[tuple[Path, str]], progress: Progress,
-                    worker_count: int | None, effort: int = 0) -> Iterator[Batch]:
+def encoded_batches(
+    files: list[str],
+    names: list[str],
+    arrays: list[bool],
+    model: Model,
+    invert: str,
+    resize: bool,
+    skip_invalid: bool,
+    skipped: list[tuple[Path, str]],
+    progress: Progress,
+    worker_count: int | None,
+    effort: int = 0,
+) -> Iterator[Batch]:
     """Read, prepare and encode every input, in order; arrays[i]: whether files[i] is an array file.
 
     Invalid inputs are appended to `skipped` (skip_invalid), or fail the pack at the end with
@@ -157,7 +168,7 @@ def encoded_batches(files: list[str], names: list[str], arrays: list[bool], mode
     def refuse(path: Path, err: InputError) -> None:
         reason = str(err)
         if skip_invalid:
-            skipped.append((path, reason[len(str(path)) + 2:] if reason.startswith(f"{path}: ") else reason))
+            skipped.append((path, reason[len(str(path)) + 2 :] if reason.startswith(f"{path}: ") else reason))
         else:
             problems.append(reason)
 
@@ -191,18 +202,23 @@ def encoded_batches(files: list[str], names: list[str], arrays: list[bool], mode
         count = SEARCH_SLICE if in_workers else ARRAY_SLICE
 
         def start_slice(first: int):
-            pixels, flags = invert_batch(np.asarray(images[first:first + count]), invert)
+            pixels, flags = invert_batch(np.asarray(images[first : first + count]), invert)
             searched = pool.submit(_search_slice, pixels, effort) if in_workers and not problems else None
             return pixels, flags, searched
 
-        for first, (pixels, flags, searched) in workers.in_order(range(0, len(images), count), start_slice,
-                                                                 ahead if in_workers else 1):
+        for first, (pixels, flags, searched) in workers.in_order(
+            range(0, len(images), count), start_slice, ahead if in_workers else 1
+        ):
             if not problems:
                 latents = searched.result() if searched else search_latents(model, pixels, effort)
-                yield Batch(array_names(names[start], len(images), alone, first, len(pixels)),
-                            latents, flags, [None] * len(pixels),
-                            None if labels is None else labels[first:first + len(pixels)],
-                            input_bytes=size if first == 0 else 0)
+                yield Batch(
+                    array_names(names[start], len(images), alone, first, len(pixels)),
+                    latents,
+                    flags,
+                    [None] * len(pixels),
+                    None if labels is None else labels[first : first + len(pixels)],
+                    input_bytes=size if first == 0 else 0,
+                )
             # A share of this file per slice: a big array packed with --effort takes minutes.
             progress(len(pixels) / len(images))
         if not len(images):
@@ -213,8 +229,9 @@ def encoded_batches(files: list[str], names: list[str], arrays: list[bool], mode
             if arrays[start]:
                 yield from array_file_batches(start)
                 continue
-            results, latents = (future.result() if future is not None
-                                else _read_batch(files[start:end], invert, resize, model, effort))
+            results, latents = (
+                future.result() if future is not None else _read_batch(files[start:end], invert, resize, model, effort)
+            )
             good = []
             for path, name, result in zip(files[start:end], names[start:end], results):
                 if isinstance(result, InputError):
@@ -222,9 +239,16 @@ def encoded_batches(files: list[str], names: list[str], arrays: list[bool], mode
                 else:
                     good.append((name, *result))
             if good and not problems:
-                yield Batch([g[0] for g in good], latents, np.array([g[1] for g in good], np.uint8),
-                            [g[2] for g in good], input_bytes=sum(g[3] for g in good))
+                yield Batch(
+                    [g[0] for g in good],
+                    latents,
+                    np.array([g[1] for g in good], np.uint8),
+                    [g[2] for g in good],
+                    input_bytes=sum(g[3] for g in good),
+                )
             progress(end - start)
     if problems:
-        raise InputError(f"{len(problems)} of {len(files)} inputs cannot be packed "
-                         f"(--skip-invalid packs the rest): {list_problems(problems)}")
+        raise InputError(
+            f"{len(problems)} of {len(files)} inputs cannot be packed "
+            f"(--skip-invalid packs the rest): {list_problems(problems)}"
+        )

@@ -84,13 +84,15 @@ def _take(queue: collections.deque, count: int, has_labels: bool):
     geometry = np.stack(rows) if rows else np.zeros((0, GEOMETRY_FIELDS), np.uint16)
     labels = None
     if has_labels:
-        labels = np.concatenate([p.labels if p.labels is not None else np.full(len(p), NO_LABEL, np.int32)
-                                 for p in parts])
+        labels = np.concatenate(
+            [p.labels if p.labels is not None else np.full(len(p), NO_LABEL, np.int32) for p in parts]
+        )
     return latents, flags, geometry, labels
 
 
-def write_container(out: BinaryIO, model: Model, batches: Iterable[Batch], chunk_size: int,
-                    has_labels: bool = False) -> PackResult:
+def write_container(
+    out: BinaryIO, model: Model, batches: Iterable[Batch], chunk_size: int, has_labels: bool = False
+) -> PackResult:
     """Code batches chunk by chunk, then write the container (header, names, chunks) to `out`."""
     coder = LatentCoder(model)
     table = TableWriter()
@@ -126,28 +128,53 @@ def write_container(out: BinaryIO, model: Model, batches: Iterable[Batch], chunk
             raise InputError("nothing to pack: no valid images")
         blob, raw_length = table.finish()
         header = Header(
-            fingerprint=model.fingerprint, height=model.image_shape[0], width=model.image_shape[1],
-            latents=model.latents, quality=model.quality, coder_id=CODER_ID,
-            image_count=table.count, chunk_size=chunk_size, chunk_count=writer.chunk_count,
+            fingerprint=model.fingerprint,
+            height=model.image_shape[0],
+            width=model.image_shape[1],
+            latents=model.latents,
+            quality=model.quality,
+            coder_id=CODER_ID,
+            image_count=table.count,
+            chunk_size=chunk_size,
+            chunk_count=writer.chunk_count,
             flags=FILE_HAS_LABELS if has_labels else 0,
-            names_codec=NAMES_CODEC, names_stored_length=len(blob), names_raw_length=raw_length,
+            names_codec=NAMES_CODEC,
+            names_stored_length=len(blob),
+            names_raw_length=raw_length,
             names_crc=zlib.crc32(blob),
         )
         header_bytes, payload = writer.finish(out, header, blob)
     return PackResult(
-        images=table.count, total_bytes=header_bytes + len(blob) + payload, header_bytes=header_bytes,
-        names_bytes=len(blob), payload_bytes=payload, latent_bytes=latent_bytes, model=model.name,
-        image_shape=model.image_shape, converted=converted, inverted=inverted, resized=resized,
+        images=table.count,
+        total_bytes=header_bytes + len(blob) + payload,
+        header_bytes=header_bytes,
+        names_bytes=len(blob),
+        payload_bytes=payload,
+        latent_bytes=latent_bytes,
+        model=model.name,
+        image_shape=model.image_shape,
+        converted=converted,
+        inverted=inverted,
+        resized=resized,
         input_bytes=input_bytes,
     )
 
 
-def pack(paths: list[str | os.PathLike], output: str | os.PathLike | BinaryIO,
-         model: str | os.PathLike | Model | None = None, force: bool = False,
-         invert: Invert | str = Invert.AUTO, resize: bool = False, skip_invalid: bool = False,
-         chunk_size: int = CHUNK_SIZE, progress: Progress = _no_progress,
-         on_start: Callable[[int], None] = _no_progress, workers: int | None = None,
-         quality: int | None = None, effort: int = 0) -> PackResult:
+def pack(
+    paths: list[str | os.PathLike],
+    output: str | os.PathLike | BinaryIO,
+    model: str | os.PathLike | Model | None = None,
+    force: bool = False,
+    invert: Invert | str = Invert.AUTO,
+    resize: bool = False,
+    skip_invalid: bool = False,
+    chunk_size: int = CHUNK_SIZE,
+    progress: Progress = _no_progress,
+    on_start: Callable[[int], None] = _no_progress,
+    workers: int | None = None,
+    quality: int | None = None,
+    effort: int = 0,
+) -> PackResult:
     """Pack image files, array files (IDX, .npy, .npz) and folders into one .aec file (or a binary stream).
 
     model / quality: a shipped model name or model file, or a shipped quality level (default: DEFAULT_MODEL).
@@ -172,8 +199,19 @@ def pack(paths: list[str | os.PathLike], output: str | os.PathLike | BinaryIO,
     on_start(len(inputs.files))
     skipped: list[tuple[Path, str]] = []
     labelled = any(array_has_labels(Path(f)) for f, is_array in zip(inputs.files, arrays) if is_array)
-    batches = encoded_batches(inputs.files, inputs.names, arrays, codec_model, invert, resize,
-                              skip_invalid, skipped, progress, workers, effort)
+    batches = encoded_batches(
+        inputs.files,
+        inputs.names,
+        arrays,
+        codec_model,
+        invert,
+        resize,
+        skip_invalid,
+        skipped,
+        progress,
+        workers,
+        effort,
+    )
     if hasattr(output, "write"):
         result = write_container(output, codec_model, batches, chunk_size, labelled)
     else:
@@ -185,22 +223,36 @@ def pack(paths: list[str | os.PathLike], output: str | os.PathLike | BinaryIO,
     return result
 
 
-def encode(images: np.ndarray, model: str | os.PathLike | Model | None = None,
-           chunk_size: int = CHUNK_SIZE, quality: int | None = None, effort: int = 0) -> bytes:
+def encode(
+    images: np.ndarray,
+    model: str | os.PathLike | Model | None = None,
+    chunk_size: int = CHUNK_SIZE,
+    quality: int | None = None,
+    effort: int = 0,
+) -> bytes:
     """uint8 images [N, H, W] -> the bytes of an .aec container (names 0.png, 1.png, ...); effort as for pack."""
     if effort not in EFFORTS:
         raise ValueError(f"effort must be one of {EFFORTS}")
     codec_model = resolve_model(model, quality)
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != codec_model.image_shape:
-        raise InputError(f"images must be uint8 [N, {codec_model.image_shape[0]}, {codec_model.image_shape[1]}], "
-                         f"not {images.dtype} {list(images.shape)}")
+        raise InputError(
+            f"images must be uint8 [N, {codec_model.image_shape[0]}, {codec_model.image_shape[1]}], "
+            f"not {images.dtype} {list(images.shape)}"
+        )
     if len(images) == 0:
         raise InputError("no images to encode")
     width = len(str(len(images) - 1))
-    batches = (Batch([f"{i:0{width}d}.png" for i in range(first, first + len(part))],
-                     search_latents(codec_model, part, effort), np.zeros(len(part), np.uint8), [None] * len(part))
-               for first in range(0, len(images), ARRAY_SLICE) for part in [images[first:first + ARRAY_SLICE]])
+    batches = (
+        Batch(
+            [f"{i:0{width}d}.png" for i in range(first, first + len(part))],
+            search_latents(codec_model, part, effort),
+            np.zeros(len(part), np.uint8),
+            [None] * len(part),
+        )
+        for first in range(0, len(images), ARRAY_SLICE)
+        for part in [images[first : first + ARRAY_SLICE]]
+    )
     buffer = io.BytesIO()
     write_container(buffer, codec_model, batches, chunk_size)
     return buffer.getvalue()

@@ -36,7 +36,7 @@ def decode(data: bytes) -> np.ndarray | None:
             return None  # truncated: no IEND
         length, kind = _CHUNK_HEAD.unpack_from(data, pos)
         body_end = pos + 8 + length
-        if body_end + 4 > end or zlib.crc32(data[pos + 4:body_end]) != _CRC.unpack_from(data, body_end)[0]:
+        if body_end + 4 > end or zlib.crc32(data[pos + 4 : body_end]) != _CRC.unpack_from(data, body_end)[0]:
             return None
         if kind == b"IHDR":
             if size is not None or length != _IHDR.size:
@@ -50,7 +50,7 @@ def decode(data: bytes) -> np.ndarray | None:
         elif size is None:
             return None  # IHDR must come first
         elif kind == b"IDAT":
-            parts.append(data[pos + 8:body_end])
+            parts.append(data[pos + 8 : body_end])
         elif kind == b"IEND":
             break
         elif kind == b"tRNS" or not kind[0] & 0x20:

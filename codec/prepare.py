@@ -21,7 +21,6 @@ from .images import read_gray
 from .record import FLAG_INVERTED, FLAG_RESIZED, Geometry
 
 
-
 class Invert(str, Enum):
     """The polarity rule (--invert): auto inverts images with a light background; never; always."""
 
@@ -37,8 +36,12 @@ INK_THRESHOLD = 32  # pixels above this count as ink when finding the bounding b
 
 def looks_inverted(gray: np.ndarray) -> bool:
     """Dark digit on a light background? Yes when most border pixels are light (> 127)."""
-    light = (np.count_nonzero(gray[0] > 127) + np.count_nonzero(gray[-1] > 127)
-             + np.count_nonzero(gray[1:-1, 0] > 127) + np.count_nonzero(gray[1:-1, -1] > 127))
+    light = (
+        np.count_nonzero(gray[0] > 127)
+        + np.count_nonzero(gray[-1] > 127)
+        + np.count_nonzero(gray[1:-1, 0] > 127)
+        + np.count_nonzero(gray[1:-1, -1] > 127)
+    )
     border = 2 * gray.shape[1] + 2 * max(gray.shape[0] - 2, 0)
     return 2 * light > border
 
@@ -77,12 +80,13 @@ def fit_mnist_style(gray: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarra
     x = int(np.clip(round((shape[1] - 1) / 2 - cx), 0, shape[1] - sw))
     y = int(np.clip(round((shape[0] - 1) / 2 - cy), 0, shape[0] - sh))
     frame = np.zeros(shape, np.uint8)
-    frame[y:y + sh, x:x + sw] = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    frame[y : y + sh, x : x + sw] = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
     return frame, Geometry(w, h, (int(x0), int(y0), int(x1), int(y1)), (x, y, sw, sh))
 
 
-def prepare(gray: np.ndarray, shape: tuple[int, int], invert: str = "auto",
-            resize: bool = False) -> tuple[np.ndarray, int, Geometry | None]:
+def prepare(
+    gray: np.ndarray, shape: tuple[int, int], invert: str = "auto", resize: bool = False
+) -> tuple[np.ndarray, int, Geometry | None]:
     """(model-ready uint8 [H, W], flags, geometry or None). InputError says what is wrong."""
     flags = 0
     if invert == "always" or (invert == "auto" and looks_inverted(gray)):
@@ -91,16 +95,19 @@ def prepare(gray: np.ndarray, shape: tuple[int, int], invert: str = "auto",
     if gray.shape == shape:
         return gray, flags, None
     if not resize:
-        raise InputError(f"image is {gray.shape[1]}x{gray.shape[0]}, the model needs "
-                         f"{shape[1]}x{shape[0]} (use --resize to fit it MNIST-style)")
+        raise InputError(
+            f"image is {gray.shape[1]}x{gray.shape[0]}, the model needs "
+            f"{shape[1]}x{shape[0]} (use --resize to fit it MNIST-style)"
+        )
     if max(gray.shape) > 65535:
         raise InputError(f"image is {gray.shape[1]}x{gray.shape[0]}, too large to resize")
     frame, geometry = fit_mnist_style(gray, shape)
     return frame, flags | FLAG_RESIZED, geometry
 
 
-def load_prepared(path, shape: tuple[int, int], invert: str = "auto",
-                  resize: bool = False) -> tuple[np.ndarray, int, Geometry | None]:
+def load_prepared(
+    path, shape: tuple[int, int], invert: str = "auto", resize: bool = False
+) -> tuple[np.ndarray, int, Geometry | None]:
     """An image file as pack, train and bench see it: (pixels, flags, geometry); InputError names the file."""
     gray, flags = read_gray(path)
     try:
@@ -117,7 +124,7 @@ def restore(pixels: np.ndarray, flags: int, geometry: Geometry | None, restore_s
     if restore_size and geometry is not None:
         x0, y0, x1, y1 = geometry.box
         x, y, w, h = geometry.place
-        digit = Image.fromarray(np.ascontiguousarray(pixels[y:y + h, x:x + w]))
+        digit = Image.fromarray(np.ascontiguousarray(pixels[y : y + h, x : x + w]))
         canvas = np.zeros((geometry.height, geometry.width), np.uint8)
         canvas[y0:y1, x0:x1] = np.asarray(digit.resize((x1 - x0, y1 - y0), Image.Resampling.LANCZOS))
         pixels = canvas

@@ -40,8 +40,14 @@ class Geometry:
     def valid_for(self, shape: tuple[int, int]) -> bool:
         x0, y0, x1, y1 = self.box
         x, y, w, h = self.place
-        return (0 <= x0 < x1 <= self.width and 0 <= y0 < y1 <= self.height
-                and w >= 1 and h >= 1 and x + w <= shape[1] and y + h <= shape[0])
+        return (
+            0 <= x0 < x1 <= self.width
+            and 0 <= y0 < y1 <= self.height
+            and w >= 1
+            and h >= 1
+            and x + w <= shape[1]
+            and y + h <= shape[0]
+        )
 
 
 def encode_image_info(flags: np.ndarray, geometry: np.ndarray, labels: np.ndarray | None = None) -> bytes:
@@ -59,8 +65,9 @@ def encode_image_info(flags: np.ndarray, geometry: np.ndarray, labels: np.ndarra
     return zlib.compress(raw, 9)
 
 
-def decode_image_info(stored: bytes, count: int, has_labels: bool = False
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def decode_image_info(
+    stored: bytes, count: int, has_labels: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(flags uint8[count], geometry uint16[resized, GEOMETRY_FIELDS], labels int32[count] or None) of one chunk."""
     if not stored:
         if has_labels:
@@ -81,8 +88,9 @@ def decode_image_info(stored: bytes, count: int, has_labels: bool = False
     resized = int(np.count_nonzero(flags & FLAG_RESIZED))
     geometry_bytes = 2 * GEOMETRY_FIELDS * resized
     if len(raw) != count + geometry_bytes + label_bytes:
-        raise ContainerError(f"image flags: record of {len(raw)} bytes does not fit {count} images, {resized} with geometry")
+        raise ContainerError(
+            f"image flags: record of {len(raw)} bytes does not fit {count} images, {resized} with geometry"
+        )
     geometry = np.frombuffer(raw, dtype="<u2", offset=count, count=resized * GEOMETRY_FIELDS)
-    labels = (np.frombuffer(raw, dtype="<i4", offset=count + geometry_bytes).astype(np.int32)
-              if has_labels else None)
+    labels = np.frombuffer(raw, dtype="<i4", offset=count + geometry_bytes).astype(np.int32) if has_labels else None
     return flags, geometry.reshape(resized, GEOMETRY_FIELDS).astype(np.uint16), labels

@@ -58,8 +58,10 @@ def search_lambda(model: Model, effort: int) -> float:
         else:
             value = float(metadata["training"]["lmbda"])
     except (KeyError, TypeError, ValueError):
-        raise ModelError(f"model {model.name}: no search or training lambda in its metadata, "
-                         f"which --effort {effort} needs (models made by aec train have one)") from None
+        raise ModelError(
+            f"model {model.name}: no search or training lambda in its metadata, "
+            f"which --effort {effort} needs (models made by aec train have one)"
+        ) from None
     if not value > 0:
         raise ModelError(f"model {model.name}: lambda {value} for --effort {effort} is not positive")
     return value
@@ -146,8 +148,11 @@ def _guided_descent(costs: _Costs, latents: np.ndarray, passes: int, refresh: in
     for _ in range(passes):
         for j in range(latents.shape[1]):
             if j % refresh == 0:
-                slope = costs.per_squared_error * step * _decoder_gradient(
-                    model, (latents * step).astype(np.float32), costs.target)
+                slope = (
+                    costs.per_squared_error
+                    * step
+                    * _decoder_gradient(model, (latents * step).astype(np.float32), costs.target)
+                )
             now = costs.latent_bits(j, latents[:, j])
             down = costs.latent_bits(j, latents[:, j] - 1) - now - slope[:, j]
             up = costs.latent_bits(j, latents[:, j] + 1) - now + slope[:, j]

@@ -88,10 +88,17 @@ class _Rollback:
                 pass
 
 
-def unpack(source: str | os.PathLike | BinaryIO | bytes, out_dir: str | os.PathLike,
-           model: str | os.PathLike | Model | None = None, force: bool = False, restore_size: bool = False,
-           format: OutputFormat | str = OutputFormat.PNG, progress: Progress = _no_progress,
-           on_start: Callable[[int], None] = _no_progress, workers: int | None = None) -> UnpackResult:
+def unpack(
+    source: str | os.PathLike | BinaryIO | bytes,
+    out_dir: str | os.PathLike,
+    model: str | os.PathLike | Model | None = None,
+    force: bool = False,
+    restore_size: bool = False,
+    format: OutputFormat | str = OutputFormat.PNG,
+    progress: Progress = _no_progress,
+    on_start: Callable[[int], None] = _no_progress,
+    workers: int | None = None,
+) -> UnpackResult:
     """Decode an .aec file into PNG files under out_dir, with the stored relative names.
 
     Inverted images are inverted back; with restore_size, resized images get
@@ -152,8 +159,9 @@ def unpack(source: str | os.PathLike | BinaryIO | bytes, out_dir: str | os.PathL
                             made.add(parent)
                         targets.append(folder.target(name))  # checked again, now that its folder exists
                     spans = [(i, min(i + WRITE_BATCH, len(images))) for i in range(0, len(images), WRITE_BATCH)]
-                    jobs = [(images[a:b], flags[a:b], geometry[a:b], targets[a:b], restore_size, force)
-                            for a, b in spans]
+                    jobs = [
+                        (images[a:b], flags[a:b], geometry[a:b], targets[a:b], restore_size, force) for a, b in spans
+                    ]
                     results = pool.map(_write_batch, jobs) if pool is not None else map(_write_batch, jobs)
                     for (a, b), _ in zip(spans, results):
                         progress(b - a)
@@ -167,9 +175,14 @@ def unpack(source: str | os.PathLike | BinaryIO | bytes, out_dir: str | os.PathL
         except BaseException:
             rollback.undo((out / output_name(n) for n in stored_names()))
             raise
-    return UnpackResult(index, [out], opened.model.name,
-                        np.concatenate(all_flags) if all_flags else np.zeros(0, np.uint8), restored,
-                        np.concatenate(all_labels) if all_labels else None)
+    return UnpackResult(
+        index,
+        [out],
+        opened.model.name,
+        np.concatenate(all_flags) if all_flags else np.zeros(0, np.uint8),
+        restored,
+        np.concatenate(all_labels) if all_labels else None,
+    )
 
 
 def _write_batch(job) -> None:
@@ -188,8 +201,9 @@ def _refuse_duplicates(outputs: Iterable[str], stored_names: Callable[[], Iterat
             raise ContainerError(f"{where}: names table: two stored names unpack to the same file")
 
 
-def _unpack_to_array(opened: Opened, path: Path, format: OutputFormat, force: bool, progress: Progress,
-                     on_start: Callable[[int], None]) -> UnpackResult:
+def _unpack_to_array(
+    opened: Opened, path: Path, format: OutputFormat, force: bool, progress: Progress, on_start: Callable[[int], None]
+) -> UnpackResult:
     """One array file: .npy streamed chunk by chunk (flat memory), .npz gathered in memory (it compresses)."""
     if path.suffix.lower() != f".{format.value}":
         path = path.with_name(path.name + f".{format.value}")
@@ -223,12 +237,17 @@ def _unpack_to_array(opened: Opened, path: Path, format: OutputFormat, force: bo
             with atomic_output(label_path, force=force) as f:
                 np.save(f, all_labels, allow_pickle=False)
             written.append(label_path)
-    return UnpackResult(h.image_count, written, opened.model.name,
-                        np.concatenate(flags) if flags else np.zeros(0, np.uint8), 0, all_labels)
+    return UnpackResult(
+        h.image_count,
+        written,
+        opened.model.name,
+        np.concatenate(flags) if flags else np.zeros(0, np.uint8),
+        0,
+        all_labels,
+    )
 
 
-def verify(source: str | os.PathLike | BinaryIO | bytes,
-           model: str | os.PathLike | Model | None = None) -> dict:
+def verify(source: str | os.PathLike | BinaryIO | bytes, model: str | os.PathLike | Model | None = None) -> dict:
     """Decode everything (names, checksums, latents, pixels) and write nothing: `aec unpack --test`."""
     opened = open_for_decoding(source, model)
     with opened.reader.stream:

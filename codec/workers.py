@@ -71,17 +71,21 @@ def worker_count(workers: int | None) -> int:
     return workers or os.cpu_count() or 1
 
 
-def worker_pool(workers: int | None, files: int, model: Model | None = None,
-                wanted: bool = False) -> ProcessPoolExecutor | None:
+def worker_pool(
+    workers: int | None, files: int, model: Model | None = None, wanted: bool = False
+) -> ProcessPoolExecutor | None:
     """Worker processes for reading (with `model`: pack's readers) or writing image files, or None
     to do the work in this process: small jobs are not worth the fork, unless `wanted` (pack's
     latent search: milliseconds of CPU per image)."""
     workers = worker_count(workers)
     if workers < 2 or not (wanted or files >= PARALLEL_FROM) or "fork" not in multiprocessing.get_all_start_methods():
         return None
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
-                               initializer=_start_reader if model is not None else _start_writer,
-                               initargs=(os.getpid(), model) if model is not None else (os.getpid(),))
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_start_reader if model is not None else _start_writer,
+        initargs=(os.getpid(), model) if model is not None else (os.getpid(),),
+    )
 
 
 def in_order(tasks: Iterable[Task], start: Callable[[Task], Started], ahead: int) -> Iterator[tuple[Task, Started]]:

@@ -56,7 +56,13 @@ def tiny_model_file(tmp_path_factory, train_fixture) -> Path:
     from aec.training.run import train_and_export
 
     out = tmp_path_factory.mktemp("tiny") / "tiny.h5"
-    train_and_export(out, images=train_fixture, name="tiny", quality=1,
-                     arch=Architecture(hidden=[64]), config=TrainConfig(epochs=10, batch_size=25, lmbda=5000),
-                     log=lambda line: None)
+    train_and_export(
+        out,
+        images=train_fixture,
+        name="tiny",
+        quality=1,
+        arch=Architecture(hidden=[64]),
+        config=TrainConfig(epochs=10, batch_size=25, lmbda=5000),
+        log=lambda line: None,
+    )
     return out

@@ -93,11 +93,14 @@ def test_arrays_beside_files_get_their_own_folder(tmp_path, arrays, example_digi
     assert len(list((tmp_path / "u").glob("*.png"))) == 48
 
 
-@pytest.mark.parametrize("array, message", [
-    (np.zeros((3, 28, 28), np.float32), "uint8"),
-    (np.zeros((3, 27, 27), np.uint8), "not [N, 28, 28]"),
-    (np.zeros((3, 100), np.uint8), "not [N, 28, 28]"),
-])
+@pytest.mark.parametrize(
+    "array, message",
+    [
+        (np.zeros((3, 28, 28), np.float32), "uint8"),
+        (np.zeros((3, 27, 27), np.uint8), "not [N, 28, 28]"),
+        (np.zeros((3, 100), np.uint8), "not [N, 28, 28]"),
+    ],
+)
 def test_bad_arrays_are_one_line_errors(tmp_path, array, message):
     np.save(tmp_path / "bad.npy", array)
     result = cli("pack", tmp_path / "bad.npy", "-o", tmp_path / "a.aec")
@@ -146,8 +149,7 @@ def test_pack_progress_moves_within_a_big_array_and_adds_up_to_the_inputs(tmp_pa
     images = np.tile(example_images, (200, 1, 1))[:9000]  # three slices of up to 4096
     np.save(tmp_path / "big.npy", images)
     steps, totals = [], []
-    aec.pack([tmp_path / "big.npy", example_digits], tmp_path / "a.aec", progress=steps.append,
-               on_start=totals.append)
+    aec.pack([tmp_path / "big.npy", example_digits], tmp_path / "a.aec", progress=steps.append, on_start=totals.append)
     assert totals == [49]  # the array and 48 image files
     assert len([s for s in steps if s < 1]) == 3  # the array moves the bar slice by slice
     assert abs(sum(steps) - 49) < 1e-9

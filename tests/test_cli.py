@@ -56,11 +56,14 @@ def test_quiet_prints_nothing(tmp_path, example_digits):
     assert result.exit_code == 0 and result.output == ""
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"", "too short"),
-    (b"hello world, not an aec file", "bad signature"),
-    (b"\x89AEC\n\x1a\n" + bytes(100), "text-mode"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "too short"),
+        (b"hello world, not an aec file", "bad signature"),
+        (b"\x89AEC\n\x1a\n" + bytes(100), "text-mode"),
+    ],
+)
 def test_bad_container_is_one_line_exit_1(tmp_path, content, message):
     bad = tmp_path / "bad.aec"
     bad.write_bytes(content)

@@ -37,7 +37,7 @@ PACKED_FROM_EXAMPLES = [v for v in VECTORS if v["made_with"].startswith("aec pac
 def test_packing_the_examples_gives_the_same_bytes(vector, tmp_path):
     """pack writes the bytes it wrote before (same model, same inputs, same options)."""
     words = shlex.split(vector["made_with"])
-    options = words[words.index("-o") + 2:]
+    options = words[words.index("-o") + 2 :]
     quality = int(options[options.index("-Q") + 1]) if "-Q" in options else None
     effort = int(options[options.index("-e") + 1]) if "-e" in options else 0
     out = tmp_path / vector["file"]

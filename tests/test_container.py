@@ -17,8 +17,11 @@ from aec.errors import ContainerError
 NAMES = ["a.png", "b.png", "sub/c.png"]
 FINGERPRINT = bytes(range(32))
 CHUNKS = [  # (images, per-image info, latent bytes)
-    (2, record.encode_image_info(np.array([record.FLAG_CONVERTED, 0], np.uint8), np.zeros((0, 10), np.uint16)),
-     bytes(range(40, 52))),
+    (
+        2,
+        record.encode_image_info(np.array([record.FLAG_CONVERTED, 0], np.uint8), np.zeros((0, 10), np.uint16)),
+        bytes(range(40, 52)),
+    ),
     (1, b"", b"\x01\x02\x03\x04"),
 ]
 PREFIX_AT = len(MAGIC)  # major, minor, body length (<BBH)
@@ -28,9 +31,20 @@ BODY_AT = PREFIX_AT + 4
 def make_header(table=NAMES, **changes) -> tuple[Header, bytes]:
     blob, raw_length = names.encode_table(table)
     fields = dict(
-        fingerprint=FINGERPRINT, height=28, width=28, latents=16, quality=3, coder_id=1,
-        image_count=3, chunk_size=2, chunk_count=2, flags=0, names_codec=names.NAMES_CODEC,
-        names_stored_length=len(blob), names_raw_length=raw_length, names_crc=zlib.crc32(blob),
+        fingerprint=FINGERPRINT,
+        height=28,
+        width=28,
+        latents=16,
+        quality=3,
+        coder_id=1,
+        image_count=3,
+        chunk_size=2,
+        chunk_count=2,
+        flags=0,
+        names_codec=names.NAMES_CODEC,
+        names_stored_length=len(blob),
+        names_raw_length=raw_length,
+        names_crc=zlib.crc32(blob),
     )
     fields.update(changes)
     return Header(**fields), blob
@@ -56,13 +70,14 @@ def refix_header_crc(data: bytes) -> bytes:
     (body_length,) = struct.unpack_from("<H", data, PREFIX_AT + 2)
     end = BODY_AT + body_length
     crc = zlib.crc32(data[PREFIX_AT:end])
-    return data[:end] + struct.pack("<I", crc) + data[end + 4:]
+    return data[:end] + struct.pack("<I", crc) + data[end + 4 :]
 
 
 GOOD = build()
 
 
 # --- round trip ----------------------------------------------------------------
+
 
 def test_round_trip_every_header_field_and_chunk():
     header, blob = make_header()
@@ -82,7 +97,7 @@ def test_layout_offsets_and_sizes():
     assert reader.names_offset == header_size()
     assert reader.payload_offset == header_size() + len(blob)
     assert GOOD.startswith(MAGIC)
-    assert GOOD[PREFIX_AT:PREFIX_AT + 2] == bytes([container.VERSION_MAJOR, container.VERSION_MINOR])
+    assert GOOD[PREFIX_AT : PREFIX_AT + 2] == bytes([container.VERSION_MAJOR, container.VERSION_MINOR])
     expected_chunks = sum(container.CHUNK_HEAD_SIZE + len(i) + len(l) for _, i, l in CHUNKS)
     assert len(GOOD) == header_size() + len(blob) + expected_chunks
 
@@ -113,6 +128,7 @@ def test_many_chunks_round_trip():
 
 
 # --- signature and version ---------------------------------------------------
+
 
 def test_bad_magic():
     for bad in (b"PNG\r\n\x1a\n\x00" + GOOD[8:], b"\x89PNG\r\n\x1a\n" + GOOD[8:], b"x" * 200):
@@ -153,7 +169,7 @@ def test_newer_minor_version_with_extra_header_fields_is_read():
     extra = b"future fields"
     prefix = struct.pack("<BBH", container.VERSION_MAJOR, container.VERSION_MINOR + 1, len(body) + len(extra))
     newer_header = MAGIC + prefix + body + extra + struct.pack("<I", zlib.crc32(prefix + body + extra))
-    data = newer_header + GOOD[len(packed):]
+    data = newer_header + GOOD[len(packed) :]
     reader, chunks = read_all(data)
     assert reader.header == header
     assert reader.names_offset == header_size(len(body) + len(extra))
@@ -169,6 +185,7 @@ def test_header_body_shorter_than_known_fields_is_refused():
 
 
 # --- damage anywhere ------------------------------------------------------------
+
 
 def test_every_single_bit_flip_raises_container_error():
     for offset in range(len(GOOD)):
@@ -217,7 +234,7 @@ def test_error_messages_name_the_damaged_part():
         with pytest.raises(ContainerError, match=rf"^x\.aec: {message}"):
             read_all(bytes(damaged), where="x.aec")
     with pytest.raises(ContainerError, match=r"^x\.aec: names table: needs"):
-        read_all(GOOD[:names_at + 3], where="x.aec")
+        read_all(GOOD[: names_at + 3], where="x.aec")
     with pytest.raises(ContainerError, match=r"^x\.aec: chunk 2 of 2: needs 4 bytes"):
         read_all(GOOD[:-1], where="x.aec")
 
@@ -234,18 +251,22 @@ def test_chunks_are_verified_before_they_are_yielded():
 
 # --- implausible headers (CRC made right, so only validation can catch them) -----
 
-@pytest.mark.parametrize("changes, message", [
-    (dict(height=0), "bad image geometry"),
-    (dict(width=4097), "bad image geometry"),
-    (dict(latents=0), "bad latent count"),
-    (dict(latents=4097), "bad latent count"),
-    (dict(chunk_size=0), "bad chunk size"),
-    (dict(chunk_size=(1 << 20) + 1, chunk_count=1), "bad chunk size"),
-    (dict(chunk_count=3), "3 chunks cannot hold 3 images"),
-    (dict(chunk_count=1), "1 chunks cannot hold 3 images"),
-    (dict(names_codec=2), "unknown names codec 2"),
-    (dict(names_raw_length=8), "names table too short for 3 images"),
-])
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(height=0), "bad image geometry"),
+        (dict(width=4097), "bad image geometry"),
+        (dict(latents=0), "bad latent count"),
+        (dict(latents=4097), "bad latent count"),
+        (dict(chunk_size=0), "bad chunk size"),
+        (dict(chunk_size=(1 << 20) + 1, chunk_count=1), "bad chunk size"),
+        (dict(chunk_count=3), "3 chunks cannot hold 3 images"),
+        (dict(chunk_count=1), "1 chunks cannot hold 3 images"),
+        (dict(names_codec=2), "unknown names codec 2"),
+        (dict(names_raw_length=8), "names table too short for 3 images"),
+    ],
+)
 def test_header_validation(changes, message):
     header, blob = make_header(**changes)
     with pytest.raises(ContainerError, match=rf"^f: header: {message}"):

@@ -48,8 +48,12 @@ def test_search_order_and_helpful_error(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     places = datasets.candidate_locations(tmp_path / "explicit")
-    assert places == [tmp_path / "explicit", tmp_path / "env", tmp_path / "cache" / "aec" / "mnist",
-                      tmp_path / "home" / ".keras" / "datasets" / "mnist.npz"]
+    assert places == [
+        tmp_path / "explicit",
+        tmp_path / "env",
+        tmp_path / "cache" / "aec" / "mnist",
+        tmp_path / "home" / ".keras" / "datasets" / "mnist.npz",
+    ]
     with pytest.raises(DataError, match="AEC_DATA"):
         datasets.load_mnist("train")
     with pytest.raises(DataError, match="explicit"):
@@ -63,13 +67,19 @@ def test_keras_npz_is_accepted(tmp_path, monkeypatch):
     npz = tmp_path / ".keras" / "datasets" / "mnist.npz"
     npz.parent.mkdir(parents=True)
     x = np.random.default_rng(0).integers(0, 255, (10000, 28, 28), dtype=np.uint8)
-    np.savez(npz, x_train=np.zeros((60000, 28, 28), np.uint8), y_train=np.zeros(60000, np.uint8),
-             x_test=x, y_test=np.ones(10000, np.uint8))
+    np.savez(
+        npz,
+        x_train=np.zeros((60000, 28, 28), np.uint8),
+        y_train=np.zeros(60000, np.uint8),
+        x_test=x,
+        y_test=np.ones(10000, np.uint8),
+    )
     got, labels = datasets.load_mnist("test")
     assert np.array_equal(got, x) and labels[0] == 1
 
 
 # --- aec train --data: the user's own arrays and files --------------------------
+
 
 def _digits(n=12, seed=0):
     return np.random.default_rng(seed).integers(0, 256, (n, 28, 28), dtype=np.uint8)
@@ -83,12 +93,19 @@ def test_training_images_from_npy_npz_and_idx(tmp_path):
     np.savez(tmp_path / "named.npz", images=x, labels=np.arange(len(x)))
     (tmp_path / "digits.idx").write_bytes(_idx(x))
     (tmp_path / "digits.idx.gz").write_bytes(gzip.compress(_idx(x)))
-    for name, kind in [("flat.npy", "npy"), ("one.npz", "npz"), ("named.npz", "npz"),
-                       ("digits.idx", "idx"), ("digits.idx.gz", "idx")]:
+    for name, kind in [
+        ("flat.npy", "npy"),
+        ("one.npz", "npz"),
+        ("named.npz", "npz"),
+        ("digits.idx", "idx"),
+        ("digits.idx.gz", "idx"),
+    ]:
         data = datasets.load_training_images(tmp_path / name)
         assert np.array_equal(data.images, x) and data.kind == kind and data.source == str(tmp_path / name)
-    assert datasets.load_training_images(tmp_path / "flat.npy").sha256 == datasets.load_training_images(
-        tmp_path / "digits.idx").sha256
+    assert (
+        datasets.load_training_images(tmp_path / "flat.npy").sha256
+        == datasets.load_training_images(tmp_path / "digits.idx").sha256
+    )
 
 
 def test_training_images_are_validated(tmp_path):
@@ -101,8 +118,15 @@ def test_training_images_are_validated(tmp_path):
     np.savez(tmp_path / "two.npz", a=_digits(), b=_digits())
     (tmp_path / "labels.idx").write_bytes(_idx(np.zeros(10, np.uint8)))
     (tmp_path / "junk.npy").write_bytes(b"not numpy")
-    cases = {"float.npy": "uint8", "shape.npy": "[N, 28, 28]", "one.npy": "at least 2", "two.npz": "a, b",
-             "labels.idx": "[10]", "junk.npy": "cannot read array", "missing": "no such file"}
+    cases = {
+        "float.npy": "uint8",
+        "shape.npy": "[N, 28, 28]",
+        "one.npy": "at least 2",
+        "two.npz": "a, b",
+        "labels.idx": "[10]",
+        "junk.npy": "cannot read array",
+        "missing": "no such file",
+    }
     for name, words in cases.items():
         with pytest.raises(InputError) as err:
             datasets.load_training_images(tmp_path / name)

@@ -37,10 +37,21 @@ def _run_workers(per_worker_args: list[list[str]], timeout: float = 240) -> list
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     procs = []
     for index, args in enumerate(per_worker_args):
-        env = dict(os.environ, CUDA_VISIBLE_DEVICES="-1",
-                   TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
-        procs.append(subprocess.Popen([sys.executable, "-m", "aec", "train", *args], cwd=ROOT, env=env,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+        env = dict(
+            os.environ,
+            CUDA_VISIBLE_DEVICES="-1",
+            TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+        )
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "aec", "train", *args],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     results = []
     try:
         for proc in procs:
@@ -61,8 +72,20 @@ def test_two_workers_train_one_model(tmp_path, example_digits):
     weight), only the chief writes files, and its model file packs and unpacks."""
     out = tmp_path / "out" / "two.h5"
     out.parent.mkdir()
-    args = ["--data", str(FIXTURE), "--hidden", "32", "--batch-size", "24", "--lambda", "5000", "--epochs", "3",
-            "--out", str(out)]
+    args = [
+        "--data",
+        str(FIXTURE),
+        "--hidden",
+        "32",
+        "--batch-size",
+        "24",
+        "--lambda",
+        "5000",
+        "--epochs",
+        "3",
+        "--out",
+        str(out),
+    ]
     results = _run_workers([args, args])
     for index, (code, err) in enumerate(results):
         assert code == 0, f"worker {index} failed: {err[-3000:]}"

@@ -11,21 +11,27 @@ from aec.modelfile import Dense, Model
 
 INT32_MIN, INT32_MAX = int(np.iinfo(np.int32).min), int(np.iinfo(np.int32).max)
 LOW = np.array([-2, -2, 0], np.int32)
-COUNTS = np.array([  # 5 coded values per latent, then the escape count
-    [10, 40, 400, 40, 10, 1],
-    [1, 1, 1, 1, 1, 1],
-    [500, 100, 20, 4, 1, 3],
-], np.uint32)
+COUNTS = np.array(
+    [  # 5 coded values per latent, then the escape count
+        [10, 40, 400, 40, 10, 1],
+        [1, 1, 1, 1, 1, 1],
+        [500, 100, 20, 4, 1, 3],
+    ],
+    np.uint32,
+)
 
 
 def make_model(low=LOW, counts=COUNTS) -> Model:
     n = len(low)
     rng = np.random.default_rng(0)
     return Model(
-        name="t", quality=1, image_shape=(2, 2),
+        name="t",
+        quality=1,
+        image_shape=(2, 2),
         encoder=[Dense(rng.normal(size=(4, n)).astype(np.float32), np.zeros(n, np.float32), "linear")],
         decoder=[Dense(rng.normal(size=(n, 4)).astype(np.float32), np.zeros(4, np.float32), "sigmoid")],
-        quant_step=np.ones(n, np.float32), table_low=np.asarray(low, np.int32),
+        quant_step=np.ones(n, np.float32),
+        table_low=np.asarray(low, np.int32),
         table_counts=np.asarray(counts, np.uint32),
     )
 
@@ -66,8 +72,25 @@ def test_table_edges_round_trip_without_escape(coder):
     assert len(coder.encode(big_outside)) > len(coder.encode(big_inside)) + 1000 * 3 * 3
 
 
-@pytest.mark.parametrize("value", [INT32_MIN, INT32_MIN + 1, INT32_MAX, INT32_MAX - 1, -3, 5, -1000, 1000,
-                                   65535, 65536, -65536, -65537, 2**30, -(2**30)])
+@pytest.mark.parametrize(
+    "value",
+    [
+        INT32_MIN,
+        INT32_MIN + 1,
+        INT32_MAX,
+        INT32_MAX - 1,
+        -3,
+        5,
+        -1000,
+        1000,
+        65535,
+        65536,
+        -65536,
+        -65537,
+        2**30,
+        -(2**30),
+    ],
+)
 def test_values_far_outside_the_tables_round_trip_via_escapes(coder, value):
     latents = np.array([[value, value, value], [0, value, 1]], np.int32)
     round_trip(coder, latents)
@@ -138,12 +161,15 @@ def test_skewed_table_beats_flat_table_on_its_likely_values():
     assert skewed_size < flat_size - 20000 * 1.2 / 8
 
 
-@pytest.mark.parametrize("counts", [
-    COUNTS,
-    np.array([[1, 1, 10**6, 1, 1, 1]] * 3, np.uint32),
-    np.array([[3, 7, 2, 9, 5, 1]] * 3, np.uint32),
-    np.array([[1, 1, 1, 1, 1, 1000]] * 3, np.uint32),  # the escape is the likeliest symbol
-])
+@pytest.mark.parametrize(
+    "counts",
+    [
+        COUNTS,
+        np.array([[1, 1, 10**6, 1, 1, 1]] * 3, np.uint32),
+        np.array([[3, 7, 2, 9, 5, 1]] * 3, np.uint32),
+        np.array([[1, 1, 1, 1, 1, 1000]] * 3, np.uint32),  # the escape is the likeliest symbol
+    ],
+)
 def test_min_bytes_per_image_is_a_lower_bound(counts):
     coder = LatentCoder(make_model(counts=counts))
     assert coder.min_bytes_per_image >= 0

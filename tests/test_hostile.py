@@ -61,10 +61,17 @@ def test_flips_are_named(small):
 def test_header_fields_with_fixed_crc(small):
     """Odd values in every field, with the header CRC recomputed: refused with one AecError, or harmless."""
     for field, values in {
-        "height": [0, 1, 27, 4097, 65535], "width": [0, 29, 65535], "latents": [0, 31, 33, 65535],
-        "coder_id": [0, 2, 255], "image_count": [0, 19, 21, 2**32 - 1], "chunk_size": [0, 1, 7, 9, 2**32 - 1],
-        "chunk_count": [0, 2, 4, 2**32 - 1], "names_codec": [0, 2], "names_stored_length": [0, 1, 2**32 - 1],
-        "names_raw_length": [0, 1, 10**9, 2**32 - 1], "names_crc": [0],
+        "height": [0, 1, 27, 4097, 65535],
+        "width": [0, 29, 65535],
+        "latents": [0, 31, 33, 65535],
+        "coder_id": [0, 2, 255],
+        "image_count": [0, 19, 21, 2**32 - 1],
+        "chunk_size": [0, 1, 7, 9, 2**32 - 1],
+        "chunk_count": [0, 2, 4, 2**32 - 1],
+        "names_codec": [0, 2],
+        "names_stored_length": [0, 1, 2**32 - 1],
+        "names_raw_length": [0, 1, 10**9, 2**32 - 1],
+        "names_crc": [0],
     }.items():
         for value in values:
             with pytest.raises(AecError):
@@ -91,16 +98,31 @@ def test_version_rules(small):
     import zlib
 
     body_length = struct.unpack_from("<H", small, 10)[0]
-    body = small[HEADER_START:HEADER_START + body_length] + b"future"
+    body = small[HEADER_START : HEADER_START + body_length] + b"future"
     prefix = bytes([1, 1]) + struct.pack("<H", len(body))
-    rebuilt = small[:8] + prefix + body + struct.pack("<I", zlib.crc32(prefix + body)) + small[names_offset():]
+    rebuilt = small[:8] + prefix + body + struct.pack("<I", zlib.crc32(prefix + body)) + small[names_offset() :]
     assert aec.verify(rebuilt)["images"] == 20
 
 
-@pytest.mark.parametrize("name", [
-    "../evil.png", "a/../../evil.png", "/etc/evil.png", "C:/evil.png", "C:evil.png", "a\\..\\evil.png",
-    "a/./b.png", "a//b.png", "nul\x00byte.png", "new\nline.png", "", ".", "..", "a/" + "x" * 5000,
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../evil.png",
+        "a/../../evil.png",
+        "/etc/evil.png",
+        "C:/evil.png",
+        "C:evil.png",
+        "a\\..\\evil.png",
+        "a/./b.png",
+        "a//b.png",
+        "nul\x00byte.png",
+        "new\nline.png",
+        "",
+        ".",
+        "..",
+        "a/" + "x" * 5000,
+    ],
+)
 def test_escaping_names_are_refused_before_writing(tmp_path, small, name):
     names = [f"{i:02d}.png" for i in range(19)] + [name]
     evil = with_raw_names(small, raw_names(names))

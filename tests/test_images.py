@@ -15,8 +15,8 @@ from aec.fileio import safe_output_path
 from aec.images import encode_png, read_gray
 from aec.inputs import collect_inputs
 from aec.names import output_name
-from aec.record import FLAG_CONVERTED
 from aec.prepare import prepare
+from aec.record import FLAG_CONVERTED
 
 
 def gray(value: int = 0, size=(28, 28)) -> Image.Image:
@@ -31,14 +31,14 @@ def write(path: Path, img: Image.Image | None = None, **save) -> Path:
 
 # --- collect_inputs -------------------------------------------------------------
 
+
 def test_folder_is_walked_recursively_in_sorted_order(tmp_path):
     root = tmp_path / "in"
     for rel in ["z.png", "b.png", "a/y.png", "a/x.png", "a/deeper/w.png", "c/v.png", "10.png", "9.png"]:
         write(root / rel)
     inputs = collect_inputs([root])
     # Each folder's files in sorted order, then its subfolders in sorted order.
-    assert inputs.names == ["10.png", "9.png", "b.png", "z.png",
-                            "a/x.png", "a/y.png", "a/deeper/w.png", "c/v.png"]
+    assert inputs.names == ["10.png", "9.png", "b.png", "z.png", "a/x.png", "a/y.png", "a/deeper/w.png", "c/v.png"]
     assert inputs.files == [str(root / n) for n in inputs.names]  # strings: cheaper than Paths
     assert inputs.hidden_skipped == []
     assert all("\\" not in n and not n.startswith("/") for n in inputs.names)
@@ -53,7 +53,9 @@ def test_hidden_files_and_folders_are_skipped_and_listed(tmp_path):
     write(root / "sub" / "b.png")
     inputs = collect_inputs([root])
     assert inputs.names == ["a.png", "sub/b.png"]
-    assert sorted(inputs.hidden_skipped) == sorted([root / ".DS_Store.png", root / ".git", root / "sub" / ".hidden.png"])
+    assert sorted(inputs.hidden_skipped) == sorted(
+        [root / ".DS_Store.png", root / ".git", root / "sub" / ".hidden.png"]
+    )
     assert root / ".git" / "inside.png" not in inputs.hidden_skipped  # not walked at all
 
 
@@ -144,6 +146,7 @@ def test_non_utf8_file_name_is_refused_naming_the_file(tmp_path):
 
 
 # --- read_gray ------------------------------------------------------------------
+
 
 def test_grayscale_image_is_read_unchanged(tmp_path):
     pixels = np.arange(28 * 28, dtype=np.uint32).reshape(28, 28).astype(np.uint8)
@@ -311,14 +314,18 @@ def test_fifo_among_inputs_is_refused_without_waiting_for_a_writer(tmp_path):
 
 # --- output names and paths -------------------------------------------------------
 
-@pytest.mark.parametrize("name, expected", [
-    ("a/b.jpg", "a/b.png"),
-    ("b.png", "b.png"),
-    ("x.PNG", "x.png"),
-    ("noext", "noext.png"),
-    ("a.b/c", "a.b/c.png"),
-    ("a/b.tar.gz", "a/b.tar.png"),
-])
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("a/b.jpg", "a/b.png"),
+        ("b.png", "b.png"),
+        ("x.PNG", "x.png"),
+        ("noext", "noext.png"),
+        ("a.b/c", "a.b/c.png"),
+        ("a/b.tar.gz", "a/b.tar.png"),
+    ],
+)
 def test_output_name(name, expected):
     assert output_name(name) == expected
 

@@ -85,7 +85,7 @@ def test_no_import_cycle_between_modules():
         stack.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                cycle = stack[stack.index(nxt):] + [nxt]
+                cycle = stack[stack.index(nxt) :] + [nxt]
                 pytest.fail("import cycle: " + " -> ".join(cycle))
             if nxt not in state:
                 visit(nxt)
@@ -98,15 +98,21 @@ def test_no_import_cycle_between_modules():
 
 
 def test_internal_modules_are_imported_at_the_top():
-    hidden = [f"{path.relative_to(ROOT)} imports {module} inside a function"
-              for name, path in MODULES.items() for module, in_function in _imports(name, path)
-              if in_function and not module.startswith(LAZY_ALLOWED)]
+    hidden = [
+        f"{path.relative_to(ROOT)} imports {module} inside a function"
+        for name, path in MODULES.items()
+        for module, in_function in _imports(name, path)
+        if in_function and not module.startswith(LAZY_ALLOWED)
+    ]
     assert not hidden, "\n".join(hidden)
 
 
 def test_no_library_module_is_too_long():
-    long = [f"{path.relative_to(ROOT)}: {n} lines" for path in MODULES.values()
-            if (n := len(path.read_text().splitlines())) > 400]
+    long = [
+        f"{path.relative_to(ROOT)}: {n} lines"
+        for path in MODULES.values()
+        if (n := len(path.read_text().splitlines())) > 400
+    ]
     assert not long, "one module, one job: " + "; ".join(long)
 
 
@@ -117,18 +123,42 @@ def test_pip_install_adds_exactly_one_top_level_package(tmp_path):
     source = tmp_path / "source"
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__", "demo-out"))
     wheels = tmp_path / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    "-w", str(wheels), str(source)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(wheels),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+    )
     (wheel,) = wheels.glob("aec_codec-*.whl")
     env = tmp_path / "venv"
     venv.create(env, with_pip=True)
     python = env / "bin" / "python"
-    subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel)],
+        check=True,
+        capture_output=True,
+    )
     listing = subprocess.run(
-        [python, "-c", "import importlib.metadata as m, json; d = m.distribution('aec-codec'); "
-                       "print(json.dumps([str(f) for f in d.files])); print(d.entry_points['aec'].value)"],
-        check=True, capture_output=True, text=True).stdout.splitlines()
+        [
+            python,
+            "-c",
+            "import importlib.metadata as m, json; d = m.distribution('aec-codec'); "
+            "print(json.dumps([str(f) for f in d.files])); print(d.entry_points['aec'].value)",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()
     files = json.loads(listing[0])
     top = {f.split("/")[0] for f in files if not f.startswith("..")}  # "../../../bin/aec": the command
     assert {t for t in top if not t.endswith(".dist-info")} == {"aec"}, top

@@ -12,10 +12,19 @@ from typer.testing import CliRunner
 import aec
 from aec.cli.main import app
 
-VALID = ["colour.png", "alpha.png", "palette.png", "sixteen.png", "inverted.png", "photo.jpg",
-         "bitmap.BMP", "web.webp", "ünïcødé/目录/ziffer 7.png", "plain.png"]
-INVALID = {"notes.txt": "not an image", "empty.png": "empty", "truncated.png": "cannot read",
-           "big.png": "56x56"}
+VALID = [
+    "colour.png",
+    "alpha.png",
+    "palette.png",
+    "sixteen.png",
+    "inverted.png",
+    "photo.jpg",
+    "bitmap.BMP",
+    "web.webp",
+    "ünïcødé/目录/ziffer 7.png",
+    "plain.png",
+]
+INVALID = {"notes.txt": "not an image", "empty.png": "empty", "truncated.png": "cannot read", "big.png": "56x56"}
 
 
 @pytest.fixture

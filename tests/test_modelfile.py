@@ -15,9 +15,13 @@ from aec.modelfile import Dense, Model, compute_fingerprint, int8_layer, read_mo
 def parts(**changes) -> dict:
     rng = np.random.default_rng(0)
     fields = dict(
-        name="t", quality=1, image_shape=(2, 2),
-        encoder=[Dense(rng.normal(size=(4, 5)).astype(np.float32), rng.normal(size=5).astype(np.float32), "relu"),
-                 Dense(rng.normal(size=(5, 3)).astype(np.float32), rng.normal(size=3).astype(np.float32), "linear")],
+        name="t",
+        quality=1,
+        image_shape=(2, 2),
+        encoder=[
+            Dense(rng.normal(size=(4, 5)).astype(np.float32), rng.normal(size=5).astype(np.float32), "relu"),
+            Dense(rng.normal(size=(5, 3)).astype(np.float32), rng.normal(size=3).astype(np.float32), "linear"),
+        ],
         decoder=[Dense(rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=4).astype(np.float32), "sigmoid")],
         quant_step=np.array([0.5, 1.0, 2.0], np.float32),
         table_low=np.array([-2, -2, 0], np.int32),
@@ -33,7 +37,12 @@ def make_model(**changes) -> Model:
 
 
 def assert_same_model(a: Model, b: Model) -> None:
-    assert (a.name, a.quality, tuple(a.image_shape), a.metadata) == (b.name, b.quality, tuple(b.image_shape), b.metadata)
+    assert (a.name, a.quality, tuple(a.image_shape), a.metadata) == (
+        b.name,
+        b.quality,
+        tuple(b.image_shape),
+        b.metadata,
+    )
     for la, lb in zip(a.encoder + a.decoder, b.encoder + b.decoder, strict=True):
         assert la.activation == lb.activation
         np.testing.assert_array_equal(la.kernel, lb.kernel)
@@ -53,6 +62,7 @@ def model_file(tmp_path):
 
 
 # --- write / read ----------------------------------------------------------------
+
 
 def test_round_trip(model_file):
     model, path = model_file
@@ -94,6 +104,7 @@ def test_write_into_missing_folder_raises_model_error(tmp_path):
 
 # --- fingerprint -------------------------------------------------------------------
 
+
 def test_fingerprint_is_deterministic():
     assert make_model().fingerprint == make_model().fingerprint == compute_fingerprint(make_model())
 
@@ -115,16 +126,21 @@ def _with_one_weight_changed() -> Model:
     return Model(**p)
 
 
-@pytest.mark.parametrize("variant", [
-    _with_one_weight_changed,
-    lambda: make_model(quant_step=np.array([0.5, 1.0, 2.5], np.float32)),
-    lambda: make_model(table_low=np.array([-2, -1, 0], np.int32)),
-    lambda: make_model(table_counts=np.array([[1, 2, 50, 2, 1, 1], [1, 1, 1, 1, 1, 1], [100, 10, 1, 1, 1, 8]], np.uint32)),
-    lambda: make_model(metadata={"trained_on": "unit test", "epochs": 4, "psnr": 21.5}),
-    lambda: make_model(metadata={}),
-    lambda: make_model(name="t2"),
-    lambda: make_model(quality=2),
-])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        _with_one_weight_changed,
+        lambda: make_model(quant_step=np.array([0.5, 1.0, 2.5], np.float32)),
+        lambda: make_model(table_low=np.array([-2, -1, 0], np.int32)),
+        lambda: make_model(
+            table_counts=np.array([[1, 2, 50, 2, 1, 1], [1, 1, 1, 1, 1, 1], [100, 10, 1, 1, 1, 8]], np.uint32)
+        ),
+        lambda: make_model(metadata={"trained_on": "unit test", "epochs": 4, "psnr": 21.5}),
+        lambda: make_model(metadata={}),
+        lambda: make_model(name="t2"),
+        lambda: make_model(quality=2),
+    ],
+)
 def test_fingerprint_changes_with_any_content(variant):
     assert variant().fingerprint != make_model().fingerprint
 
@@ -141,6 +157,7 @@ def test_given_fingerprint_is_kept():
 
 
 # --- damaged or foreign files ----------------------------------------------------------
+
 
 @pytest.mark.parametrize("dataset", ["decoder/0/bias", "encoder/1/kernel", "quant/step", "entropy/counts"])
 def test_edited_dataset_fails_the_fingerprint(model_file, dataset):
@@ -231,9 +248,14 @@ def test_newer_format_version(model_file):
 
 # --- int8 kernels (format version 2) ---------------------------------------------
 
+
 def _int8_model(model):
-    return dataclasses.replace(model, encoder=[int8_layer(layer) for layer in model.encoder],
-                               decoder=[int8_layer(layer) for layer in model.decoder], fingerprint=b"")
+    return dataclasses.replace(
+        model,
+        encoder=[int8_layer(layer) for layer in model.encoder],
+        decoder=[int8_layer(layer) for layer in model.decoder],
+        fingerprint=b"",
+    )
 
 
 def test_int8_kernels_round_trip_exactly_in_a_version_2_file(model_file, tmp_path):
@@ -332,10 +354,13 @@ def test_damaged_dataset_bytes_raise_model_error(model_file):
         read_model(path)
 
 
-@pytest.mark.parametrize("changes", [
-    dict(quant_step=np.array([0.5, 1.0, 2.0], np.float64)),
-    dict(table_low=np.array([-2, -2, 0], np.int64)),
-])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        dict(quant_step=np.array([0.5, 1.0, 2.0], np.float64)),
+        dict(table_low=np.array([-2, -2, 0], np.int64)),
+    ],
+)
 def test_model_with_other_dtypes_round_trips(tmp_path, changes):
     model = make_model(**changes)
     write_model(model, tmp_path / "m.h5")
@@ -344,46 +369,51 @@ def test_model_with_other_dtypes_round_trips(tmp_path, changes):
 
 # --- Model validation -------------------------------------------------------------------
 
+
 def _layer(shape_in, shape_out, activation="linear", fill=0.0):
     return Dense(np.full((shape_in, shape_out), fill, np.float32), np.zeros(shape_out, np.float32), activation)
 
 
-@pytest.mark.parametrize("changes, message", [
-    (dict(image_shape=(0, 2)), "bad image shape"),
-    (dict(image_shape=(4097, 1)), "bad image shape"),
-    (dict(encoder=[]), "empty encoder"),
-    (dict(decoder=[]), "empty decoder"),
-    (dict(encoder=[_layer(4, 3, "tanh")]), "unknown activation 'tanh'"),
-    (dict(decoder=[_layer(3, 4, "softmax")]), "unknown activation"),
-    (dict(encoder=[Dense(np.zeros((4, 3), np.float32), np.zeros(2, np.float32), "linear")]), "inconsistent shapes"),
-    (dict(encoder=[Dense(np.zeros(12, np.float32), np.zeros(12, np.float32), "linear")]), "inconsistent shapes"),
-    (dict(encoder=[_layer(4, 5), _layer(6, 3)]), "do not chain"),
-    (dict(encoder=[_layer(5, 3)]), "encoder takes 5 inputs, images have 4"),
-    (dict(decoder=[_layer(3, 5)]), "decoder gives 5 outputs, images have 4"),
-    (dict(encoder=[_layer(4, 2)]), "latent count"),
-    (dict(decoder=[_layer(2, 4)]), "latent count"),
-    (dict(encoder=[_layer(4, 3, fill=np.nan)]), "non-finite weights"),
-    (dict(decoder=[_layer(3, 4, fill=np.inf)]), "non-finite weights"),
-    (dict(quant_step=np.array([1.0, 0.0, 1.0], np.float32)), "must be positive"),
-    (dict(quant_step=np.array([1.0, -1.0, 1.0], np.float32)), "must be positive"),
-    (dict(quant_step=np.array([1.0, np.nan, 1.0], np.float32)), "must be positive"),
-    (dict(table_low=np.array([0, 0], np.int32)), "entropy tables do not match 3 latents"),
-    (dict(table_counts=np.ones((2, 6), np.uint32)), "entropy tables do not match"),
-    (dict(table_counts=np.ones(6, np.uint32)), "entropy tables do not match"),
-    (dict(table_counts=np.ones((3, 1), np.uint32)), "table width 1 out of range"),
-    (dict(table_counts=np.ones((3, (1 << 16) + 1), np.uint32)), "out of range"),
-    (dict(table_counts=np.array([[1, 2, 50, 2, 1, 1], [1, 1, 1, 1, 1, 0], [100, 10, 1, 1, 1, 7]], np.uint32)),
-     "non-zero escape count"),
-    (dict(table_low=np.array([-2, 2**30 + 1, 0], np.int32)), "range out of bounds"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(image_shape=(0, 2)), "bad image shape"),
+        (dict(image_shape=(4097, 1)), "bad image shape"),
+        (dict(encoder=[]), "empty encoder"),
+        (dict(decoder=[]), "empty decoder"),
+        (dict(encoder=[_layer(4, 3, "tanh")]), "unknown activation 'tanh'"),
+        (dict(decoder=[_layer(3, 4, "softmax")]), "unknown activation"),
+        (dict(encoder=[Dense(np.zeros((4, 3), np.float32), np.zeros(2, np.float32), "linear")]), "inconsistent shapes"),
+        (dict(encoder=[Dense(np.zeros(12, np.float32), np.zeros(12, np.float32), "linear")]), "inconsistent shapes"),
+        (dict(encoder=[_layer(4, 5), _layer(6, 3)]), "do not chain"),
+        (dict(encoder=[_layer(5, 3)]), "encoder takes 5 inputs, images have 4"),
+        (dict(decoder=[_layer(3, 5)]), "decoder gives 5 outputs, images have 4"),
+        (dict(encoder=[_layer(4, 2)]), "latent count"),
+        (dict(decoder=[_layer(2, 4)]), "latent count"),
+        (dict(encoder=[_layer(4, 3, fill=np.nan)]), "non-finite weights"),
+        (dict(decoder=[_layer(3, 4, fill=np.inf)]), "non-finite weights"),
+        (dict(quant_step=np.array([1.0, 0.0, 1.0], np.float32)), "must be positive"),
+        (dict(quant_step=np.array([1.0, -1.0, 1.0], np.float32)), "must be positive"),
+        (dict(quant_step=np.array([1.0, np.nan, 1.0], np.float32)), "must be positive"),
+        (dict(table_low=np.array([0, 0], np.int32)), "entropy tables do not match 3 latents"),
+        (dict(table_counts=np.ones((2, 6), np.uint32)), "entropy tables do not match"),
+        (dict(table_counts=np.ones(6, np.uint32)), "entropy tables do not match"),
+        (dict(table_counts=np.ones((3, 1), np.uint32)), "table width 1 out of range"),
+        (dict(table_counts=np.ones((3, (1 << 16) + 1), np.uint32)), "out of range"),
+        (
+            dict(table_counts=np.array([[1, 2, 50, 2, 1, 1], [1, 1, 1, 1, 1, 0], [100, 10, 1, 1, 1, 7]], np.uint32)),
+            "non-zero escape count",
+        ),
+        (dict(table_low=np.array([-2, 2**30 + 1, 0], np.int32)), "range out of bounds"),
+    ],
+)
 def test_model_validation(changes, message):
     with pytest.raises(ModelError, match=message):
         make_model(**changes)
 
 
 def test_validation_accepts_the_bounds():
-    model = make_model(table_low=np.array([-(2**30), 2**30, 0], np.int32),
-                       table_counts=np.ones((3, 2), np.uint32))
+    model = make_model(table_low=np.array([-(2**30), 2**30, 0], np.int32), table_counts=np.ones((3, 2), np.uint32))
     assert model.table_counts.shape == (3, 2)
 
 
@@ -393,7 +423,6 @@ def test_read_model_revalidates(model_file):
         f["encoder/0"].attrs["activation"] = "swish"
     with pytest.raises(ModelError, match="unknown activation 'swish'"):
         read_model(path)
-
 
 
 def test_shipped_index_matches_the_model_files():

@@ -30,48 +30,55 @@ def front_code(items: list[tuple[int, bytes]]) -> bytes:
 
 # --- check_name -------------------------------------------------------------
 
-@pytest.mark.parametrize("name", [
-    "a.png",
-    "a/b/c.png",
-    "digits/7/00042.png",
-    "with space.png",
-    "dir with spaces/file name.png",
-    "ünïcødé/日本語.png",
-    "emoji-\U0001F600.png",
-    "no_suffix",
-    ".hidden.png",  # a leading dot is allowed in a stored name
-    "a..b.png",  # '..' inside a component is not a parent reference
-    "x" * names.MAX_NAME_BYTES,  # exactly the limit
-])
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a.png",
+        "a/b/c.png",
+        "digits/7/00042.png",
+        "with space.png",
+        "dir with spaces/file name.png",
+        "ünïcødé/日本語.png",
+        "emoji-\U0001f600.png",
+        "no_suffix",
+        ".hidden.png",  # a leading dot is allowed in a stored name
+        "a..b.png",  # '..' inside a component is not a parent reference
+        "x" * names.MAX_NAME_BYTES,  # exactly the limit
+    ],
+)
 def test_check_name_accepts_normal_relative_names(name):
     assert names.check_name(name) is None
 
 
-@pytest.mark.parametrize("name, why", [
-    ("", "empty"),
-    ("..", "'..'"),
-    (".", "'.'"),
-    ("a/../b", "'..'"),
-    ("../a.png", "'..'"),
-    ("a/..", "'..'"),
-    ("/abs", "absolute"),
-    ("/", "absolute"),
-    ("C:/x", "absolute"),
-    ("c:x.png", "absolute"),
-    ("a\\b", "backslash"),
-    ("a\x00b", "control"),
-    ("a\nb", "control"),
-    ("a\rb", "control"),
-    ("a\tb", "control"),
-    ("a\x1fb", "control"),
-    ("a\x7fb", "control"),
-    ("a//b", "empty"),
-    ("a/", "empty"),
-    ("./a", "'.'"),
-    ("a/./b", "'.'"),
-    ("x" * (names.MAX_NAME_BYTES + 1), "too long"),
-    ("é" * (names.MAX_NAME_BYTES // 2 + 1), "too long"),  # 2049 characters, 4098 bytes
-])
+@pytest.mark.parametrize(
+    "name, why",
+    [
+        ("", "empty"),
+        ("..", "'..'"),
+        (".", "'.'"),
+        ("a/../b", "'..'"),
+        ("../a.png", "'..'"),
+        ("a/..", "'..'"),
+        ("/abs", "absolute"),
+        ("/", "absolute"),
+        ("C:/x", "absolute"),
+        ("c:x.png", "absolute"),
+        ("a\\b", "backslash"),
+        ("a\x00b", "control"),
+        ("a\nb", "control"),
+        ("a\rb", "control"),
+        ("a\tb", "control"),
+        ("a\x1fb", "control"),
+        ("a\x7fb", "control"),
+        ("a//b", "empty"),
+        ("a/", "empty"),
+        ("./a", "'.'"),
+        ("a/./b", "'.'"),
+        ("x" * (names.MAX_NAME_BYTES + 1), "too long"),
+        ("é" * (names.MAX_NAME_BYTES // 2 + 1), "too long"),  # 2049 characters, 4098 bytes
+    ],
+)
 def test_check_name_rejects_unsafe_names(name, why):
     problem = names.check_name(name)
     assert problem is not None
@@ -90,14 +97,18 @@ def test_check_name_rejects_name_that_is_not_encodable_utf8():
 
 # --- encode_table / decode_table ---------------------------------------------
 
-@pytest.mark.parametrize("table", [
-    ["only.png"],
-    ["a.png", "b.png", "c/d.png"],
-    ["ünïcødé/日本語.png", "ünïcødé/日本.png", "emoji-\U0001F600.png", "with space/x y.png"],
-    ["/".join(f"level{i}" for i in range(200)) + "/leaf.png", "/".join(f"level{i}" for i in range(199)) + "/x.png"],
-    ["abcd", "abc", "ab", "a"],  # each name a prefix of the one before: empty rests
-    ["z.png", "a.png", "m/n.png"],  # unsorted order is kept
-])
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        ["only.png"],
+        ["a.png", "b.png", "c/d.png"],
+        ["ünïcødé/日本語.png", "ünïcødé/日本.png", "emoji-\U0001f600.png", "with space/x y.png"],
+        ["/".join(f"level{i}" for i in range(200)) + "/leaf.png", "/".join(f"level{i}" for i in range(199)) + "/x.png"],
+        ["abcd", "abc", "ab", "a"],  # each name a prefix of the one before: empty rests
+        ["z.png", "a.png", "m/n.png"],  # unsorted order is kept
+    ],
+)
 def test_table_round_trip(table):
     blob, raw_length = names.encode_table(table)
     assert isinstance(blob, bytes)

@@ -83,18 +83,36 @@ def test_interlaced_unknown_critical_and_misplaced_ihdr_go_the_ordinary_way():
     good = plain_png.SIGNATURE + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", raw) + _chunk(b"IEND", b"")
     assert np.array_equal(plain_png.decode(good), np.zeros((28, 28), np.uint8))
     interlaced = struct.pack(">IIBBBBB", 28, 28, 8, 0, 0, 0, 1)
-    assert plain_png.decode(plain_png.SIGNATURE + _chunk(b"IHDR", interlaced) + _chunk(b"IDAT", raw)
-                            + _chunk(b"IEND", b"")) is None
-    assert plain_png.decode(plain_png.SIGNATURE + _chunk(b"IHDR", ihdr) + _chunk(b"ABCD", b"x")
-                            + _chunk(b"IDAT", raw) + _chunk(b"IEND", b"")) is None
-    assert plain_png.decode(plain_png.SIGNATURE + _chunk(b"IDAT", raw) + _chunk(b"IHDR", ihdr)
-                            + _chunk(b"IEND", b"")) is None
+    assert (
+        plain_png.decode(
+            plain_png.SIGNATURE + _chunk(b"IHDR", interlaced) + _chunk(b"IDAT", raw) + _chunk(b"IEND", b"")
+        )
+        is None
+    )
+    assert (
+        plain_png.decode(
+            plain_png.SIGNATURE
+            + _chunk(b"IHDR", ihdr)
+            + _chunk(b"ABCD", b"x")
+            + _chunk(b"IDAT", raw)
+            + _chunk(b"IEND", b"")
+        )
+        is None
+    )
+    assert (
+        plain_png.decode(plain_png.SIGNATURE + _chunk(b"IDAT", raw) + _chunk(b"IHDR", ihdr) + _chunk(b"IEND", b""))
+        is None
+    )
     huge = struct.pack(">IIBBBBB", 1 << 16, 1 << 16, 8, 0, 0, 0, 0)  # a bomb: left to Pillow's checks
-    assert plain_png.decode(plain_png.SIGNATURE + _chunk(b"IHDR", huge) + _chunk(b"IDAT", raw)
-                            + _chunk(b"IEND", b"")) is None
+    assert (
+        plain_png.decode(plain_png.SIGNATURE + _chunk(b"IHDR", huge) + _chunk(b"IDAT", raw) + _chunk(b"IEND", b""))
+        is None
+    )
     short = zlib.compress(bytes(10))  # too little pixel data
-    assert plain_png.decode(plain_png.SIGNATURE + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", short)
-                            + _chunk(b"IEND", b"")) is None
+    assert (
+        plain_png.decode(plain_png.SIGNATURE + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", short) + _chunk(b"IEND", b""))
+        is None
+    )
 
 
 @settings(max_examples=300, deadline=None)

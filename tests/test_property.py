@@ -7,14 +7,14 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image
 
 import aec
-from aec.names import output_name
-from aec.names import check_name
+from aec.names import check_name, output_name
 
 # Path components: any printable unicode except '/', backslash and control
 # characters; not '.', '..', nor starting with '.' (hidden files are skipped).
 component = st.text(
     alphabet=st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="/\\"),
-    min_size=1, max_size=12,
+    min_size=1,
+    max_size=12,
 ).filter(lambda s: not s.startswith(".") and s.strip() == s and len(s.encode()) < 60)
 name = st.lists(component, min_size=1, max_size=3).map(lambda parts: "/".join(parts) + ".png")
 

@@ -90,7 +90,9 @@ def test_rate_at_psnr_interpolates_in_log_rate():
 @pytest.mark.parametrize("factor", [0.5, 0.8, 1.3])
 @pytest.mark.parametrize("n", [2, 3, 5])
 def test_pchip_bd_rate_of_a_scaled_curve_is_the_scale(factor, n):
-    assert bd_rate_pchip(RATES[:n], PSNRS[:n], RATES[:n] * factor, PSNRS[:n]) == pytest.approx((factor - 1) * 100, abs=1e-9)
+    assert bd_rate_pchip(RATES[:n], PSNRS[:n], RATES[:n] * factor, PSNRS[:n]) == pytest.approx(
+        (factor - 1) * 100, abs=1e-9
+    )
 
 
 def test_pchip_bd_rate_on_straight_lines_and_partial_overlap():
@@ -106,7 +108,8 @@ def test_pchip_integral_by_hand():
     assert pchip_integral([0, 1, 2], [0, 1, 4], 0, 1) == pytest.approx(0.375)
     assert pchip_integral([0, 1, 2], [0, 1, 4], 0, 2) == pytest.approx(8 / 3)
     assert pchip_integral([0, 1, 2], [0, 1, 4], 0.5, 1.5) == pytest.approx(
-        (1.5 / 3 - 0.5 / 4) - (1.5 / 3 * 0.125 - 0.5 / 4 * 0.0625) + (0.5 + 1.5 / 8 + 2 / 24 - 0.5 / 64))
+        (1.5 / 3 - 0.5 / 4) - (1.5 / 3 * 0.125 - 0.5 / 4 * 0.0625) + (0.5 + 1.5 / 8 + 2 / 24 - 0.5 / 64)
+    )
 
 
 def test_pchip_bd_rate_refuses_one_point_or_no_overlap():

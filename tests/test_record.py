@@ -39,7 +39,9 @@ def test_nonzero_flags_round_trip():
 
 
 def test_flags_with_geometry_round_trip():
-    flags = np.array([0, record.FLAG_RESIZED, record.FLAG_CONVERTED, record.FLAG_RESIZED | record.FLAG_INVERTED], np.uint8)
+    flags = np.array(
+        [0, record.FLAG_RESIZED, record.FLAG_CONVERTED, record.FLAG_RESIZED | record.FLAG_INVERTED], np.uint8
+    )
     geometry = np.array([np.arange(G) + 1, np.arange(G) * 1000 + 65000 % 7], np.uint16)
     geometry[1, 0] = 65535
     stored = record.encode_image_info(flags, geometry)

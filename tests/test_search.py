@@ -86,7 +86,7 @@ def test_pack_searches_in_its_reader_processes_as_encode_does_in_one(tmp_path, e
 
     from aec.workers import PARALLEL_FROM
 
-    images = np.tile(example_images, (PARALLEL_FROM // len(example_images) + 1, 1, 1))[:PARALLEL_FROM + 8]
+    images = np.tile(example_images, (PARALLEL_FROM // len(example_images) + 1, 1, 1))[: PARALLEL_FROM + 8]
     folder = tmp_path / "digits"
     folder.mkdir()
     for i, image in enumerate(images):

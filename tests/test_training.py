@@ -71,8 +71,9 @@ def test_train_cli_end_to_end(tmp_path, example_digits):
     """`aec train` prints per-epoch progress and the final figures, records the command, and
     its model packs and unpacks; an existing --out is protected."""
     out = tmp_path / "m.h5"
-    result = invoke("train", "--data", FIXTURE, *TINY, "--epochs", "3", "--name", "mine", "--quality", "2",
-                    "--out", out)
+    result = invoke(
+        "train", "--data", FIXTURE, *TINY, "--epochs", "3", "--name", "mine", "--quality", "2", "--out", out
+    )
     assert result.exit_code == 0, result.output
     assert "epoch 1/3" in result.stderr and "epoch 3/3" in result.stderr
     assert "coded bytes/image" in result.stderr and "PSNR" in result.stderr
@@ -102,9 +103,15 @@ def test_same_seed_same_model(tmp_path):
         images = npz["images"]
     runs = []
     for i, seed in enumerate([7, 7, 8]):
-        runs.append(train_and_export(
-            tmp_path / f"{i}.h5", images=images, arch=Architecture(hidden=[32]),
-            config=TrainConfig(epochs=3, batch_size=25, lmbda=5000, seed=seed), log=lambda line: None))
+        runs.append(
+            train_and_export(
+                tmp_path / f"{i}.h5",
+                images=images,
+                arch=Architecture(hidden=[32]),
+                config=TrainConfig(epochs=3, batch_size=25, lmbda=5000, seed=seed),
+                log=lambda line: None,
+            )
+        )
     assert runs[0].weights_sha256 == runs[1].weights_sha256
     assert runs[0].figures == runs[1].figures
     assert runs[0].model.table_counts.tobytes() == runs[1].model.table_counts.tobytes()
@@ -126,8 +133,13 @@ def test_resume_after_kill_continues_and_matches_uninterrupted_run(tmp_path):
     out = tmp_path / "r.h5"
     ckpt = tmp_path / "r.h5.ckpt"
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="-1")
-    proc = subprocess.Popen(AEC + [str(a) for a in args] + ["--out", str(out), "-q"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        AEC + [str(a) for a in args] + ["--out", str(out), "-q"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 120
         while not (ckpt / "checkpoint").exists():
@@ -240,8 +252,9 @@ def test_strategy_choice():
     """TF_CONFIG with a cluster -> MultiWorkerMirroredStrategy; several GPUs -> MirroredStrategy; else default."""
     from aec.training.loop import strategy_kind
 
-    cluster = json.dumps({"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]},
-                          "task": {"type": "worker", "index": 1}})
+    cluster = json.dumps(
+        {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": 1}}
+    )
     assert strategy_kind(cluster, 0) == "multi-worker"
     assert strategy_kind("", 4) == "mirrored"
     assert strategy_kind("", 1) == "default" and strategy_kind(None, 0) == "default"
@@ -262,8 +275,11 @@ def test_which_worker_writes():
     assert task(with_chief, "chief", 0).is_chief and not task(with_chief, "worker", 0).is_chief
     assert task(with_chief, "worker", 1).index == 2 and task(with_chief, "worker", 1).workers == 3
     assert task_from_tf_config("").is_chief and task_from_tf_config("").workers == 1
-    for bad in ["{not json", json.dumps({"cluster": workers, "task": {"type": "ps", "index": 0}}),
-                json.dumps({"cluster": workers, "task": {"type": "worker", "index": 5}})]:
+    for bad in [
+        "{not json",
+        json.dumps({"cluster": workers, "task": {"type": "ps", "index": 0}}),
+        json.dumps({"cluster": workers, "task": {"type": "worker", "index": 5}}),
+    ]:
         with pytest.raises(AecError, match="TF_CONFIG"):
             task_from_tf_config(bad)
 
@@ -290,8 +306,14 @@ print("OK", losses)
 def test_same_step_runs_under_mirrored_strategy():
     """The one training step also runs under MirroredStrategy with two replicas (two logical
     CPUs stand in for two GPUs), and learns."""
-    done = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT, str(FIXTURE)], cwd=ROOT, capture_output=True,
-                          text=True, env=dict(os.environ, CUDA_VISIBLE_DEVICES="-1"), timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", MIRRORED_SCRIPT, str(FIXTURE)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, CUDA_VISIBLE_DEVICES="-1"),
+        timeout=300,
+    )
     assert done.returncode == 0 and "OK" in done.stdout, done.stderr[-3000:]
 
 
@@ -299,8 +321,9 @@ def test_same_step_runs_under_mirrored_strategy():
 def test_train_command_on_mnist(tmp_path, mnist_dir):
     """On real MNIST (from --data): data source recorded, epochs as asked."""
     out = tmp_path / "m.h5"
-    result = invoke("train", "--data", mnist_dir, "--epochs", "1", "--limit", "600", "--hidden", "64",
-                    "--out", out, "-q")
+    result = invoke(
+        "train", "--data", mnist_dir, "--epochs", "1", "--limit", "600", "--hidden", "64", "--out", out, "-q"
+    )
     assert result.exit_code == 0, result.output
     assert "PSNR" in result.stderr
     model = aec.resolve_model(out)

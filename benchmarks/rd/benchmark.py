@@ -55,9 +55,19 @@ TFC_JSON = RESULTS / "tfc_baseline.json"
 TFC_CACHE = RESULTS / "tfc"
 
 
-def point(family: str, codec_name: str, parameter, originals: np.ndarray, labels: np.ndarray, decoded: np.ndarray,
-          whole_bytes: int, coded_bytes: int | None = None, folder_xz_bytes: int | None = None,
-          notes: str = "", seconds: float | None = None) -> dict:
+def point(
+    family: str,
+    codec_name: str,
+    parameter,
+    originals: np.ndarray,
+    labels: np.ndarray,
+    decoded: np.ndarray,
+    whole_bytes: int,
+    coded_bytes: int | None = None,
+    folder_xz_bytes: int | None = None,
+    notes: str = "",
+    seconds: float | None = None,
+) -> dict:
     n = len(originals)
     err = mse(originals, decoded)
     return {
@@ -93,11 +103,21 @@ def aec_points(images, labels, extra_models: list[str], efforts: list[int]) -> l
             decoded = aec.decode(data, model=model)
             seconds = time.perf_counter() - start
             facts = aec.info(data)
-            out.append(point(aec_family(effort), f"aec {model.name}" + (f" -e {effort}" if effort else ""),
-                             model.quality, images, labels, decoded, len(data),
-                             coded_bytes=facts["latent_bytes"], seconds=seconds,
-                             notes=f"model {label}, quality {model.quality}, effort {effort}, "
-                                   f"fingerprint {model.fingerprint.hex()[:16]}"))
+            out.append(
+                point(
+                    aec_family(effort),
+                    f"aec {model.name}" + (f" -e {effort}" if effort else ""),
+                    model.quality,
+                    images,
+                    labels,
+                    decoded,
+                    len(data),
+                    coded_bytes=facts["latent_bytes"],
+                    seconds=seconds,
+                    notes=f"model {label}, quality {model.quality}, effort {effort}, "
+                    f"fingerprint {model.fingerprint.hex()[:16]}",
+                )
+            )
     return out
 
 
@@ -105,9 +125,19 @@ def seed_point(images, labels) -> dict:
     start = time.perf_counter()
     whole, coded, decoded = seed_autoencoder.code(images)
     seconds = time.perf_counter() - start
-    return point(SEED_FAMILY, "seed autoencoder", 8, images, labels, decoded, whole, coded_bytes=coded,
-                 seconds=seconds, notes="8 bits per latent, per-latent min/max over the coded set "
-                 f"({seed_autoencoder.SIDE_INFO_BYTES} bytes side information per file)")
+    return point(
+        SEED_FAMILY,
+        "seed autoencoder",
+        8,
+        images,
+        labels,
+        decoded,
+        whole,
+        coded_bytes=coded,
+        seconds=seconds,
+        notes="8 bits per latent, per-latent min/max over the coded set "
+        f"({seed_autoencoder.SIDE_INFO_BYTES} bytes side information per file)",
+    )
 
 
 def tfc_points(images, labels) -> list[dict]:
@@ -123,25 +153,44 @@ def tfc_points(images, labels) -> list[dict]:
     for r in record["points"]:
         n = len(images)
         name = f"lmbda{r['lambda']:g}-e{r['epochs']}-s{r['seed']}"
-        notes = (f"lambda {r['lambda']:g}, {r['epochs']} epochs, seed {r['seed']}; 4-byte header + one range-coded "
-                 f"stream, per-latent training-set histograms; recorded in {TFC_JSON.relative_to(ROOT)}")
+        notes = (
+            f"lambda {r['lambda']:g}, {r['epochs']} epochs, seed {r['seed']}; 4-byte header + one range-coded "
+            f"stream, per-latent training-set histograms; recorded in {TFC_JSON.relative_to(ROOT)}"
+        )
         cached = TFC_CACHE / f"{name}.decoded.npz"
         if cached.exists() and r["test_images"] >= n:
             with np.load(cached) as f:
                 decoded = f["decoded"][:n]
-            p = point(record["family"], "TFC baseline", f"lambda {r['lambda']:g}", images, labels, decoded,
-                      round(r["bytes_per_image"] * n), coded_bytes=round(r["coded_bytes_per_image"] * n), notes=notes)
+            p = point(
+                record["family"],
+                "TFC baseline",
+                f"lambda {r['lambda']:g}",
+                images,
+                labels,
+                decoded,
+                round(r["bytes_per_image"] * n),
+                coded_bytes=round(r["coded_bytes_per_image"] * n),
+                notes=notes,
+            )
             if n == r["test_images"] and abs(p["mse"] - r["mse"]) > 1e-9:
                 raise ValueError(f"{cached}: MSE {p['mse']} differs from the recorded {r['mse']}")
             # the coded size is for all 10,000 digits even under --limit: keep the recorded per-image figures
             p["whole_bytes_per_image"], p["coded_bytes_per_image"] = r["bytes_per_image"], r["coded_bytes_per_image"]
         else:
-            p = {"family": record["family"], "codec": "TFC baseline", "parameter": f"lambda {r['lambda']:g}",
-                 "whole_bytes": round(r["bytes_per_image"] * r["test_images"]),
-                 "whole_bytes_per_image": r["bytes_per_image"], "coded_bytes_per_image": r["coded_bytes_per_image"],
-                 "folder_xz_bytes_per_image": None, "mse": r["mse"], "psnr_db": r["psnr_db"],
-                 "classifier_accuracy": None, "notes": notes + " (decoded digits not cached: accuracy unknown)",
-                 "seconds_encode_decode": None}
+            p = {
+                "family": record["family"],
+                "codec": "TFC baseline",
+                "parameter": f"lambda {r['lambda']:g}",
+                "whole_bytes": round(r["bytes_per_image"] * r["test_images"]),
+                "whole_bytes_per_image": r["bytes_per_image"],
+                "coded_bytes_per_image": r["coded_bytes_per_image"],
+                "folder_xz_bytes_per_image": None,
+                "mse": r["mse"],
+                "psnr_db": r["psnr_db"],
+                "classifier_accuracy": None,
+                "notes": notes + " (decoded digits not cached: accuracy unknown)",
+                "seconds_encode_decode": None,
+            }
         out.append(p)
     return out
 
@@ -152,8 +201,9 @@ AVIF_QUALITIES = (0, 25, 50, 75, 95)
 PCA_STEPS = (3.2, 1.6, 0.8, 0.4, 0.2, 0.1)
 
 
-def sweep(basis: PCABasis | None, webp=WEBP_QUALITIES, jpeg=JPEG_QUALITIES, avif=AVIF_QUALITIES,
-          pca_steps=PCA_STEPS) -> list:
+def sweep(
+    basis: PCABasis | None, webp=WEBP_QUALITIES, jpeg=JPEG_QUALITIES, avif=AVIF_QUALITIES, pca_steps=PCA_STEPS
+) -> list:
     """Every classic codec point and the PCA baseline's, in plot order (basis=None skips PCA)."""
     codecs: list = [classic.PNG(), classic.WebPLossless(), classic.XZRaw()]
     codecs += [classic.WebP(q) for q in webp]
@@ -175,11 +225,27 @@ def classic_points(images, labels, basis, quick: bool) -> list[dict]:
         start = time.perf_counter()
         r = c.run(images)
         seconds = time.perf_counter() - start
-        out.append(point(r.codec, r.codec, r.parameter, images, labels, r.decoded, r.whole_bytes,
-                         coded_bytes=r.coded_bytes, folder_xz_bytes=r.folder_xz_bytes, notes=r.notes,
-                         seconds=seconds))
-        print(f"  {r.codec} {r.parameter}: {out[-1]['whole_bytes_per_image']:.1f} B/img, "
-              f"{out[-1]['psnr_db'] or float('inf'):.2f} dB ({seconds:.1f} s)", file=sys.stderr, flush=True)
+        out.append(
+            point(
+                r.codec,
+                r.codec,
+                r.parameter,
+                images,
+                labels,
+                r.decoded,
+                r.whole_bytes,
+                coded_bytes=r.coded_bytes,
+                folder_xz_bytes=r.folder_xz_bytes,
+                notes=r.notes,
+                seconds=seconds,
+            )
+        )
+        print(
+            f"  {r.codec} {r.parameter}: {out[-1]['whole_bytes_per_image']:.1f} B/img, "
+            f"{out[-1]['psnr_db'] or float('inf'):.2f} dB ({seconds:.1f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
     return out
 
 
@@ -192,13 +258,17 @@ def compare(points: list[dict], ours: str = AEC_FAMILY) -> dict:
     """An aec curve against every other lossy curve (not aec's own): BD-rate where computable, and the bytes
     each needs at aec's PSNR."""
     aec_rates, aec_psnrs = _curve(points, ours)
-    others = [f for f in dict.fromkeys(p["family"] for p in points)
-              if not f.startswith(AEC_FAMILY) and _curve(points, f)[0]]
+    others = [
+        f for f in dict.fromkeys(p["family"] for p in points) if not f.startswith(AEC_FAMILY) and _curve(points, f)[0]
+    ]
     comparisons = {}
     for family in others:
         rates, psnrs = _curve(points, family)
-        entry: dict = {"points": len(rates), "pareto_points": len(pareto(rates, psnrs)[0]),
-                       "psnr_range_db": [min(psnrs), max(psnrs)]}
+        entry: dict = {
+            "points": len(rates),
+            "pareto_points": len(pareto(rates, psnrs)[0]),
+            "psnr_range_db": [min(psnrs), max(psnrs)],
+        }
         try:
             entry["bd_rate_percent"] = bd_rate(rates, psnrs, aec_rates, aec_psnrs)
         except ValueError as err:
@@ -212,8 +282,12 @@ def compare(points: list[dict], ours: str = AEC_FAMILY) -> dict:
         at = []
         for r, p in zip(aec_rates, aec_psnrs):
             need = rate_at_psnr(rates, psnrs, p)
-            row = {"aec_psnr_db": p, "aec_bytes_per_image": r, "other_bytes_per_image_at_that_psnr": need,
-                   "ratio_other_over_aec": None if need is None else need / r}
+            row = {
+                "aec_psnr_db": p,
+                "aec_bytes_per_image": r,
+                "other_bytes_per_image_at_that_psnr": need,
+                "ratio_other_over_aec": None if need is None else need / r,
+            }
             if need is None:
                 row["why_none"] = f"{p:.2f} dB is outside {family}'s range {min(psnrs):.2f}-{max(psnrs):.2f} dB"
             if family == "WebP":  # the folder-archive view of the same curve
@@ -256,39 +330,49 @@ def markdown(results: dict) -> str:
             f"| {_fmt(p['whole_bytes_per_image'])} "
             f"| {_fmt(p['coded_bytes_per_image'])} | {_fmt(p['folder_xz_bytes_per_image'])} | {p['mse']:.5f} "
             f"| {'lossless' if p['psnr_db'] is None else _fmt(p['psnr_db'])} "
-            f"| {_pct(p['classifier_accuracy'])} |")
+            f"| {_pct(p['classifier_accuracy'])} |"
+        )
     for ours, comparisons in results["comparisons_by_effort"].items():
         lines += _comparison_lines(ours, comparisons)
     return "\n".join(lines) + "\n"
 
 
 def _comparison_lines(ours: str, comparisons: dict) -> list[str]:
-    lines = ["", f"`{ours}` against the other lossy curves (whole-file bytes):", "",
-             "| other curve | points (Pareto) | PSNR range dB | BD-rate of aec (cubic) | BD-rate of aec (PCHIP) "
-             "| aec point | other's B/img at aec's PSNR | ratio other / aec |",
-             "| --- | ---: | --- | --- | --- | --- | ---: | ---: |"]
+    lines = [
+        "",
+        f"`{ours}` against the other lossy curves (whole-file bytes):",
+        "",
+        "| other curve | points (Pareto) | PSNR range dB | BD-rate of aec (cubic) | BD-rate of aec (PCHIP) "
+        "| aec point | other's B/img at aec's PSNR | ratio other / aec |",
+        "| --- | ---: | --- | --- | --- | --- | ---: | ---: |",
+    ]
     for family, c in comparisons.items():
         bd = f"{c['bd_rate_percent']:+.1f}%" if c["bd_rate_percent"] is not None else "not computable*"
-        bd_pchip = (f"{c['bd_rate_pchip_percent']:+.1f}%" if c["bd_rate_pchip_percent"] is not None
-                    else "not computable*")
+        bd_pchip = (
+            f"{c['bd_rate_pchip_percent']:+.1f}%" if c["bd_rate_pchip_percent"] is not None else "not computable*"
+        )
         for row in c["at_aec_points"]:
             lines.append(
                 f"| {family} | {c['points']} ({c['pareto_points']}) "
                 f"| {c['psnr_range_db'][0]:.2f}-{c['psnr_range_db'][1]:.2f} "
                 f"| {bd} | {bd_pchip} | {row['aec_bytes_per_image']:.2f} B, {row['aec_psnr_db']:.2f} dB "
-                f"| {_fmt(row['other_bytes_per_image_at_that_psnr'])} | {_ratio(row['ratio_other_over_aec'])} |")
-    reasons = {c.get(k) for c in comparisons.values()
-               for k in ("bd_rate_not_computable", "bd_rate_pchip_not_computable")} - {None}
+                f"| {_fmt(row['other_bytes_per_image_at_that_psnr'])} | {_ratio(row['ratio_other_over_aec'])} |"
+            )
+    reasons = {
+        c.get(k) for c in comparisons.values() for k in ("bd_rate_not_computable", "bd_rate_pchip_not_computable")
+    } - {None}
     if reasons:
         lines += ["", "\\* BD-rate not computable:", ""] + [f"- {r}" for r in sorted(reasons)]
     webp = comparisons.get("WebP")
     if webp:
         for row in webp["at_aec_points"]:
             if row.get("webp_folder_xz_bytes_per_image_at_that_psnr") is not None:
-                lines.append(f"\nWebP with its files xz-compressed together (folder archive) "
-                             f"at {row['aec_psnr_db']:.2f} dB: "
-                             f"{row['webp_folder_xz_bytes_per_image_at_that_psnr']:.2f} B/img, "
-                             f"{row['ratio_webp_folder_xz_over_aec']:.1f}x aec's whole file.")
+                lines.append(
+                    f"\nWebP with its files xz-compressed together (folder archive) "
+                    f"at {row['aec_psnr_db']:.2f} dB: "
+                    f"{row['webp_folder_xz_bytes_per_image_at_that_psnr']:.2f} B/img, "
+                    f"{row['ratio_webp_folder_xz_over_aec']:.1f}x aec's whole file."
+                )
     return lines
 
 
@@ -328,9 +412,9 @@ def main() -> None:
         "comparisons": compare(points),  # effort 0, as before
         "comparisons_by_effort": {aec_family(e): compare(points, aec_family(e)) for e in efforts},
         "bd_rate_method": "VCEG-M33: cubic fit of ln(bytes) against PSNR over the common PSNR range, "
-                          f"Pareto points only, >= {MIN_POINTS} points per curve (aec.metrics); "
-                          "bd_rate_pchip_percent: the same with ln(bytes) interpolated by PCHIP (Fritsch-Carlson, "
-                          f"as in VCEG-AL22), >= {PCHIP_MIN_POINTS} points per curve",
+        f"Pareto points only, >= {MIN_POINTS} points per curve (aec.metrics); "
+        "bd_rate_pchip_percent: the same with ln(bytes) interpolated by PCHIP (Fritsch-Carlson, "
+        f"as in VCEG-AL22), >= {PCHIP_MIN_POINTS} points per curve",
         "seconds": round(time.perf_counter() - started, 1),
     }
     write_results("rd", results, args.out_dir / "rd.json", allow_nan=False)

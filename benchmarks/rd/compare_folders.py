@@ -1,6 +1,6 @@
 """Compare a folder of original PNGs with the folder aec unpacked, and the .aec file between them.
 
-    python -m benchmarks.rd.compare_folders ORIGINALS/ UNPACKED/ FILE.aec
+python -m benchmarks.rd.compare_folders ORIGINALS/ UNPACKED/ FILE.aec
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ def main(originals: Path, unpacked: Path, archive: Path) -> int:
     size, png = archive.stat().st_size, folder_bytes(originals)
     err = mse(a, b)
     print(f"images:              {len(names)} (every name came back)")
-    print(f"{archive.name}:{' ' * max(1, 20 - len(archive.name))}{size:,} bytes, "
-          f"{size / len(names):.2f} bytes per image")
+    print(
+        f"{archive.name}:{' ' * max(1, 20 - len(archive.name))}{size:,} bytes, {size / len(names):.2f} bytes per image"
+    )
     print(f"ratio vs raw pixels: {len(names) * 784 / size:.1f}x  ({len(names) * 784:,} bytes)")
     print(f"ratio vs PNG folder: {png / size:.1f}x  ({png:,} bytes of PNG files)")
     print(f"quality:             PSNR {psnr(err):.2f} dB, MSE {err:.5f} (on [0,1])")

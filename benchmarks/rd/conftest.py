@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from ..common import ROOT, example_images as _example_images
+from ..common import ROOT
+from ..common import example_images as _example_images
 
 
 @pytest.fixture(scope="session")

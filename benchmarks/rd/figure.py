@@ -1,6 +1,6 @@
 """The classic figure: MNIST test digits (top) above their aec reconstructions (bottom).
 
-    python -m benchmarks.rd.figure --out docs/reconstructions.png [--model NAME|FILE] [--count 12]
+python -m benchmarks.rd.figure --out docs/reconstructions.png [--model NAME|FILE] [--count 12]
 """
 
 from __future__ import annotations
@@ -35,10 +35,12 @@ def main() -> None:
             axes[row, i].imshow(picture, cmap="gray", vmin=0, vmax=255)
             axes[row, i].axis("off")
     model = aec.resolve_model(args.model)
-    fig.suptitle(f"MNIST test digits (top) and aec {model.name} (bottom): "
-                 f"{aec.info(data)['latent_bytes'] / args.count:.1f} coded B/image, "
-                 f"{psnr(mse(originals, decoded)):.1f} dB over these {args.count}",
-                 fontsize=8)
+    fig.suptitle(
+        f"MNIST test digits (top) and aec {model.name} (bottom): "
+        f"{aec.info(data)['latent_bytes'] / args.count:.1f} coded B/image, "
+        f"{psnr(mse(originals, decoded)):.1f} dB over these {args.count}",
+        fontsize=8,
+    )
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=100)

@@ -90,5 +90,12 @@ class PCA:
             payload = xz(q.astype("<i2").T.tobytes())
             back = np.frombuffer(lzma.decompress(payload), "<i2").reshape(k, n).T
         decoded = self.basis.reconstruct(back.astype(np.float64) * self.parameter, images.shape[1:])
-        return CodecResult(self.name, self.parameter, n, len(payload) + self.HEADER_BYTES, decoded,
-                           coded_bytes=len(payload), notes=f"step {self.parameter} on [0,1] pixels")
+        return CodecResult(
+            self.name,
+            self.parameter,
+            n,
+            len(payload) + self.HEADER_BYTES,
+            decoded,
+            coded_bytes=len(payload),
+            notes=f"step {self.parameter} on [0,1] pixels",
+        )

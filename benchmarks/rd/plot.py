@@ -50,12 +50,26 @@ def plot(results: dict, out: Path) -> None:
         x = [p["whole_bytes_per_image"] for p in lossy]
         y = [p["psnr_db"] for p in lossy]
         ours = family.startswith("aec")
-        ax.plot(x, y, marker=marker, markersize=12 if ours else 5, color=colour, label=f"{family} ({len(lossy)} pt)",
-                linewidth=2 if ours else 1)
+        ax.plot(
+            x,
+            y,
+            marker=marker,
+            markersize=12 if ours else 5,
+            color=colour,
+            label=f"{family} ({len(lossy)} pt)",
+            linewidth=2 if ours else 1,
+        )
     for i, (x, name) in enumerate(sorted(lossless_x)):
         ax.axvline(x, color="grey", linestyle=":", linewidth=1)
-        ax.text(x * 1.02, 0.98 - 0.05 * i, f"{name} (lossless)", transform=ax.get_xaxis_transform(),
-                fontsize=7, color="dimgrey", va="top")
+        ax.text(
+            x * 1.02,
+            0.98 - 0.05 * i,
+            f"{name} (lossless)",
+            transform=ax.get_xaxis_transform(),
+            fontsize=7,
+            color="dimgrey",
+            va="top",
+        )
     ax.set_xscale("log")
     ax.set_xlabel("bytes per image, whole file (log scale)")
     ax.set_ylabel("PSNR (dB), uint8 reconstructions")

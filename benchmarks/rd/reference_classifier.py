@@ -34,24 +34,26 @@ CACHE = RESULTS / "reference_classifier.weights.npz"
 def build_model():
     import keras  # here, not at the top: TensorFlow takes seconds to import, and `--help` need not wait
 
-    return keras.Sequential([
-        keras.Input((28, 28, 1)),
-        keras.layers.Conv2D(32, 3, activation="relu"),
-        keras.layers.MaxPooling2D(),
-        keras.layers.Conv2D(64, 3, activation="relu"),
-        keras.layers.MaxPooling2D(),
-        keras.layers.Flatten(),
-        keras.layers.Dropout(0.25),
-        keras.layers.Dense(128, activation="relu"),
-        keras.layers.Dense(10),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Conv2D(32, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(64, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Flatten(),
+            keras.layers.Dropout(0.25),
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dense(10),
+        ]
+    )
 
 
 def _prepare(images: np.ndarray) -> np.ndarray:
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.shape[1:] not in ((28, 28), (784,)):
         raise ValueError(f"expected uint8 [N, 28, 28] images, got {images.dtype} {images.shape}")
-    return (images.reshape(-1, 28, 28, 1).astype(np.float32) / 255.0)
+    return images.reshape(-1, 28, 28, 1).astype(np.float32) / 255.0
 
 
 def train(epochs: int = 3, seed: int = 0, out: Path = CACHE, command: str | None = None) -> dict:
@@ -61,9 +63,11 @@ def train(epochs: int = 3, seed: int = 0, out: Path = CACHE, command: str | None
     x_train, y_train = load_mnist("train")
     x_test, y_test = load_mnist("test")
     model = build_model()
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     start = time.perf_counter()
     model.fit(_prepare(x_train), y_train.astype(np.int64), epochs=epochs, batch_size=128, verbose=2)
     seconds = time.perf_counter() - start

@@ -37,15 +37,18 @@ def train(epochs: int = 50, seed: int = 0, out: Path = CACHE, command: str | Non
     keras.utils.set_random_seed(seed)
     x_train = load_mnist("train")[0].reshape(-1, 784).astype(np.float32) / 255.0
     x_test = load_mnist("test")[0].reshape(-1, 784).astype(np.float32) / 255.0
-    model = keras.Sequential([
-        keras.Input((784,)),
-        keras.layers.Dense(32, activation="relu"),
-        keras.layers.Dense(784, activation="sigmoid"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((784,)),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dense(784, activation="sigmoid"),
+        ]
+    )
     model.compile(optimizer="adam", loss="binary_crossentropy")
     start = time.perf_counter()
-    history = model.fit(x_train, x_train, epochs=epochs, batch_size=256, shuffle=True,
-                        validation_data=(x_test, x_test), verbose=2)
+    history = model.fit(
+        x_train, x_train, epochs=epochs, batch_size=256, shuffle=True, validation_data=(x_test, x_test), verbose=2
+    )
     seconds = time.perf_counter() - start
     w1, b1, w2, b2 = model.get_weights()
     facts = {

@@ -31,5 +31,13 @@ def test_pca_round_trips_its_quantized_coefficients(train_fixture, digits, coder
 
 def test_sweep_lists_every_codec(train_fixture):
     names = {c.name for c in sweep(PCABasis.fit(train_fixture, 8), webp=(0,), jpeg=(5,), avif=(0,), pca_steps=(1,))}
-    assert names == {"PNG", "WebP lossless", "xz raw pixels", "WebP", "JPEG", "AVIF", "PCA-8 + ANS (constriction)",
-                     "PCA-8 + xz"}
+    assert names == {
+        "PNG",
+        "WebP lossless",
+        "xz raw pixels",
+        "WebP",
+        "JPEG",
+        "AVIF",
+        "PCA-8 + ANS (constriction)",
+        "PCA-8 + xz",
+    }

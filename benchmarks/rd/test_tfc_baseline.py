@@ -1,6 +1,6 @@
 """The TensorFlow Compression baseline (tfc_baseline.py beside this file): shapes, one training step, exact coding.
 
-    python -m pytest benchmarks
+python -m pytest benchmarks
 """
 
 from __future__ import annotations

@@ -41,15 +41,14 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
-
-from aec.training import quiet_tf  # noqa: F401 - before tensorflow and keras
 import keras
+import numpy as np
 import tensorflow as tf
 
 from aec.datasets import load_mnist
 from aec.entropy import LatentCoder
 from aec.metrics import mse, psnr
+from aec.training import quiet_tf  # noqa: F401 - before tensorflow and keras
 from aec.training.export import fit_tables
 
 from ..common import RESULTS, ROOT, command_line, write_results
@@ -64,25 +63,31 @@ HEADER_BYTES = 4  # the image count (uint32); the stream runs to the end of the 
 
 
 def make_analysis() -> keras.Sequential:
-    return keras.Sequential([
-        keras.Input((28, 28, 1)),
-        keras.layers.Conv2D(20, 5, strides=2, padding="same", activation="leaky_relu"),
-        keras.layers.Conv2D(50, 5, strides=2, padding="same", activation="leaky_relu"),
-        keras.layers.Flatten(),
-        keras.layers.Dense(500, activation="leaky_relu"),
-        keras.layers.Dense(LATENTS),
-    ], name="analysis")
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Conv2D(20, 5, strides=2, padding="same", activation="leaky_relu"),
+            keras.layers.Conv2D(50, 5, strides=2, padding="same", activation="leaky_relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(500, activation="leaky_relu"),
+            keras.layers.Dense(LATENTS),
+        ],
+        name="analysis",
+    )
 
 
 def make_synthesis() -> keras.Sequential:
-    return keras.Sequential([
-        keras.Input((LATENTS,)),
-        keras.layers.Dense(500, activation="leaky_relu"),
-        keras.layers.Dense(2450, activation="leaky_relu"),
-        keras.layers.Reshape((7, 7, 50)),
-        keras.layers.Conv2DTranspose(20, 5, strides=2, padding="same", activation="leaky_relu"),
-        keras.layers.Conv2DTranspose(1, 5, strides=2, padding="same", activation="leaky_relu"),
-    ], name="synthesis")
+    return keras.Sequential(
+        [
+            keras.Input((LATENTS,)),
+            keras.layers.Dense(500, activation="leaky_relu"),
+            keras.layers.Dense(2450, activation="leaky_relu"),
+            keras.layers.Reshape((7, 7, 50)),
+            keras.layers.Conv2DTranspose(20, 5, strides=2, padding="same", activation="leaky_relu"),
+            keras.layers.Conv2DTranspose(1, 5, strides=2, padding="same", activation="leaky_relu"),
+        ],
+        name="synthesis",
+    )
 
 
 def noisy_logistic_bits(y: tf.Tensor, log_scale: tf.Tensor) -> tf.Tensor:
@@ -123,6 +128,7 @@ class TFCModel:
 
     def train_step(self, x: np.ndarray, lmbda: float):
         if self._step is None:
+
             @tf.function(reduce_retracing=True)
             def step(x, lmbda):
                 with tf.GradientTape() as tape:
@@ -130,19 +136,24 @@ class TFCModel:
                 grads = tape.gradient(loss, self.variables)
                 self.optimizer.apply_gradients(zip(grads, self.variables))
                 return loss, rate, distortion
+
             self._step = step
         return self._step(tf.constant(x), tf.constant(lmbda, tf.float32))
 
     def encode(self, images: np.ndarray, batch: int = 2000) -> np.ndarray:
         """uint8 [N, 28, 28] -> int32 [N, 50]: the analysis output rounded to integers (the quantizer at test time)."""
-        out = [np.rint(self.analysis(_as_float(images[i:i + batch]), training=False).numpy())
-               for i in range(0, len(images), batch)]
+        out = [
+            np.rint(self.analysis(_as_float(images[i : i + batch]), training=False).numpy())
+            for i in range(0, len(images), batch)
+        ]
         return np.concatenate(out).astype(np.int32)
 
     def decode(self, latents: np.ndarray, batch: int = 2000) -> np.ndarray:
         """int32 [N, 50] -> uint8 [N, 28, 28], rounded and saturated as the tutorial's decompressor does."""
-        out = [self.synthesis(latents[i:i + batch].astype(np.float32), training=False).numpy()
-               for i in range(0, len(latents), batch)]
+        out = [
+            self.synthesis(latents[i : i + batch].astype(np.float32), training=False).numpy()
+            for i in range(0, len(latents), batch)
+        ]
         return np.clip(np.rint(np.concatenate(out)[..., 0] * 255), 0, 255).astype(np.uint8)
 
     def estimated_bits(self, latents: np.ndarray) -> np.ndarray:
@@ -184,11 +195,13 @@ def train(images: np.ndarray, lmbda: float, epochs: int, seed: int, log=print) -
         sums = np.zeros(3)
         steps = 0
         for i in range(0, len(order), BATCH):
-            sums += [float(v) for v in model.train_step(x_all[order[i:i + BATCH]], lmbda)]
+            sums += [float(v) for v in model.train_step(x_all[order[i : i + BATCH]], lmbda)]
             steps += 1
         loss, rate, mae = sums / steps
-        log(f"epoch {epoch}/{epochs}: loss {loss:.2f}, rate {rate:.2f} bits ({rate / 8:.2f} B), "
-            f"MAE {mae:.4f}, {time.perf_counter() - start:.0f} s")
+        log(
+            f"epoch {epoch}/{epochs}: loss {loss:.2f}, rate {rate:.2f} bits ({rate / 8:.2f} B), "
+            f"MAE {mae:.4f}, {time.perf_counter() - start:.0f} s"
+        )
     return model, time.perf_counter() - start
 
 
@@ -250,8 +263,9 @@ def main() -> None:
     parser.add_argument("--lmbda", type=float, required=True)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--limit", type=int, default=None,
-                        help="train on the first N images only (pilot runs; not recorded)")
+    parser.add_argument(
+        "--limit", type=int, default=None, help="train on the first N images only (pilot runs; not recorded)"
+    )
     args = parser.parse_args()
     command = command_line()
 
@@ -263,28 +277,36 @@ def main() -> None:
     weights = CACHE / f"{name}.weights.npz"
     seconds = None
     if args.action == "train":
-        model, seconds = train(train_images, args.lmbda, args.epochs, args.seed,
-                               log=lambda s: print(s, flush=True))
+        model, seconds = train(train_images, args.lmbda, args.epochs, args.seed, log=lambda s: print(s, flush=True))
         model.save(weights)
     else:
         model = TFCModel()
         model.load(weights)
     figures, decoded = evaluate(model, train_images, test_images)
     np.savez_compressed(CACHE / f"{name}.decoded.npz", decoded=decoded)
-    print(f"{name}: {figures['bytes_per_image']:.2f} B/image (coded {figures['coded_bytes_per_image']:.2f}, "
-          f"prior estimate {figures['prior_estimate_bytes_per_image']:.2f}), PSNR {figures['psnr_db']:.2f} dB, "
-          f"MSE {figures['mse']:.5f}", flush=True)
+    print(
+        f"{name}: {figures['bytes_per_image']:.2f} B/image (coded {figures['coded_bytes_per_image']:.2f}, "
+        f"prior estimate {figures['prior_estimate_bytes_per_image']:.2f}), PSNR {figures['psnr_db']:.2f} dB, "
+        f"MSE {figures['mse']:.5f}",
+        flush=True,
+    )
     if args.limit:
         return  # pilot runs are not points
     entry = {"lambda": args.lmbda, "epochs": args.epochs, "seed": args.seed, **figures}
     if seconds is None and RESULTS_JSON.exists():  # keep the training time of the run that made the weights
-        old = [p for p in json.loads(RESULTS_JSON.read_text())["points"]
-               if (p["lambda"], p["epochs"], p["seed"]) == (args.lmbda, args.epochs, args.seed)]
+        old = [
+            p
+            for p in json.loads(RESULTS_JSON.read_text())["points"]
+            if (p["lambda"], p["epochs"], p["seed"]) == (args.lmbda, args.epochs, args.seed)
+        ]
         seconds = old[0].get("training_seconds") if old else None
         command = old[0]["command"] if old else command
-    entry.update(training_seconds=None if seconds is None else round(seconds, 1),
-                 machine=f"{os.cpu_count()} CPU cores, TensorFlow {tf.__version__}, Keras {keras.__version__}",
-                 command=command, weights=str(weights.relative_to(ROOT)))
+    entry.update(
+        training_seconds=None if seconds is None else round(seconds, 1),
+        machine=f"{os.cpu_count()} CPU cores, TensorFlow {tf.__version__}, Keras {keras.__version__}",
+        command=command,
+        weights=str(weights.relative_to(ROOT)),
+    )
     record(entry)
     print(f"recorded in {RESULTS_JSON.relative_to(ROOT)}")
 

@@ -64,15 +64,24 @@ def main() -> None:
         for quality in sorted(aec.models.quality_levels()):
             packed = tmp / f"q{quality}.aec"
             aec.pack([tmp / "digits"], packed, quality=quality, effort=args.effort)
-            digests = [unpack_with(sys.executable, packed, tmp / f"q{quality}-a"),
-                       unpack_with(sys.executable, packed, tmp / f"q{quality}-b"),
-                       unpack_with(fresh_python, packed, tmp / f"q{quality}-reinstalled")]
-            rows[quality] = {"images": len(images), "effort": args.effort, "sha256": digests,
-                             "identical": len(set(digests)) == 1}
-            print(f"quality {quality}: {len(images)} images, folder SHA-256 {digests[0][:16]}..., "
-                  f"fresh process x2 + reinstalled: {'identical' if rows[quality]['identical'] else 'DIFFERENT'}")
-    write_results("decode_stability", {"levels": rows, "all_identical": all(r["identical"] for r in rows.values())},
-                  args.json)
+            digests = [
+                unpack_with(sys.executable, packed, tmp / f"q{quality}-a"),
+                unpack_with(sys.executable, packed, tmp / f"q{quality}-b"),
+                unpack_with(fresh_python, packed, tmp / f"q{quality}-reinstalled"),
+            ]
+            rows[quality] = {
+                "images": len(images),
+                "effort": args.effort,
+                "sha256": digests,
+                "identical": len(set(digests)) == 1,
+            }
+            print(
+                f"quality {quality}: {len(images)} images, folder SHA-256 {digests[0][:16]}..., "
+                f"fresh process x2 + reinstalled: {'identical' if rows[quality]['identical'] else 'DIFFERENT'}"
+            )
+    write_results(
+        "decode_stability", {"levels": rows, "all_identical": all(r["identical"] for r in rows.values())}, args.json
+    )
     if not all(r["identical"] for r in rows.values()):
         raise SystemExit("decoding differed")
 

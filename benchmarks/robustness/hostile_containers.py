@@ -74,8 +74,12 @@ def main() -> None:
                 slowest = max(slowest, time.perf_counter() - t0)
                 codes[code] += 1
                 lines = err.strip().splitlines()
-                if (code not in ALLOWED_CODES or "Traceback" in err or "internal error" in err
-                        or (code and len(lines) != 1)):
+                if (
+                    code not in ALLOWED_CODES
+                    or "Traceback" in err
+                    or "internal error" in err
+                    or (code and len(lines) != 1)
+                ):
                     problems.append({"kind": kind, "command": command[0], "code": code, "stderr": err[:300]})
             if n % 10000 == 9999:
                 print(f"{n + 1} mutations, {time.perf_counter() - start:.0f}s", file=sys.stderr, flush=True)
@@ -87,14 +91,25 @@ def main() -> None:
             path.write_bytes(data)
             for command in (["info", str(path)], ["unpack", "--test", str(path)]):
                 t0 = time.perf_counter()
-                done = subprocess.run([sys.executable, "-m", "aec", *command], capture_output=True, text=True,
-                                      timeout=30, cwd=ROOT)
+                done = subprocess.run(
+                    [sys.executable, "-m", "aec", *command], capture_output=True, text=True, timeout=30, cwd=ROOT
+                )
                 sub_slowest = max(sub_slowest, time.perf_counter() - t0)
                 sub_codes[done.returncode] += 1
-                if done.returncode not in ALLOWED_CODES or "Traceback" in done.stderr or (
-                        done.returncode and len(done.stderr.strip().splitlines()) != 1):
-                    problems.append({"kind": kind, "command": command[0], "code": done.returncode,
-                                     "stderr": done.stderr[:300], "process": True})
+                if (
+                    done.returncode not in ALLOWED_CODES
+                    or "Traceback" in done.stderr
+                    or (done.returncode and len(done.stderr.strip().splitlines()) != 1)
+                ):
+                    problems.append(
+                        {
+                            "kind": kind,
+                            "command": command[0],
+                            "code": done.returncode,
+                            "stderr": done.stderr[:300],
+                            "process": True,
+                        }
+                    )
         child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
     results = {

@@ -35,7 +35,8 @@ def main() -> None:
         tmp = Path(tmp)
         src = make_folder(tmp / "src", examples, args.images)
         pack_outcomes = collections.Counter(
-            kill_pack_once(src, tmp / "out.aec", float(rng.uniform(0.2, 2.0))) for _ in range(args.times))
+            kill_pack_once(src, tmp / "out.aec", float(rng.uniform(0.2, 2.0))) for _ in range(args.times)
+        )
         archive = tmp / "a.aec"
         aec.pack([src], archive)
         unpack_outcomes, partial = collections.Counter(), []
@@ -43,9 +44,14 @@ def main() -> None:
             outcome, bad = kill_unpack_once(archive, tmp / "out", float(rng.uniform(0.3, 3.0)))
             unpack_outcomes[outcome] += 1
             partial += [str(p) for p in bad]
-    results = {"times": args.times, "images": args.images, "pack": dict(pack_outcomes),
-               "unpack": dict(unpack_outcomes), "partial_files_under_final_names": len(partial),
-               "examples": partial[:5]}
+    results = {
+        "times": args.times,
+        "images": args.images,
+        "pack": dict(pack_outcomes),
+        "unpack": dict(unpack_outcomes),
+        "partial_files_under_final_names": len(partial),
+        "examples": partial[:5],
+    }
     write_results("kill_test", results, args.json)
     print(json.dumps(results, indent=2))
     sys.exit(1 if partial else 0)

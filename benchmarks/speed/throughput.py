@@ -43,13 +43,19 @@ from ..common import ROOT, results_path, write_results
 
 AEC = [sys.executable, "-m", "aec"]
 # The floors as programs a user could run: one process, Pillow, the files in sorted order.
-READ_FLOOR = ("import os, sys, numpy as np; from PIL import Image; d = sys.argv[1]; "
-              "np.stack([np.asarray(Image.open(os.path.join(d, n))) for n in sorted(os.listdir(d))])")
-WRITE_FLOOR = ("import os, sys, numpy as np; from PIL import Image; images = np.load(sys.argv[1]); "
-               "os.mkdir(sys.argv[2]); "
-               "[Image.fromarray(a).save(os.path.join(sys.argv[2], f'{i:05d}.png')) for i, a in enumerate(images)]")
-RSS_PROBE = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
-             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)")
+READ_FLOOR = (
+    "import os, sys, numpy as np; from PIL import Image; d = sys.argv[1]; "
+    "np.stack([np.asarray(Image.open(os.path.join(d, n))) for n in sorted(os.listdir(d))])"
+)
+WRITE_FLOOR = (
+    "import os, sys, numpy as np; from PIL import Image; images = np.load(sys.argv[1]); "
+    "os.mkdir(sys.argv[2]); "
+    "[Image.fromarray(a).save(os.path.join(sys.argv[2], f'{i:05d}.png')) for i, a in enumerate(images)]"
+)
+RSS_PROBE = (
+    "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)"
+)
 
 
 def seconds(fn) -> float:
@@ -123,20 +129,26 @@ def main() -> None:
             add("read floor, inside this process s", seconds(lambda: read_floor(src, names)))
             # The cores of a VM need not be equal (here one also serves the disk's interrupts).
             for cpu in sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []:
-                add(f"read floor pinned to CPU {cpu} s",
-                    seconds(lambda: run([sys.executable, "-c", READ_FLOOR, src], cpu=cpu)))
+                add(
+                    f"read floor pinned to CPU {cpu} s",
+                    seconds(lambda: run([sys.executable, "-c", READ_FLOOR, src], cpu=cpu)),
+                )
             add("aec pack folder s", seconds(lambda: run(AEC + ["pack", src, "-o", tmp / "a.aec", "-q"])))
             add("tar czf folder s", seconds(lambda: run(["tar", "czf", tmp / "t.tgz", "-C", tmp, "mnist-test"])))
-            add("write floor (Pillow, 1 process) s", seconds(
-                lambda: run([sys.executable, "-c", WRITE_FLOOR, tmp / "test.npy", tmp / "floor"])))
+            add(
+                "write floor (Pillow, 1 process) s",
+                seconds(lambda: run([sys.executable, "-c", WRITE_FLOOR, tmp / "test.npy", tmp / "floor"])),
+            )
             shutil.rmtree(tmp / "floor")
             add("write floor, inside this process s", seconds(lambda: write_floor(tmp / "floor", images, names)))
             add("aec unpack to PNGs s", seconds(lambda: run(AEC + ["unpack", tmp / "a.aec", "-o", tmp / "out", "-q"])))
             (tmp / "untar").mkdir()
             add("tar xzf s", seconds(lambda: run(["tar", "xzf", tmp / "t.tgz", "-C", tmp / "untar"])))
             add("aec pack .npy s", seconds(lambda: run(AEC + ["pack", tmp / "test.npy", "-o", tmp / "n.aec", "-q"])))
-            add("aec unpack to .npy s", seconds(lambda: run(
-                AEC + ["unpack", tmp / "n.aec", "--format", "npy", "-o", tmp / "back.npy", "-q"])))
+            add(
+                "aec unpack to .npy s",
+                seconds(lambda: run(AEC + ["unpack", tmp / "n.aec", "--format", "npy", "-o", tmp / "back.npy", "-q"])),
+            )
             add("import floor s", seconds(lambda: run([sys.executable, "-c", "import numpy, PIL.Image, h5py"])))
             add("aec --help s", seconds(lambda: run(AEC + ["--help"])))
             add("aec info s", seconds(lambda: run(AEC + ["info", tmp / "a.aec"])))
@@ -147,19 +159,21 @@ def main() -> None:
         memory = {
             "pack 10k .npy": peak_rss_mb(AEC + ["pack", tmp / "test.npy", "-o", tmp / "m1.aec", "-q"]),
             "unpack 10k to .npy": peak_rss_mb(
-                AEC + ["unpack", tmp / "m1.aec", "--format", "npy", "-o", tmp / "m1.npy", "-q"]),
+                AEC + ["unpack", tmp / "m1.aec", "--format", "npy", "-o", tmp / "m1.npy", "-q"]
+            ),
             "pack 10k PNG folder": peak_rss_mb(AEC + ["pack", src, "-o", tmp / "m2.aec", "-q"]),
             "unpack 10k to PNGs": peak_rss_mb(AEC + ["unpack", tmp / "m2.aec", "-o", tmp / "m2", "-q"]),
         }
         if args.million:
             big = np.lib.format.open_memmap(tmp / "million.npy", mode="w+", dtype=np.uint8, shape=(1_000_000, 28, 28))
             for start in range(0, len(big), len(images)):
-                big[start:start + len(images)] = images
+                big[start : start + len(images)] = images
             big.flush()
             del big
             memory["pack 1M .npy"] = peak_rss_mb(AEC + ["pack", tmp / "million.npy", "-o", tmp / "m3.aec", "-q"])
             memory["unpack 1M to .npy"] = peak_rss_mb(
-                AEC + ["unpack", tmp / "m3.aec", "--format", "npy", "-o", tmp / "m3.npy", "-q"])
+                AEC + ["unpack", tmp / "m3.aec", "--format", "npy", "-o", tmp / "m3.npy", "-q"]
+            )
     med = {k: statistics.median(v) for k, v in rows.items()}
     pairs = zip(rows["aec pack folder s"], rows["read floor (Pillow, 1 process) s"])
     ratios = {
@@ -167,8 +181,8 @@ def main() -> None:
         # The same, run by run (each pack beside the floor timed just before it), then the median:
         # steadier where the VM's cores change speed between runs.
         "pack / read floor, median of per-run ratios": statistics.median(a / b for a, b in pairs),
-        "pack / read floor on the fastest CPU": med["aec pack folder s"] / min(
-            [v for k, v in med.items() if k.startswith("read floor pinned")] or [float("nan")]),
+        "pack / read floor on the fastest CPU": med["aec pack folder s"]
+        / min([v for k, v in med.items() if k.startswith("read floor pinned")] or [float("nan")]),
         "pack / tar czf": med["aec pack folder s"] / med["tar czf folder s"],
         "unpack / write floor": med["aec unpack to PNGs s"] / med["write floor (Pillow, 1 process) s"],
         "unpack / tar xzf": med["aec unpack to PNGs s"] / med["tar xzf s"],
@@ -178,8 +192,14 @@ def main() -> None:
     if args.million:
         ratios["pack memory 1M / 10k"] = memory["pack 1M .npy"] / memory["pack 10k .npy"]
         ratios["unpack memory 1M / 10k"] = memory["unpack 1M to .npy"] / memory["unpack 10k to .npy"]
-    results = {"files_in": str(args.tmp or tempfile.gettempdir()),
-               "runs": args.runs, "medians": med, "ratios": ratios, "peak_rss_mb": memory, "all_runs": rows}
+    results = {
+        "files_in": str(args.tmp or tempfile.gettempdir()),
+        "runs": args.runs,
+        "medians": med,
+        "ratios": ratios,
+        "peak_rss_mb": memory,
+        "all_runs": rows,
+    }
     write_results("speed", results, args.json)
     print("| figure | median |\n| --- | --- |")
     for k, v in med.items():

@@ -8,13 +8,26 @@ import zlib
 
 import numpy as np
 
-from ..container import MAGIC, _BODY, _PREFIX
+from ..container import _BODY, _PREFIX, MAGIC
 from ..names import _LZMA_FILTERS
 
 HEADER_START = len(MAGIC) + _PREFIX.size
-HEADER_FIELDS = ["fingerprint", "height", "width", "latents", "quality", "coder_id", "image_count",
-                 "chunk_size", "chunk_count", "flags", "names_codec", "names_stored_length",
-                 "names_raw_length", "names_crc"]
+HEADER_FIELDS = [
+    "fingerprint",
+    "height",
+    "width",
+    "latents",
+    "quality",
+    "coder_id",
+    "image_count",
+    "chunk_size",
+    "chunk_count",
+    "flags",
+    "names_codec",
+    "names_stored_length",
+    "names_raw_length",
+    "names_crc",
+]
 FIELD_FORMATS = ["32s", "H", "H", "H", "B", "B", "I", "I", "I", "I", "B", "I", "I", "I"]  # as aec.container._BODY
 
 
@@ -24,9 +37,9 @@ def with_header(data: bytes, **fields) -> bytes:
     for key, value in fields.items():
         values[HEADER_FIELDS.index(key)] = value
     body = _BODY.pack(*values)
-    prefix = data[len(MAGIC):HEADER_START]
+    prefix = data[len(MAGIC) : HEADER_START]
     crc = struct.pack("<I", zlib.crc32(prefix + body))
-    return data[:HEADER_START] + body + crc + data[HEADER_START + _BODY.size + 4:]
+    return data[:HEADER_START] + body + crc + data[HEADER_START + _BODY.size + 4 :]
 
 
 def names_offset() -> int:
@@ -39,7 +52,7 @@ def with_raw_names(data: bytes, raw: bytes) -> bytes:
     old_length = values[HEADER_FIELDS.index("names_stored_length")]
     blob = lzma.compress(raw, format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
     start = names_offset()
-    rebuilt = data[:start] + blob + data[start + old_length:]
+    rebuilt = data[:start] + blob + data[start + old_length :]
     return with_header(rebuilt, names_stored_length=len(blob), names_raw_length=len(raw), names_crc=zlib.crc32(blob))
 
 
@@ -65,7 +78,7 @@ def mutations(data: bytes, rng: np.random.Generator, count: int):
             b = bytearray(data)
             i = rng.integers(len(b))
             n = int(rng.integers(1, 9))
-            b[i:i + n] = rng.integers(0, 256, n, dtype=np.uint8).tobytes()
+            b[i : i + n] = rng.integers(0, 256, n, dtype=np.uint8).tobytes()
             yield kind, bytes(b)
         elif kind == "insert":
             i = rng.integers(len(data))

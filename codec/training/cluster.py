@@ -54,5 +54,6 @@ def task_from_tf_config(value: str | None = None) -> Task:
         raise AecError(f"TF_CONFIG: task {task_type} {task_id} is not in the cluster ({len(members)} {task_type}s)")
     index = task_id if task_type == "chief" else len(chiefs) + task_id
     is_chief = task_type == "chief" or (not chiefs and task_id == 0)
-    return Task(index=index, workers=len(chiefs) + len(workers), is_chief=is_chief,
-                task_type=task_type, task_id=task_id)
+    return Task(
+        index=index, workers=len(chiefs) + len(workers), is_chief=is_chief, task_type=task_type, task_id=task_id
+    )

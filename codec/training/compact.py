@@ -38,23 +38,43 @@ from ..modelfile import Model, int8_layer, read_model, write_model
 from .export import tables_for
 
 
-def rebuild(model: Model, images: np.ndarray, step_scale: float = 1.0, quality: int | None = None,
-            name: str | None = None, int8: bool = True, note: dict | None = None,
-            search_lambda: tuple[float, float] | None = None) -> Model:
+def rebuild(
+    model: Model,
+    images: np.ndarray,
+    step_scale: float = 1.0,
+    quality: int | None = None,
+    name: str | None = None,
+    int8: bool = True,
+    note: dict | None = None,
+    search_lambda: tuple[float, float] | None = None,
+) -> Model:
     """`model` with int8 kernels (unless int8=False) and its step times step_scale, tables refitted on `images`;
     search_lambda: (effort 1, effort 2) lambdas recorded for pack's latent search (else any the model has is kept)."""
-    layers = {part: [int8_layer(layer) if int8 and layer.kernel_scale is None else layer
-                     for layer in getattr(model, part)] for part in ("encoder", "decoder")}
+    layers = {
+        part: [int8_layer(layer) if int8 and layer.kernel_scale is None else layer for layer in getattr(model, part)]
+        for part in ("encoder", "decoder")
+    }
     metadata = dict(model.metadata)
-    metadata["derived_from"] = {"name": model.name, "fingerprint": model.fingerprint_hex,
-                                "step_scale": step_scale, "int8_kernels": int8, **(note or {})}
+    metadata["derived_from"] = {
+        "name": model.name,
+        "fingerprint": model.fingerprint_hex,
+        "step_scale": step_scale,
+        "int8_kernels": int8,
+        **(note or {}),
+    }
     if search_lambda is not None:
         if not all(value > 0 for value in search_lambda):
             raise ValueError("search lambdas must be positive")
         metadata["search"] = {"lambda": {str(effort): float(value) for effort, value in zip((1, 2), search_lambda)}}
-    draft = dataclasses.replace(model, name=name or model.name, quality=model.quality if quality is None else quality,
-                                quant_step=model.quant_step * np.float32(step_scale), metadata=metadata,
-                                fingerprint=b"", **layers)
+    draft = dataclasses.replace(
+        model,
+        name=name or model.name,
+        quality=model.quality if quality is None else quality,
+        quant_step=model.quant_step * np.float32(step_scale),
+        metadata=metadata,
+        fingerprint=b"",
+        **layers,
+    )
     low, counts = tables_for(draft, images)
     return dataclasses.replace(draft, table_low=low, table_counts=counts, fingerprint=b"")
 
@@ -66,8 +86,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--step-scale", type=float, default=1.0)
     parser.add_argument("--quality", type=int, default=None)
     parser.add_argument("--name", default=None)
-    parser.add_argument("--search-lambda", type=float, nargs="+", default=None, metavar="L",
-                        help="lambda for pack's latent search at --effort 1 [and 2]; default: the training lambda")
+    parser.add_argument(
+        "--search-lambda",
+        type=float,
+        nargs="+",
+        default=None,
+        metavar="L",
+        help="lambda for pack's latent search at --effort 1 [and 2]; default: the training lambda",
+    )
     parser.add_argument("--keep-float", action="store_true", help="keep float32 kernels")
     args = parser.parse_args(argv)
     search_lambdas = None
@@ -77,8 +103,16 @@ def main(argv: list[str] | None = None) -> None:
         search_lambdas = (args.search_lambda[0], args.search_lambda[-1])
     images, _ = load_mnist("train")
     command = "python -m aec.training.compact " + shlex.join(sys.argv[1:] if argv is None else argv)
-    model = rebuild(read_model(args.source), images, args.step_scale, args.quality, args.name,
-                    int8=not args.keep_float, note={"command": command}, search_lambda=search_lambdas)
+    model = rebuild(
+        read_model(args.source),
+        images,
+        args.step_scale,
+        args.quality,
+        args.name,
+        int8=not args.keep_float,
+        note={"command": command},
+        search_lambda=search_lambdas,
+    )
     write_model(model, args.out)
     print(f"{args.out}: {model.name}, quality {model.quality}, fingerprint {model.fingerprint_hex[:12]}")
 

@@ -38,37 +38,49 @@ def fit_tables(latents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def tables_for(model: Model, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """fit_tables on the integer latents the NumPy runtime gives `model` for `images` (4,096 at a time)."""
-    return fit_tables(np.concatenate([runtime.encode_latents(model, images[i:i + 4096])
-                                      for i in range(0, len(images), 4096)]))
+    return fit_tables(
+        np.concatenate([runtime.encode_latents(model, images[i : i + 4096]) for i in range(0, len(images), 4096)])
+    )
 
 
 def export_model(codec: Codec, x_train: np.ndarray, name: str, quality: int, metadata: dict) -> Model:
     encoder, decoder = _dense_layers(codec.encoder), _dense_layers(codec.decoder)
     latent_count = encoder[-1].kernel.shape[1]
     draft = Model(
-        name=name, quality=quality, image_shape=tuple(codec.arch.image_shape),
-        encoder=encoder, decoder=decoder,
+        name=name,
+        quality=quality,
+        image_shape=tuple(codec.arch.image_shape),
+        encoder=encoder,
+        decoder=decoder,
         quant_step=np.ones(latent_count, np.float32),
         table_low=np.zeros(latent_count, np.int32),
         table_counts=np.ones((latent_count, 2), np.uint32),
     )
     low, counts = tables_for(draft, x_train)
     return Model(
-        name=name, quality=quality, image_shape=draft.image_shape,
-        encoder=encoder, decoder=decoder, quant_step=draft.quant_step,
-        table_low=low, table_counts=counts, metadata=metadata,
+        name=name,
+        quality=quality,
+        image_shape=draft.image_shape,
+        encoder=encoder,
+        decoder=decoder,
+        quant_step=draft.quant_step,
+        table_low=low,
+        table_counts=counts,
+        metadata=metadata,
     )
 
 
 def keras_models(model: Model):
     """Keras (encoder, decoder) carrying a model file's weights: the reference the NumPy runtime is held to."""
-    from . import quiet_tf  # noqa: F401 - before tensorflow and keras
     import keras
 
+    from . import quiet_tf  # noqa: F401 - before tensorflow and keras
+
     def build(layers: list[Dense], inputs: int) -> keras.Sequential:
-        net = keras.Sequential([keras.Input((inputs,))] + [
-            keras.layers.Dense(layer.kernel.shape[1], activation=layer.activation) for layer in layers
-        ])
+        net = keras.Sequential(
+            [keras.Input((inputs,))]
+            + [keras.layers.Dense(layer.kernel.shape[1], activation=layer.activation) for layer in layers]
+        )
         for keras_layer, layer in zip(net.layers, layers):
             keras_layer.set_weights([layer.kernel, layer.bias])
         return net

@@ -30,13 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import quiet_tf  # noqa: F401 - before tensorflow and keras
 import keras
 import numpy as np
 import tensorflow as tf
 
 from ..errors import AecError, OutputError
 from ..metrics import psnr
+from . import quiet_tf  # noqa: F401 - before tensorflow and keras
 from .cluster import SINGLE, Task, task_from_tf_config
 from .model import Architecture, Codec
 
@@ -89,6 +89,7 @@ class TrainResult:
 
 # --- strategies --------------------------------------------------------------
 
+
 def strategy_kind(tf_config: str | None, gpus: int) -> str:
     """Which strategy a process uses: TF_CONFIG with a cluster, several GPUs, or neither."""
     if task_from_tf_config(tf_config or "").task_type is not None:  # TF_CONFIG names a cluster
@@ -118,6 +119,7 @@ def _kind_of(strategy: tf.distribute.Strategy) -> str:
 
 # --- the loop ----------------------------------------------------------------
 
+
 def _as_float(images: np.ndarray) -> np.ndarray:
     return (images.reshape(len(images), -1).astype(np.float32)) / np.float32(255)
 
@@ -132,7 +134,7 @@ def evaluate(codec: Codec, images: np.ndarray, batch: int = 2000) -> tuple[float
     """(estimated bits per image from the prior, MSE of uint8 reconstructions) with rounded latents."""
     bits, sq = 0.0, 0.0
     for i in range(0, len(images), batch):
-        x = _as_float(images[i:i + batch])
+        x = _as_float(images[i : i + batch])
         x_hat, b = codec(x, training=False)
         x_hat = np.clip(np.rint(np.asarray(x_hat) * 255), 0, 255) / 255
         bits += float(np.sum(b))
@@ -177,8 +179,9 @@ def train(
     replica_batch = config.batch_size // replicas
     steps = len(x_train) // config.batch_size
     if steps == 0:
-        raise AecError(f"only {len(x_train)} training images, fewer than one batch of {config.batch_size} "
-                       "(lower --batch-size)")
+        raise AecError(
+            f"only {len(x_train)} training images, fewer than one batch of {config.batch_size} (lower --batch-size)"
+        )
     if len(x_val) == 0:
         raise AecError("no validation images (raise --val-fraction)")
 
@@ -213,14 +216,17 @@ def train(
         else:
             # Compare what the run was before restoring: other settings can mean other shapes.
             try:
-                stored = json.loads(tf.train.load_checkpoint(latest).get_tensor(
-                    "identity/.ATTRIBUTES/VARIABLE_VALUE").decode())
+                stored = json.loads(
+                    tf.train.load_checkpoint(latest).get_tensor("identity/.ATTRIBUTES/VARIABLE_VALUE").decode()
+                )
             except (tf.errors.OpError, ValueError, KeyError) as err:
                 raise OutputError(f"{latest}: not a checkpoint aec can resume from ({_first_line(err)})") from None
             if stored != identity:
                 diff = sorted(k for k in set(stored) | set(identity) if stored.get(k) != identity.get(k))
-                raise OutputError(f"{checkpoint_dir}: the checkpoint is from a run with different "
-                                  f"{', '.join(diff)}; resume with the same data and options, or --force to start over")
+                raise OutputError(
+                    f"{checkpoint_dir}: the checkpoint is from a run with different "
+                    f"{', '.join(diff)}; resume with the same data and options, or --force to start over"
+                )
             try:
                 checkpoint.restore(latest).assert_existing_objects_matched()
             except (tf.errors.OpError, AssertionError, ValueError) as err:
@@ -239,7 +245,8 @@ def train(
     def step(x):
         replica = tf.distribute.get_replica_context().replica_id_in_sync_group
         noise_seed = tf.random.experimental.stateless_fold_in(
-            tf.stack([seed, tf.cast(optimizer.iterations, tf.int64)]), replica)
+            tf.stack([seed, tf.cast(optimizer.iterations, tf.int64)]), replica
+        )
         with tf.GradientTape() as tape:
             x_hat, bits = codec(x, training=True, noise_seed=noise_seed)
             mse = tf.reduce_mean(tf.square(x_hat - x), axis=-1)
@@ -252,8 +259,10 @@ def train(
     @tf.function
     def distributed_step(x):
         loss, bits = strategy.run(step, args=(x,))
-        return (strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
-                strategy.reduce(tf.distribute.ReduceOp.SUM, bits, axis=None))
+        return (
+            strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
+            strategy.reduce(tf.distribute.ReduceOp.SUM, bits, axis=None),
+        )
 
     def eval_step(x, weight):
         x_hat, bits = codec(x, training=False)
@@ -264,8 +273,10 @@ def train(
     @tf.function
     def distributed_eval(x, weight):
         bits, sq = strategy.run(eval_step, args=(x, weight))
-        return (strategy.reduce(tf.distribute.ReduceOp.SUM, bits, axis=None),
-                strategy.reduce(tf.distribute.ReduceOp.SUM, sq, axis=None))
+        return (
+            strategy.reduce(tf.distribute.ReduceOp.SUM, bits, axis=None),
+            strategy.reduce(tf.distribute.ReduceOp.SUM, sq, axis=None),
+        )
 
     x_float = _as_float(x_train)
     # Validation is spread over the replicas too, padded to whole steps; the
@@ -281,15 +292,18 @@ def train(
 
     def per_replica(array: np.ndarray, width: int):
         return strategy.experimental_distribute_values_from_function(
-            lambda ctx: tf.constant(array[ctx.replica_id_in_sync_group * width:
-                                          (ctx.replica_id_in_sync_group + 1) * width]))
+            lambda ctx: tf.constant(
+                array[ctx.replica_id_in_sync_group * width : (ctx.replica_id_in_sync_group + 1) * width]
+            )
+        )
 
     def validate() -> tuple[float, float]:
         bits, sq = 0.0, 0.0
         for s in range(val_steps):
             part = slice(s * val_chunk, (s + 1) * val_chunk)
-            b, q = distributed_eval(per_replica(val_x[part], val_per_replica),
-                                    per_replica(val_w[part], val_per_replica))
+            b, q = distributed_eval(
+                per_replica(val_x[part], val_per_replica), per_replica(val_w[part], val_per_replica)
+            )
             bits, sq = bits + float(b), sq + float(q)
         return bits / len(x_val), sq / (len(x_val) * pixels)
 
@@ -314,8 +328,16 @@ def train(
                 advance(s + 1, total / (s + 1))
         val_bits, val_mse = validate()
         val_loss = val_bits + config.lmbda * val_mse
-        report = EpochReport(epoch, total / steps, total_bits / steps, val_bits, val_mse,
-                             time.perf_counter() - start, val_loss, learning_rate)
+        report = EpochReport(
+            epoch,
+            total / steps,
+            total_bits / steps,
+            val_bits,
+            val_mse,
+            time.perf_counter() - start,
+            val_loss,
+            learning_rate,
+        )
         if val_loss < float(state["best_loss"].numpy()):
             state["best_loss"].assign(val_loss)
             state["best_epoch"].assign(epoch)
@@ -351,8 +373,16 @@ def _first_line(err: Exception) -> str:
 
 def _report(epoch: int, row: np.ndarray) -> EpochReport:
     values = dict(zip(HISTORY_FIELDS, (float(v) for v in row)))
-    return EpochReport(epoch, values["loss"], values["train_bits"], values["val_bits"], values["val_mse"],
-                       values["seconds"], values["val_loss"], values["learning_rate"])
+    return EpochReport(
+        epoch,
+        values["loss"],
+        values["train_bits"],
+        values["val_bits"],
+        values["val_mse"],
+        values["seconds"],
+        values["val_loss"],
+        values["learning_rate"],
+    )
 
 
 def _check_workers_agree(strategy: tf.distribute.Strategy, text: str) -> None:
@@ -365,9 +395,11 @@ def _check_workers_agree(strategy: tf.distribute.Strategy, text: str) -> None:
         return strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
 
     if float(total()) != code * strategy.num_replicas_in_sync:
-        raise AecError("the workers disagree on data, options or the checkpoint to resume from "
-                       "(give every worker the same command; --resume needs the checkpoint folder "
-                       "on a shared file system)")
+        raise AecError(
+            "the workers disagree on data, options or the checkpoint to resume from "
+            "(give every worker the same command; --resume needs the checkpoint folder "
+            "on a shared file system)"
+        )
 
 
 @contextlib.contextmanager

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from . import quiet_tf  # noqa: F401 - before tensorflow and keras
 import keras
 import numpy as np
 import tensorflow as tf
+
+from . import quiet_tf  # noqa: F401 - before tensorflow and keras
 
 
 @dataclass
@@ -55,7 +56,8 @@ class LogisticMixturePrior(keras.layers.Layer):
         spread = np.linspace(-1.0, 1.0, components, dtype=np.float32)
         self.logits = self.add_weight(shape=(latents, components), initializer="zeros", name="logits")
         self.means = self.add_weight(
-            shape=(latents, components), name="means",
+            shape=(latents, components),
+            name="means",
             initializer=keras.initializers.Constant(np.tile(spread, (latents, 1))),
         )
         self.log_scales = self.add_weight(

@@ -48,25 +48,31 @@ def measure(model: Model, images: np.ndarray) -> dict:
     coder = LatentCoder(model)
     coded, sq = 0, 0.0
     for i in range(0, len(images), 4096):
-        part = images[i:i + 4096]
+        part = images[i : i + 4096]
         q = runtime.encode_latents(model, part)
         coded += len(coder.encode(q))
         recon = runtime.decode_latents(model, q)
         # summed chunk by chunk, so the decoded set is never whole in memory: metrics.mse, up to rounding
         sq += float(np.sum((recon.astype(np.float64) - part) ** 2)) / 255**2
     mse = sq / images.size
-    return {"images": len(images), "latent_bytes_per_image": coded / len(images), "mse": mse,
-            "psnr_db": psnr(mse)}
+    return {"images": len(images), "latent_bytes_per_image": coded / len(images), "mse": mse, "psnr_db": psnr(mse)}
 
 
 def _versions() -> dict:
     import h5py
-    from . import quiet_tf  # noqa: F401 - before tensorflow and keras
     import keras
     import tensorflow as tf
 
-    return {"aec": __version__, "python": platform.python_version(), "numpy": np.__version__,
-            "tensorflow": tf.__version__, "keras": keras.__version__, "h5py": h5py.__version__}
+    from . import quiet_tf  # noqa: F401 - before tensorflow and keras
+
+    return {
+        "aec": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "h5py": h5py.__version__,
+    }
 
 
 def checkpoint_dir_for(out: str | os.PathLike) -> Path:
@@ -135,8 +141,10 @@ def train_and_export(
         if (ckpt_dir / "checkpoint").exists() and not resume:
             if not force:
                 lock.close()
-                raise OutputError(f"{ckpt_dir}: an unfinished run's checkpoint is there; "
-                                  "add --resume to continue it, or --force to start over")
+                raise OutputError(
+                    f"{ckpt_dir}: an unfinished run's checkpoint is there; "
+                    "add --resume to continue it, or --force to start over"
+                )
             for item in ckpt_dir.iterdir():
                 if item.name != LOCK_NAME:
                     shutil.rmtree(item) if item.is_dir() else item.unlink()
@@ -154,20 +162,52 @@ def train_and_export(
         "val_fraction": val_fraction,
     }
     where = f"worker {task.index} of {task.workers}{' (chief)' if task.is_chief else ''}, " if task.workers > 1 else ""
-    log(f"{where}training on {len(x_train)} images from {source}, validating on {len(x_val)} "
-        f"({kind} strategy, {strategy.num_replicas_in_sync} replica(s))")
+    log(
+        f"{where}training on {len(x_train)} images from {source}, validating on {len(x_val)} "
+        f"({kind} strategy, {strategy.num_replicas_in_sync} replica(s))"
+    )
 
     def on_epoch(r: EpochReport) -> None:
-        log(f"epoch {r.epoch}/{config.epochs}: loss {r.loss:.2f}, train {r.train_bits / 8:.2f} B/img, "
+        log(
+            f"epoch {r.epoch}/{config.epochs}: loss {r.loss:.2f}, train {r.train_bits / 8:.2f} B/img, "
             f"val {r.val_bits / 8:.2f} B/img (estimate) at {r.val_psnr:.2f} dB, val loss {r.val_loss:.2f}"
-            f"{' *' if r.best else ''}, {r.seconds:.1f}s")
+            f"{' *' if r.best else ''}, {r.seconds:.1f}s"
+        )
 
     try:
-        result = train(x_train, x_val, arch, config, strategy=strategy, on_epoch=on_epoch,
-                       checkpoint_dir=ckpt_dir, checkpoint_write_dir=write_dir, resume=resume,
-                       identity=identity, progress=progress, log=log)
-        return _finish(result, task, out, force, ckpt_dir, loaded, config, arch, name, quality,
-                       x_train, x_val, val_fraction, limit, command, start, log)
+        result = train(
+            x_train,
+            x_val,
+            arch,
+            config,
+            strategy=strategy,
+            on_epoch=on_epoch,
+            checkpoint_dir=ckpt_dir,
+            checkpoint_write_dir=write_dir,
+            resume=resume,
+            identity=identity,
+            progress=progress,
+            log=log,
+        )
+        return _finish(
+            result,
+            task,
+            out,
+            force,
+            ckpt_dir,
+            loaded,
+            config,
+            arch,
+            name,
+            quality,
+            x_train,
+            x_val,
+            val_fraction,
+            limit,
+            command,
+            start,
+            log,
+        )
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -176,17 +216,34 @@ def train_and_export(
             _remove_if_only_lock(ckpt_dir)
 
 
-def _finish(result: TrainResult, task: Task, out: Path, force: bool, ckpt_dir: Path, loaded: TrainingData,
-            config: TrainConfig, arch: Architecture, name: str, quality: int, x_train: np.ndarray,
-            x_val: np.ndarray, val_fraction: float, limit: int | None, command: str | None,
-            start: float, log: Callable[[str], None]) -> Outcome:
+def _finish(
+    result: TrainResult,
+    task: Task,
+    out: Path,
+    force: bool,
+    ckpt_dir: Path,
+    loaded: TrainingData,
+    config: TrainConfig,
+    arch: Architecture,
+    name: str,
+    quality: int,
+    x_train: np.ndarray,
+    x_val: np.ndarray,
+    val_fraction: float,
+    limit: int | None,
+    command: str | None,
+    start: float,
+    log: Callable[[str], None],
+) -> Outcome:
     """Report, export (chief) and clean up after training."""
     if result.resumed_from:
         log(f"resumed after epoch {result.resumed_from} from {ckpt_dir}")
     last = result.history[-1].epoch if result.history else 0
-    log(f"best validation loss at epoch {result.best_epoch} of {last}"
+    log(
+        f"best validation loss at epoch {result.best_epoch} of {last}"
         f"{f' (stopped early: no improvement for {config.patience} epochs)' if result.stopped_early else ''}; "
-        "exporting its weights")
+        "exporting its weights"
+    )
     digest = weights_digest(result.codec)
     seconds = time.perf_counter() - start
     if not task.is_chief:
@@ -196,15 +253,28 @@ def _finish(result: TrainResult, task: Task, out: Path, force: bool, ckpt_dir: P
     metadata = {
         "architecture": arch.to_dict(),
         "training": {
-            **asdict(config), "images": len(x_train), "val_images": len(x_val), "val_fraction": val_fraction,
-            "data": loaded.source, "data_kind": loaded.kind, "data_sha256": loaded.sha256, "limit": limit,
+            **asdict(config),
+            "images": len(x_train),
+            "val_images": len(x_val),
+            "val_fraction": val_fraction,
+            "data": loaded.source,
+            "data_kind": loaded.kind,
+            "data_sha256": loaded.sha256,
+            "limit": limit,
             "split": "train" if loaded.kind.startswith("mnist") else "all",
-            "seconds": round(seconds, 1), "command": command or _command_line(),
-            "strategy": result.strategy, "replicas": result.replicas, "workers": task.workers,
-            "epochs_run": last, "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
+            "seconds": round(seconds, 1),
+            "command": command or _command_line(),
+            "strategy": result.strategy,
+            "replicas": result.replicas,
+            "workers": task.workers,
+            "epochs_run": last,
+            "best_epoch": result.best_epoch,
+            "stopped_early": result.stopped_early,
             "resumed_from_epoch": result.resumed_from,
-            "history": {f: [round(getattr(r, f), 6) for r in result.history]
-                        for f in ("loss", "val_bits", "val_mse", "val_loss", "seconds")},
+            "history": {
+                f: [round(getattr(r, f), 6) for r in result.history]
+                for f in ("loss", "val_bits", "val_mse", "val_loss", "seconds")
+            },
             "weights_sha256": digest,
         },
         "versions": _versions(),
@@ -250,8 +320,9 @@ def _lock_checkpoints(ckpt_dir: Path):
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         handle.close()
-        raise OutputError(f"{ckpt_dir}: another `aec train` is writing these checkpoints "
-                          "(wait for it, or choose another --out)") from None
+        raise OutputError(
+            f"{ckpt_dir}: another `aec train` is writing these checkpoints (wait for it, or choose another --out)"
+        ) from None
     return handle
 
 

@@ -1,6 +1,6 @@
 """Seed corpus for the fuzzer: real containers (1, 20 and 48 images, flags set) and a few damaged ones.
 
-    python tests/fuzz/make_corpus.py CORPUS_DIR
+python tests/fuzz/make_corpus.py CORPUS_DIR
 """
 
 import hashlib
