@@ -250,7 +250,7 @@ def test_early_stopping_restores_best_weights(train_fixture):
 
 def test_strategy_choice():
     """TF_CONFIG with a cluster -> MultiWorkerMirroredStrategy; several GPUs -> MirroredStrategy; else default."""
-    from aec.training.loop import strategy_kind
+    from aec.training.strategy import strategy_kind
 
     cluster = json.dumps(
         {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": 1}}

@@ -41,6 +41,9 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+from aec.training import quiet_tf  # noqa: F401 - silences TensorFlow's start-up: imported before tensorflow and keras
+
+# isort: split
 import keras
 import numpy as np
 import tensorflow as tf
@@ -48,7 +51,6 @@ import tensorflow as tf
 from aec.datasets import load_mnist
 from aec.entropy import LatentCoder
 from aec.metrics import mse, psnr
-from aec.training import quiet_tf  # noqa: F401 - before tensorflow and keras
 from aec.training.export import fit_tables
 
 from ..common import RESULTS, ROOT, command_line, write_results

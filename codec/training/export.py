@@ -72,9 +72,10 @@ def export_model(codec: Codec, x_train: np.ndarray, name: str, quality: int, met
 
 def keras_models(model: Model):
     """Keras (encoder, decoder) carrying a model file's weights: the reference the NumPy runtime is held to."""
-    import keras
+    from . import quiet_tf  # noqa: F401 - silences TensorFlow's start-up: imported before tensorflow and keras
 
-    from . import quiet_tf  # noqa: F401 - before tensorflow and keras
+    # isort: split
+    import keras
 
     def build(layers: list[Dense], inputs: int) -> keras.Sequential:
         net = keras.Sequential(

@@ -30,15 +30,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from . import quiet_tf  # noqa: F401 - silences TensorFlow's start-up: imported before tensorflow and keras
+
+# isort: split
 import keras
 import numpy as np
 import tensorflow as tf
 
 from ..errors import AecError, OutputError
 from ..metrics import psnr
-from . import quiet_tf  # noqa: F401 - before tensorflow and keras
 from .cluster import SINGLE, Task, task_from_tf_config
 from .model import Architecture, Codec
+from .strategy import check_workers_agree, kind_of
 
 HISTORY_FIELDS = ("loss", "train_bits", "val_bits", "val_mse", "val_loss", "seconds", "learning_rate")
 VAL_BATCH = 1000  # validation images per replica per step
@@ -90,33 +93,6 @@ class TrainResult:
 # --- strategies --------------------------------------------------------------
 
 
-def strategy_kind(tf_config: str | None, gpus: int) -> str:
-    """Which strategy a process uses: TF_CONFIG with a cluster, several GPUs, or neither."""
-    if task_from_tf_config(tf_config or "").task_type is not None:  # TF_CONFIG names a cluster
-        return "multi-worker"
-    if gpus > 1:
-        return "mirrored"
-    return "default"
-
-
-def make_strategy() -> tuple[tf.distribute.Strategy, str]:
-    """The strategy for this process; call it before any other TensorFlow work (MWMS requires that)."""
-    kind = strategy_kind(os.environ.get("TF_CONFIG", ""), len(tf.config.list_physical_devices("GPU")))
-    if kind == "multi-worker":
-        return tf.distribute.MultiWorkerMirroredStrategy(), kind
-    if kind == "mirrored":
-        return tf.distribute.MirroredStrategy(), kind
-    return tf.distribute.get_strategy(), kind
-
-
-def _kind_of(strategy: tf.distribute.Strategy) -> str:
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return "multi-worker"
-    if isinstance(strategy, tf.distribute.MirroredStrategy):
-        return "mirrored"
-    return "default"
-
-
 # --- the loop ----------------------------------------------------------------
 
 
@@ -140,11 +116,6 @@ def evaluate(codec: Codec, images: np.ndarray, batch: int = 2000) -> tuple[float
         bits += float(np.sum(b))
         sq += float(np.sum((x_hat - x) ** 2))
     return bits / len(images), sq / images.size
-
-
-def _digest_int(text: str) -> int:
-    # 20 bits: a sum over up to 16 workers stays exact in float32.
-    return int(hashlib.sha256(text.encode()).hexdigest()[:5], 16)
 
 
 def train(
@@ -171,7 +142,7 @@ def train(
     digest); stored in it.
     """
     strategy = strategy or tf.distribute.get_strategy()
-    kind = _kind_of(strategy)
+    kind = kind_of(strategy)
     task = task_from_tf_config() if kind == "multi-worker" else SINGLE
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
@@ -233,7 +204,7 @@ def train(
                 raise OutputError(f"{latest}: cannot resume from this checkpoint ({_first_line(err)})") from None
             resumed_from = int(state["epoch"].numpy())
     if task.workers > 1:
-        _check_workers_agree(strategy, f"{identity_json}|{resumed_from}")
+        check_workers_agree(strategy, f"{identity_json}|{resumed_from}")
     manager = None
     if checkpoint_dir is not None:
         write_dir = Path(checkpoint_write_dir or checkpoint_dir)
@@ -383,23 +354,6 @@ def _report(epoch: int, row: np.ndarray) -> EpochReport:
         values["val_loss"],
         values["learning_rate"],
     )
-
-
-def _check_workers_agree(strategy: tf.distribute.Strategy, text: str) -> None:
-    """Every worker must train on the same data and settings from the same epoch, or the all-reduce hangs later."""
-    code = float(_digest_int(text))
-
-    @tf.function
-    def total():
-        value = strategy.run(lambda: tf.constant(code, tf.float32))
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
-
-    if float(total()) != code * strategy.num_replicas_in_sync:
-        raise AecError(
-            "the workers disagree on data, options or the checkpoint to resume from "
-            "(give every worker the same command; --resume needs the checkpoint folder "
-            "on a shared file system)"
-        )
 
 
 @contextlib.contextmanager

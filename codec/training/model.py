@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from . import quiet_tf  # noqa: F401 - silences TensorFlow's start-up: imported before tensorflow and keras
+
+# isort: split
 import keras
 import numpy as np
 import tensorflow as tf
-
-from . import quiet_tf  # noqa: F401 - before tensorflow and keras
 
 
 @dataclass

@@ -30,8 +30,9 @@ from ..metrics import psnr
 from ..modelfile import Model, write_model
 from .cluster import SINGLE, Task, task_from_tf_config
 from .export import export_model
-from .loop import EpochReport, TrainConfig, TrainResult, make_strategy, train, weights_digest
+from .loop import EpochReport, TrainConfig, TrainResult, train, weights_digest
 from .model import Architecture
+from .strategy import make_strategy
 
 
 @dataclass
@@ -60,10 +61,12 @@ def measure(model: Model, images: np.ndarray) -> dict:
 
 def _versions() -> dict:
     import h5py
+
+    from . import quiet_tf  # noqa: F401 - silences TensorFlow's start-up: imported before tensorflow and keras
+
+    # isort: split
     import keras
     import tensorflow as tf
-
-    from . import quiet_tf  # noqa: F401 - before tensorflow and keras
 
     return {
         "aec": __version__,

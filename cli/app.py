@@ -1,0 +1,125 @@
+"""The Typer app and what every command shares: options, error handling, progress bars.
+
+Exit codes (as gzip and zstd): 0 success, 1 any error (bad or corrupt input,
+model mismatch, I/O), 2 usage error, 130 interrupted. Errors are one line on
+stderr; --debug shows the traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import sys
+from typing import Annotated, Callable, Optional
+
+import typer
+from click.exceptions import ClickException
+
+import aec
+from aec.errors import AecError
+
+app = typer.Typer(
+    name="aec",
+    help="A learned lossy codec for 28x28 grayscale digits: a folder of PNGs in, one small .aec file out.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary on stderr.")]
+Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing output files.")]
+Debug = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")]
+ModelOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--model",
+        "-m",
+        metavar="NAME|FILE",
+        help=f"Model name (shipped) or model file. Default: {aec.DEFAULT_MODEL} for pack; "
+        "unpack picks the shipped model that made the file.",
+    ),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"aec {aec.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", "-V", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = None,
+) -> None:
+    """aec: pack digit images into .aec files and back."""
+
+
+def print_error(message: str) -> None:
+    print(f"aec: {message}", file=sys.stderr)
+
+
+def log_lines(quiet: bool) -> Callable[[str], None]:
+    """Where a command's progress lines go: stderr, or nowhere with --quiet."""
+    return (lambda line: None) if quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+
+
+@contextlib.contextmanager
+def _errors_to_exit(debug: bool):
+    """AecError -> one line and exit 1; anything else is a bug: one line, exit 1 (traceback with --debug)."""
+    try:
+        yield
+    except AecError as err:
+        if debug:
+            raise
+        print_error(str(err))
+        raise typer.Exit(1)
+    except KeyboardInterrupt:
+        print_error("interrupted")
+        raise typer.Exit(130)
+    except (typer.Exit, typer.Abort, SystemExit, ClickException):
+        raise  # usage errors keep click's message and exit code 2
+    except Exception as err:  # noqa: BLE001 - the last line of defence for users
+        if debug:
+            raise
+        print_error(f"internal error: {type(err).__name__}: {err} (run with --debug for details)")
+        raise typer.Exit(1)
+
+
+def command(name: str | None = None):
+    """Register a command whose failures become one line and an exit code (_errors_to_exit);
+    every command declares `debug: Debug = False`, which shows the traceback instead."""
+
+    def register(function):
+        @functools.wraps(function)
+        def run(*args, **kwargs):
+            with _errors_to_exit(kwargs.get("debug", False)):
+                return function(*args, **kwargs)
+
+        return app.command(name)(run)
+
+    return register
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, quiet: bool):
+    """(on_start(total), advance(n)) callbacks driving a rich progress bar on stderr, if it is a terminal."""
+    if quiet or not sys.stderr.isatty():
+        yield (lambda total: None), (lambda n: None)
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+        yield (lambda total: bar.update(task, total=total)), (lambda n: bar.advance(task, n))
