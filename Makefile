@@ -1,4 +1,4 @@
-# aec: make demo (install + pack/unpack the example digits), make test (install + pytest).
+# aec: make demo (install + pack/unpack the example digits), make test (install + pytest), make lint (ruff).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -39,8 +39,10 @@ test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
 
 # Unused imports, undefined names, syntax errors.
+# ruff: pyflakes, syntax errors and import order (pyproject.toml), then the formatter's verdict.
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check --select F,E9 codec cli weights benchmarks tests
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test-fast: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q -m "not slow"
