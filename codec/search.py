@@ -1,11 +1,9 @@
 """Rate-distortion search for pack's integer latents (`aec pack --effort`).
 
 The encoder is one forward pass: fast, but the latents it rounds to are far
-from the best the decoder can turn into pixels. Measured on the 10,000
-MNIST test digits at the default level: 14.55 B/image and 23.58 dB from the
-encoder alone; 13.88 B and 24.67 dB at effort 1, 25.08 dB at effort 2
-(benchmarks/RESULTS.md). This module spends CPU at pack time to pick, image
-by image, latents with a lower cost
+from the best the decoder can turn into pixels (what each effort buys:
+benchmarks/RESULTS.md, rate-distortion). This module spends CPU at pack
+time to pick, image by image, latents with a lower cost
 
     J = bits + lambda * MSE
 

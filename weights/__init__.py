@@ -3,7 +3,7 @@
 index.json maps each shipped model's name to its fingerprint and size, so
 that `aec info` can name the model that made a file without importing h5py
 or reading weights (start-up time). Regenerate it after changing a model:
-`python -m weights`.
+`python -m aec.weights`.
 """
 
 import json

@@ -5,16 +5,14 @@ re-quantizing a model's latents with a finer step.
         [--step-scale S --quality Q --name NAME] [--search-lambda L1 [L2]] [--keep-float]
 
 - int8 kernels (per-column scale, model file format version 2) take a quarter of
-  the bytes; on the MNIST test set mnist-q3 went from 23.479 to 23.46 dB by it.
+  the bytes for a few hundredths of a dB (weights/README.md).
 - --step-scale S quantizes the same latents with step S (S < 1: more bytes, better
-  pictures). Measured on the test set with mnist-q3's weights: S = 0.7 gives
-  23.70 dB at 16.7 B/image and S = 0.5 gives 23.82 dB at 18.7 B, as good as or
-  better than models trained for those rates (lambda 150k: 23.50 dB at 18.1 B on
-  validation), at no training cost. Coarser steps (S > 1) lose to models trained
-  for the lower rate (S = 2.5: 21.66 dB at 9.6 B against mnist-q2's 22.03 dB), so
-  the low levels keep their own models.
+  pictures). Finer steps on mnist-q3's weights are as good as models trained for
+  those rates, at no training cost; coarser steps (S > 1) lose to models trained
+  for the lower rate, so the low levels keep their own models (figures in
+  weights/README.md and benchmarks/RESULTS.md).
 - --search-lambda L1 [L2] records the lambda that `aec pack --effort 1` (L1) and
-  `--effort 2` (L2, default L1) weigh distortion with (codec/search.py); they
+  `--effort 2` (L2, default L1) weigh distortion with (search.py); they
   place the level's points on the curves. Without them the search uses the
   lambda the model was trained with.
 - The entropy tables are refitted (export.tables_for) on the integer latents that
