@@ -11,17 +11,25 @@ model file holds:
   /quant/step            float32[latents]  latent = rint(encoder(x) / step)
   /entropy/low           int32[latents]    smallest value in each table
   /entropy/counts        uint32[latents, K] frequency of low+k; column K-1 is the escape
+  /exact/<i>/kernel int8, /exact/<i>/scale, /exact/<i>/offset float32[out]   (version 3)
+  /exact/output_table    uint8[2R+1]       the exact decoder (exact.py), attrs:
+                                           arithmetic, input_limit, exact_layers
   attrs: format, format_version, name, quality, image_height, image_width,
          latents, metadata (JSON), fingerprint
 
 The fingerprint is SHA-256 over a canonical serialisation of all of the above
-except the fingerprint itself, so it names exactly what decoding depends on.
-Kernels enter it as the float32 values the runtime computes with, however
-they are stored.
+except the fingerprint itself: it proves the file whole. Kernels enter it as
+the float32 values the runtime computes with, however they are stored.
 
-Version 2 adds int8 kernel storage (a quarter of the bytes; the shipped models
-lose 0.02 dB by it). Version 1 files, all float32, are still read; a version 1
-reader refuses version 2 files rather than misreading int8 kernels.
+The decoder fingerprint is what a container records: it names exactly what
+decoding depends on. For a model with an exact decoder it covers that
+decoder, its arithmetic, the entropy tables and the geometry, and nothing an
+encoder uses (encoder weights, quantization steps, metadata), so re-packing
+or re-annotating a model keeps it. For older models it is the fingerprint,
+as the files they made record.
+
+Versions: 1 float32 kernels; 2 adds int8 kernel storage; 3 the exact decoder.
+Every version is still read; a reader refuses a newer one rather than misread it.
 """
 
 from __future__ import annotations
@@ -35,9 +43,10 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelError
+from .exact import ARITHMETIC, ExactDecoder, ExactLayer
 
 FORMAT = "aec-model"
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)
 ACTIVATIONS = ("linear", "relu", "sigmoid")
 MAX_TABLE_WIDTH = 1 << 16
 
@@ -92,6 +101,7 @@ class Model:
     table_counts: np.ndarray  # uint32 [latents, K]
     metadata: dict = field(default_factory=dict)
     fingerprint: bytes = b""
+    exact: ExactDecoder | None = None  # when set, it alone decides the pixels
 
     @property
     def latents(self) -> int:
@@ -113,8 +123,11 @@ class Model:
         self.table_low = _as(self.table_low, np.int32, self.name)
         self.table_counts = _as(self.table_counts, np.uint32, self.name)
         self.validate()
+        if self.exact is not None:
+            self.exact.validate(self.name, self.latents, self.pixels)
         if not self.fingerprint:
             self.fingerprint = compute_fingerprint(self)
+        self.decoder_fingerprint = self.fingerprint if self.exact is None else compute_decoder_fingerprint(self)
 
     def validate(self) -> None:
         """Shapes and values a forward pass and the coder can rely on."""
@@ -184,12 +197,16 @@ def _canonical_arrays(model: Model) -> list[tuple[str, np.ndarray]]:
         ("entropy/low", model.table_low),
         ("entropy/counts", model.table_counts),
     ]
+    if model.exact is not None:
+        items += model.exact.canonical_arrays()
     return items
 
 
 def needed_version(model: Model) -> int:
     """The oldest format version that holds `model` (1 unless a kernel is stored as int8), so that
     float32 models keep their version 1 files and fingerprints."""
+    if model.exact is not None:
+        return 3
     return 2 if any(layer.kernel_scale is not None for layer in model.encoder + model.decoder) else 1
 
 
@@ -206,18 +223,46 @@ def _canonical_attrs(model: Model) -> dict:
             "decoder": [layer.activation for layer in model.decoder],
         },
         "metadata": model.metadata,
+    } | _exact_attrs(model)
+
+
+def _exact_attrs(model: Model) -> dict:
+    """The exact decoder's scalars (absent for older models, whose fingerprints must not change)."""
+    if model.exact is None:
+        return {}
+    return {
+        "arithmetic": ARITHMETIC,
+        "input_limit": int(model.exact.input_limit),
+        "exact_layers": len(model.exact.layers),
     }
 
 
-def compute_fingerprint(model: Model) -> bytes:
+def _digest(attrs: dict, arrays: list[tuple[str, np.ndarray]]) -> bytes:
     """SHA-256 over sorted-key JSON of the attributes, then each array's name, dtype, shape and little-endian bytes."""
     digest = hashlib.sha256()
-    digest.update(json.dumps(_canonical_attrs(model), sort_keys=True, separators=(",", ":")).encode())
-    for name, array in _canonical_arrays(model):
+    digest.update(json.dumps(attrs, sort_keys=True, separators=(",", ":")).encode())
+    for name, array in arrays:
         little = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
         digest.update(f"\0{name}\0{little.dtype.str}\0{little.shape}\0".encode())
         digest.update(little.tobytes())
     return digest.digest()
+
+
+def compute_fingerprint(model: Model) -> bytes:
+    """The whole file's fingerprint: every attribute and array."""
+    return _digest(_canonical_attrs(model), _canonical_arrays(model))
+
+
+def compute_decoder_fingerprint(model: Model) -> bytes:
+    """What decoding depends on, for a model with an exact decoder (docs/FORMAT.md)."""
+    attrs = {
+        "format": FORMAT,
+        "image_height": int(model.image_shape[0]),
+        "image_width": int(model.image_shape[1]),
+        "latents": model.latents,
+    } | _exact_attrs(model)
+    arrays = [("entropy/low", model.table_low), ("entropy/counts", model.table_counts)] + model.exact.canonical_arrays()
+    return _digest(attrs, arrays)
 
 
 def write_model(model: Model, path: str | os.PathLike) -> Path:
@@ -234,6 +279,7 @@ def write_model(model: Model, path: str | os.PathLike) -> Path:
             f.attrs["latents"] = model.latents
             f.attrs["metadata"] = json.dumps(model.metadata, sort_keys=True)
             f.attrs["fingerprint"] = model.fingerprint_hex
+            f.attrs["decoder_fingerprint"] = model.decoder_fingerprint.hex()  # derived; checked on read
             stored = {
                 f"{part}/{i}/kernel": layer
                 for part, layers in (("encoder", model.encoder), ("decoder", model.decoder))
@@ -255,6 +301,8 @@ def write_model(model: Model, path: str | os.PathLike) -> Path:
                 f[part].attrs["layers"] = len(layers)
                 for i, layer in enumerate(layers):
                     f[f"{part}/{i}"].attrs["activation"] = layer.activation
+            for key, value in _exact_attrs(model).items():
+                f["exact"].attrs[key] = value
         os.replace(tmp, path)
     except OSError as err:
         raise ModelError(f"{path}: cannot write model file ({err})") from None
@@ -286,6 +334,27 @@ def _read_layer(f, where: str, version: int, path: Path) -> Dense:
     return Dense(_array(f, kernel_name, np.float32, 2, path), bias, activation)
 
 
+def _read_exact(f, path: Path) -> ExactDecoder:
+    attrs = f["exact"].attrs
+    if str(attrs.get("arithmetic", "")) != ARITHMETIC:
+        raise ModelError(
+            f"{path}: decoder arithmetic {attrs.get('arithmetic')!r} is not known to this aec (it knows {ARITHMETIC}); "
+            "upgrade aec"
+        )
+    for name in [f"exact/{i}/kernel" for i in range(int(attrs["exact_layers"]))] + ["exact/output_table"]:
+        if name in f and f[name].dtype not in (np.int8, np.uint8):
+            raise ModelError(f"{path}: {name} must be stored as 8-bit integers")
+    layers = [
+        ExactLayer(
+            _array(f, f"exact/{i}/kernel", np.int8, 2, path),
+            _array(f, f"exact/{i}/scale", np.float32, 1, path),
+            _array(f, f"exact/{i}/offset", np.float32, 1, path),
+        )
+        for i in range(int(attrs["exact_layers"]))
+    ]
+    return ExactDecoder(layers, int(attrs["input_limit"]), _array(f, "exact/output_table", np.uint8, 1, path))
+
+
 def read_model(path: str | os.PathLike) -> Model:
     """Read and verify a model file; raises ModelError on anything unexpected."""
     import h5py
@@ -310,6 +379,8 @@ def read_model(path: str | os.PathLike) -> Model:
                 count = int(f[part].attrs["layers"]) if part in f else 0
                 layers[part] = [_read_layer(f, f"{part}/{i}", version, path) for i in range(count)]
             stored = str(f.attrs.get("fingerprint", ""))
+            stored_decoder = str(f.attrs.get("decoder_fingerprint", ""))
+            exact = _read_exact(f, path) if version >= 3 and "exact" in f else None
             model = Model(
                 name=str(f.attrs["name"]),
                 quality=int(f.attrs["quality"]),
@@ -320,9 +391,10 @@ def read_model(path: str | os.PathLike) -> Model:
                 table_low=_array(f, "entropy/low", np.int32, 1, path),
                 table_counts=_array(f, "entropy/counts", np.uint32, 2, path),
                 metadata=json.loads(f.attrs.get("metadata", "{}")),
+                exact=exact,
             )
     except (KeyError, ValueError, TypeError, OSError) as err:
         raise ModelError(f"{path}: malformed or damaged model file ({err})") from None
-    if model.fingerprint_hex != stored:
+    if model.fingerprint_hex != stored or stored_decoder not in ("", model.decoder_fingerprint.hex()):
         raise ModelError(f"{path}: fingerprint mismatch; the model file is damaged or was edited")
     return model

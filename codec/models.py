@@ -62,54 +62,63 @@ def resolve_model(spec: str | os.PathLike | Model | None = None, quality: int | 
 
 @functools.lru_cache(maxsize=32)
 def _stored_fingerprint(path: str, size: int) -> str:
-    """The fingerprint a model file says it has (attribute only; read_model verifies it)."""
-    import h5py
+    """The decoder fingerprint a model file says it has (attributes only; read_model verifies them)."""
+    import h5py  # here: the index answers without it, and h5py costs start-up time
 
     try:
         with h5py.File(path, "r") as f:
-            return str(f.attrs.get("fingerprint", ""))
+            return str(f.attrs.get("decoder_fingerprint", "") or f.attrs.get("fingerprint", ""))
     except (OSError, ValueError):
         return ""
 
 
-def _candidates(fingerprint: bytes) -> list[Path]:
-    """Shipped model files that say they have this fingerprint, without reading their weights.
+def _candidates(fingerprint: bytes) -> list[tuple[Path, bool]]:
+    """(path, is legacy) of the shipped model files that say they decode files of this fingerprint,
+    current ones first, without reading their weights.
 
-    weights/index.json answers without importing h5py (aec info's start-up);
+    The index.json files answer without importing h5py (aec info's start-up);
     a file whose size differs from its index entry is asked directly.
     """
-    wanted, recorded = fingerprint.hex(), weights.index()
+    wanted = fingerprint.hex()
     found = []
-    for name, path in shipped_model_files().items():
-        entry = recorded.get(name, {})
-        size = path.stat().st_size
-        stored = entry.get("fingerprint") if entry.get("bytes") == size else _stored_fingerprint(str(path), size)
-        if stored == wanted:
-            found.append(path)
+    for folder, legacy in ((weights.FOLDER, False), (weights.LEGACY, True)):
+        recorded = weights.index(folder)
+        for path in weights.model_files(folder):
+            entry = recorded.get(path.stem, {})
+            size = path.stat().st_size
+            if entry.get("bytes") == size:
+                stored = entry.get("decoder_fingerprint") or entry.get("fingerprint")
+            else:
+                stored = _stored_fingerprint(str(path), size)
+            if stored == wanted:
+                found.append((path, legacy))
     return found
 
 
 def model_for_fingerprint(fingerprint: bytes, spec: str | os.PathLike | Model | None = None) -> Model:
-    """The model that made a container: `spec` if given (must match), else the shipped one."""
+    """The model that decodes a container: `spec` if given (must match), else a shipped one, legacy included."""
     if spec is not None:
         model = resolve_model(spec)
-        if model.fingerprint != fingerprint:
+        if model.decoder_fingerprint != fingerprint:
             raise ModelError(
-                f"model {model.name} ({model.fingerprint_hex[:12]}) did not make this file "
+                f"model {model.name} ({model.decoder_fingerprint.hex()[:12]}) did not make this file "
                 f"(it needs {fingerprint.hex()[:12]})"
             )
         return model
-    for path in _candidates(fingerprint):
+    for path, _ in _candidates(fingerprint):
         model = load_model_file(path)
-        if model.fingerprint == fingerprint:
+        if model.decoder_fingerprint == fingerprint:
             return model
     raise ModelError(
         f"made with model {fingerprint.hex()[:12]}, which is not shipped with this aec; "
-        "pass its model file with --model FILE"
+        "pass its model file with --model FILE, or upgrade aec"
     )
 
 
 def shipped_name(fingerprint: bytes) -> str | None:
-    """Name of the shipped model that says it has this fingerprint, or None (for display: nothing is decoded)."""
+    """Name of the shipped model that says it decodes this fingerprint, or None (for display: nothing is decoded)."""
     candidates = _candidates(fingerprint)
-    return candidates[0].stem if candidates else None
+    if not candidates:
+        return None
+    path, legacy = candidates[0]
+    return f"{path.stem} (legacy)" if legacy else path.stem

@@ -128,7 +128,7 @@ def write_container(
             raise InputError("nothing to pack: no valid images")
         blob, raw_length = table.finish()
         header = Header(
-            fingerprint=model.fingerprint,
+            fingerprint=model.decoder_fingerprint,
             height=model.image_shape[0],
             width=model.image_shape[1],
             latents=model.latents,

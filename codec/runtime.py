@@ -1,14 +1,17 @@
 """The encoder and decoder forward passes in NumPy (float32), from a model file.
 
 This is the codec's contract: pack always quantizes with this code, so the
-same aec on the same machine always writes the same latents. TensorFlow is
-only needed to train.
+same aec on the same machine always writes the same latents. A model with an
+exact decoder (exact.py) decodes with it, to the same pixels on every
+machine; older models decode with their float decoder. TensorFlow is only
+needed to train.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from . import exact
 from .modelfile import Dense, Model
 
 
@@ -66,5 +69,7 @@ def to_uint8(x: np.ndarray) -> np.ndarray:
 
 
 def decode_latents(model: Model, latents: np.ndarray) -> np.ndarray:
-    """int32 latents [N, latents] -> uint8 images [N, H, W]."""
+    """int32 latents [N, latents] -> uint8 images [N, H, W]: the pixels unpack writes."""
+    if model.exact is not None:
+        return exact.decode(model.exact, latents).reshape(len(latents), *model.image_shape)
     return to_uint8(synthesise(model, latents))

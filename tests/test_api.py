@@ -75,7 +75,7 @@ def test_info_reports_model_and_split(tmp_path, example_digits, shipped_model):
     aec.pack([example_digits], out)
     facts = aec.info(out)
     assert facts["model"] == aec.DEFAULT_MODEL
-    assert facts["model_fingerprint"] == shipped_model.fingerprint_hex
+    assert facts["model_fingerprint"] == shipped_model.decoder_fingerprint.hex()
     assert facts["total_bytes"] == out.stat().st_size
     assert facts["header_bytes"] + facts["names_bytes"] + facts["payload_bytes"] == facts["total_bytes"]
     assert facts["first_names"][0] == "00000_7.png"

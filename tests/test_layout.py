@@ -158,6 +158,7 @@ def test_pip_install_adds_exactly_one_top_level_package(tmp_path):
         check=True,
         capture_output=True,
         text=True,
+        cwd=tmp_path,  # not the checkout: its own *.egg-info would answer for the distribution
     ).stdout.splitlines()
     files = json.loads(listing[0])
     top = {f.split("/")[0] for f in files if not f.startswith("..")}  # "../../../bin/aec": the command

@@ -241,8 +241,8 @@ def test_foreign_hdf5_file(tmp_path):
 def test_newer_format_version(model_file):
     _, path = model_file
     with h5py.File(path, "r+") as f:
-        f.attrs["format_version"] = 3
-    with pytest.raises(ModelError, match="version 3 is not supported"):
+        f.attrs["format_version"] = 4
+    with pytest.raises(ModelError, match="version 4 is not supported"):
         read_model(path)
 
 

@@ -71,6 +71,7 @@ def rebuild(
         quant_step=model.quant_step * np.float32(step_scale),
         metadata=metadata,
         fingerprint=b"",
+        exact=None,  # an exact decoder folds in the old step: make it again (training/exact_decoder.py)
         **layers,
     )
     low, counts = tables_for(draft, images)

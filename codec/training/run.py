@@ -15,7 +15,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -285,7 +285,7 @@ def _finish(
     model = export_model(result.codec, x_train, name=name, quality=quality, metadata=metadata)
     figures = measure(model, x_val)
     model.metadata["validation"] = figures
-    model = Model(**{**model.__dict__, "fingerprint": b""})  # fingerprint covers the figures too
+    model = replace(model, fingerprint=b"")  # the fingerprint covers the figures too
     if (out.exists() or out.is_symlink()) and not force:  # appeared while we trained
         raise OutputError(f"{out}: already exists (use --force to overwrite); the checkpoint in {ckpt_dir} is kept")
     write_model(model, out)

@@ -1,0 +1,124 @@
+"""The exact decoder: the same pixels from the same latents on every machine (docs/FORMAT.md).
+
+A float decoder's pixels depend on the order in which BLAS sums each dot
+product (it differs between kernels, CPUs and thread counts) and on the
+exp() of the maths library. This decoder ("int8-exact-1") keeps every
+matrix product in integers that float32 represents exactly, whatever the
+order of summation, and otherwise uses only IEEE-754 float32 operations
+that are correctly rounded everywhere (multiply, add, round to nearest even,
+clamp):
+
+    x0 = clamp(latents, -input_limit, input_limit)            integers
+    for each hidden layer:  acc = x @ kernel                   int8 kernel: |acc| < 2^24, exact
+                            x = clamp(rint(acc * scale + offset), 0, 255)     (ReLU, 8 bits)
+    output layer:           acc = x @ kernel
+                            g = clamp(rint(acc * scale + offset), -R, R)      (a grid on the logit)
+                            pixel = output_table[g + R]                       (the sigmoid, tabulated)
+
+`acc * scale` and `+ offset` are two float32 operations, each rounded (no
+fused multiply-add). Bounds (checked when a model is built): every product
+input x weight is an integer, and the sum of their magnitudes stays below
+2^24, so each partial sum of any order is exact in float32.
+
+Made from a trained float model by training/exact.py; a model carries it in
+its file (model file version 3), and it alone decides the pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ModelError
+
+ARITHMETIC = "int8-exact-1"
+EXACT_SUM = 1 << 24  # float32 holds every integer up to this exactly
+HIDDEN_MAX = 255  # hidden activations are 8-bit
+
+
+@dataclass
+class ExactLayer:
+    kernel: np.ndarray  # int8 [in, out]
+    scale: np.ndarray  # float32 [out]
+    offset: np.ndarray  # float32 [out]
+
+    def __post_init__(self):
+        self.kernel = np.asarray(self.kernel)
+        self.scale = np.asarray(self.scale, np.float32)
+        self.offset = np.asarray(self.offset, np.float32)
+        # The kernel as float32 integers, for BLAS (cached: the decoder's inner loop).
+        self.kernel_f32 = self.kernel.astype(np.float32)
+
+
+@dataclass
+class ExactDecoder:
+    layers: list[ExactLayer]
+    input_limit: int  # latents are clamped to +-input_limit before the first layer
+    output_table: np.ndarray  # uint8 [2R+1]: the pixel of each output grid value -R..R
+
+    def __post_init__(self):
+        self.output_table = np.asarray(self.output_table)
+
+    @property
+    def grid_limit(self) -> int:
+        return (len(self.output_table) - 1) // 2
+
+    def validate(self, name: str, latents: int, pixels: int) -> None:
+        """Shapes, types and the bounds that make every sum exact; ModelError otherwise."""
+        if not self.layers:
+            raise ModelError(f"model {name}: exact decoder has no layers")
+        if self.output_table.dtype != np.uint8 or self.output_table.ndim != 1 or len(self.output_table) % 2 != 1:
+            raise ModelError(f"model {name}: exact decoder output table must be uint8 of odd length")
+        width, largest_input = latents, self.input_limit
+        if not 1 <= self.input_limit < EXACT_SUM:
+            raise ModelError(f"model {name}: exact decoder input limit out of range")
+        for i, layer in enumerate(self.layers):
+            k, s, o = layer.kernel, layer.scale, layer.offset
+            if k.dtype != np.int8 or k.ndim != 2 or k.shape[0] != width:
+                raise ModelError(f"model {name}: exact decoder layer {i} has inconsistent shapes or types")
+            if (
+                s.shape != (k.shape[1],)
+                or o.shape != s.shape
+                or not (np.all(np.isfinite(s)) and np.all(np.isfinite(o)))
+            ):
+                raise ModelError(f"model {name}: exact decoder layer {i} has bad scales or offsets")
+            worst = int(np.abs(k.astype(np.int64)).sum(axis=0).max(initial=0)) * largest_input
+            if worst >= EXACT_SUM:
+                raise ModelError(
+                    f"model {name}: exact decoder layer {i} can sum to {worst}, beyond float32's exact range"
+                )
+            width, largest_input = k.shape[1], HIDDEN_MAX
+        if width != pixels:
+            raise ModelError(f"model {name}: exact decoder gives {width} outputs, images have {pixels}")
+
+    def canonical_arrays(self) -> list[tuple[str, np.ndarray]]:
+        items = []
+        for i, layer in enumerate(self.layers):
+            items += [
+                (f"exact/{i}/kernel", layer.kernel),
+                (f"exact/{i}/scale", layer.scale),
+                (f"exact/{i}/offset", layer.offset),
+            ]
+        items.append(("exact/output_table", self.output_table))
+        return items
+
+
+def decode(decoder: ExactDecoder, latents: np.ndarray) -> np.ndarray:
+    """int latents [N, latents] -> uint8 pixels [N, outputs], bit-identical on every machine."""
+    x = np.clip(np.asarray(latents), -decoder.input_limit, decoder.input_limit).astype(np.float32)
+    last = len(decoder.layers) - 1
+    for i, layer in enumerate(decoder.layers):
+        acc = x @ layer.kernel_f32  # exact: integers below 2^24, any order of summation
+        acc *= layer.scale
+        acc += layer.offset
+        np.rint(acc, out=acc)
+        if i < last:
+            x = np.clip(acc, 0, HIDDEN_MAX, out=acc)
+        else:
+            r = decoder.grid_limit
+            np.clip(acc, -r, r, out=acc)
+            index = acc.astype(np.int32)
+            index += r
+            return decoder.output_table[index]
+    raise AssertionError("unreachable")
