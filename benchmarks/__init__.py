@@ -13,6 +13,7 @@
     python -m benchmarks.robustness.hostile_containers
     python -m benchmarks.robustness.kill_test
     python -m benchmarks.robustness.decode_stability
+    python -m benchmarks.robustness.exact_decoder    # exact against float decoders: PSNR, speed, sameness under BLAS kernels
 
 Results go to benchmarks/results/ through benchmarks.common.write_results; benchmarks/RESULTS.md discusses them.
 Tests of the benchmarks' own baselines: python -m pytest benchmarks.
