@@ -8,6 +8,7 @@ trusting the bytes it covers.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import shutil
@@ -23,8 +24,7 @@ from .names import NAMES_CODEC as NAMES_LZMA_FRONT
 
 MAGIC = b"\x89AEC\r\n\x1a\n"  # PNG-style: high bit, CR-LF, ^Z and LF catch text-mode damage
 VERSION_MAJOR = 1
-VERSION_MINOR = 0
-FORMAT_VERSION = f"{VERSION_MAJOR}.{VERSION_MINOR}"
+VERSION_MINOR = 1  # 1.1 appends the decoded pixels' checksums to the header; files without them stay 1.0
 _PREFIX = struct.Struct("<BBH")  # major, minor, header body length
 _BODY = struct.Struct("<32sHHHBBIIIIBIII")
 _CHUNK = struct.Struct("<IIII")  # images, flags length, latents length, CRC-32
@@ -32,6 +32,9 @@ MAX_CHUNK_IMAGES = 1 << 20
 FILE_HAS_LABELS = 1 << 0  # header flag: every chunk's image record carries an int32 label per image
 MAX_SYMBOL_BYTES = 8  # generous bound on coded bytes per latent (24-bit symbol + 32-bit escape)
 SPOOL_IN_MEMORY = 64 << 20  # coded chunks wait in memory up to this size, then in a temporary file
+PIXEL_CRC32 = 1  # header extension (1.1): CRC-32 of each chunk's decoded pixels follows
+MAX_BODY = 0xFFFF  # the prefix holds the header body length in 16 bits
+MAX_PIXEL_CRCS = (MAX_BODY - _BODY.size - 1) // 4  # files with more chunks go without pixel checksums
 
 
 @dataclass
@@ -50,6 +53,8 @@ class Header:
     names_stored_length: int
     names_raw_length: int
     names_crc: int
+    # CRC-32 of each chunk's decoded pixels (uint8, the model's output in image order), or None.
+    pixel_crcs: tuple[int, ...] | None = None
 
     def pack(self) -> bytes:
         body = _BODY.pack(
@@ -68,7 +73,11 @@ class Header:
             self.names_raw_length,
             self.names_crc,
         )
-        prefix = _PREFIX.pack(VERSION_MAJOR, VERSION_MINOR, len(body))
+        minor = 0
+        if self.pixel_crcs is not None:
+            body += struct.pack(f"<B{len(self.pixel_crcs)}I", PIXEL_CRC32, *self.pixel_crcs)
+            minor = 1
+        prefix = _PREFIX.pack(VERSION_MAJOR, minor, len(body))
         return MAGIC + prefix + body + struct.pack("<I", zlib.crc32(prefix + body))
 
     def validate(self, where: str) -> None:
@@ -113,6 +122,7 @@ class Writer:
     def __init__(self):
         self._spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
         self.chunk_count = 0
+        self._pixel_crcs: list[int | None] = []
 
     def __enter__(self) -> "Writer":
         return self
@@ -120,12 +130,18 @@ class Writer:
     def __exit__(self, *exc) -> None:
         self._spool.close()
 
-    def add_chunk(self, images: int, info: bytes, latents: bytes) -> None:
+    def add_chunk(self, images: int, info: bytes, latents: bytes, pixel_crc: int | None = None) -> None:
+        """Append a chunk; pixel_crc, the CRC-32 of its decoded pixels, goes into the header (1.1)
+        when every chunk has one."""
         self._spool.write(chunk_record(images, info, latents))
         self.chunk_count += 1
+        self._pixel_crcs.append(pixel_crc)
 
     def finish(self, out: BinaryIO, header: Header, names_blob: bytes) -> tuple[int, int]:
         """Write the whole container to `out`: (header bytes, payload bytes)."""
+        crcs = self._pixel_crcs
+        if crcs and None not in crcs and len(crcs) <= MAX_PIXEL_CRCS:
+            header = dataclasses.replace(header, pixel_crcs=tuple(crcs))
         head = header.pack()
         out.write(head)
         out.write(names_blob)
@@ -186,9 +202,15 @@ class Reader:
         (crc,) = struct.unpack("<I", self._read(4, "header checksum"))
         if zlib.crc32(prefix + body) != crc:
             raise ContainerError(f"{where}: header: CRC-32 mismatch (damaged)")
-        # A newer minor version may append fields; this reader ignores them.
+        # A newer minor version may append fields; this reader ignores those it does not know.
         header = Header(*_BODY.unpack_from(body))
         header.validate(where)
+        self.version = f"{major}.{minor}"
+        if minor >= 1 and len(body) > _BODY.size and body[_BODY.size] == PIXEL_CRC32:
+            end = _BODY.size + 1 + 4 * header.chunk_count
+            if len(body) < end:
+                raise ContainerError(f"{where}: header: pixel checksums for {header.chunk_count} chunks do not fit")
+            header.pixel_crcs = struct.unpack_from(f"<{header.chunk_count}I", body, _BODY.size + 1)
         return header
 
     def _read_prefix_bytes(self, n: int) -> bytes:

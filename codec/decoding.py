@@ -8,6 +8,7 @@ pixels as the model gives them, chunk by chunk.
 from __future__ import annotations
 
 import os
+import zlib
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
@@ -73,7 +74,15 @@ def decoded_chunks(opened: Opened) -> Iterator[tuple[np.ndarray, np.ndarray, lis
             if not g.valid_for(model.image_shape):
                 raise ContainerError(f"{reader.where}: chunk {index + 1}: image {i + 1} has an impossible geometry")
             geometry[i] = g
-        yield runtime.decode_latents(model, q), flags, geometry, labels
+        pixels = runtime.decode_latents(model, q)
+        expected = reader.header.pixel_crcs
+        if expected is not None and zlib.crc32(pixels.tobytes()) != expected[index]:
+            raise ContainerError(
+                f"{reader.where}: chunk {index + 1}: the decoded pixels differ from those pack recorded "
+                f"(model {model.name}); nothing was written from this chunk: report this to aec's authors, "
+                "with the file, your platform and `pip list`"
+            )
+        yield pixels, flags, geometry, labels
 
 
 def decode(data: bytes | str | os.PathLike, model: str | os.PathLike | Model | None = None) -> np.ndarray:

@@ -7,7 +7,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .container import CHUNK_HEAD_SIZE, FILE_HAS_LABELS, FORMAT_VERSION, open_container
+from .container import CHUNK_HEAD_SIZE, FILE_HAS_LABELS, open_container
 from .entropy import CODER_ID
 from .models import shipped_name
 from .names import iter_names
@@ -36,7 +36,8 @@ def info(source: str | os.PathLike | BinaryIO | bytes) -> dict:
     head = reader.names_offset
     return {
         "file": reader.where,
-        "format_version": FORMAT_VERSION,
+        "format_version": reader.version,
+        "pixel_checksums": h.pixel_crcs is not None,
         "images": h.image_count,
         "image_size": [h.width, h.height],
         "latents": h.latents,

@@ -16,6 +16,7 @@ from typing import BinaryIO, Callable, Iterable
 
 import numpy as np
 
+from . import runtime
 from .arrays import has_labels as array_has_labels
 from .arrays import is_array_file
 from .container import FILE_HAS_LABELS, Header, Writer
@@ -105,7 +106,9 @@ def write_container(
             nonlocal latent_bytes, queued
             latents, flags, geometry, labels = _take(queue, count, has_labels)
             coded = coder.encode(latents)
-            writer.add_chunk(len(latents), encode_image_info(flags, geometry, labels), coded)
+            # An exact decoder's pixels are the same everywhere: record them, so that unpack can prove it.
+            pixel_crc = zlib.crc32(runtime.decode_latents(model, latents).tobytes()) if model.exact else None
+            writer.add_chunk(len(latents), encode_image_info(flags, geometry, labels), coded, pixel_crc)
             latent_bytes += len(coded)
             queued -= len(latents)
 

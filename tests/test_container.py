@@ -97,9 +97,30 @@ def test_layout_offsets_and_sizes():
     assert reader.names_offset == header_size()
     assert reader.payload_offset == header_size() + len(blob)
     assert GOOD.startswith(MAGIC)
-    assert GOOD[PREFIX_AT : PREFIX_AT + 2] == bytes([container.VERSION_MAJOR, container.VERSION_MINOR])
+    assert GOOD[PREFIX_AT : PREFIX_AT + 2] == bytes([container.VERSION_MAJOR, 0])  # no pixel checksums: 1.0
     expected_chunks = sum(container.CHUNK_HEAD_SIZE + len(i) + len(l) for _, i, l in CHUNKS)
     assert len(GOOD) == header_size() + len(blob) + expected_chunks
+
+
+def test_pixel_checksums_make_a_1_1_header_and_round_trip():
+    header, blob = make_header()
+    out = io.BytesIO()
+    with container.Writer() as writer:
+        for (images, info, latents), crc in zip(CHUNKS, (0xDEADBEEF, 7)):
+            writer.add_chunk(images, info, latents, pixel_crc=crc)
+        writer.finish(out, header, blob)
+    data = out.getvalue()
+    assert data[PREFIX_AT : PREFIX_AT + 2] == bytes([1, container.VERSION_MINOR]) == bytes([1, 1])
+    assert struct.unpack_from("<H", data, PREFIX_AT + 2)[0] == 69 + 1 + 4 * len(CHUNKS)
+    reader, chunks = read_all(data)
+    assert reader.header.pixel_crcs == (0xDEADBEEF, 7) and reader.version == "1.1" and chunks == CHUNKS
+    # A chunk without a checksum means none are recorded: a 1.0 file.
+    out = io.BytesIO()
+    with container.Writer() as writer:
+        writer.add_chunk(*CHUNKS[0], pixel_crc=1)
+        writer.add_chunk(*CHUNKS[1])
+        writer.finish(out, header, blob)
+    assert read_all(out.getvalue())[0].header.pixel_crcs is None
 
 
 def test_chunk_record_layout():

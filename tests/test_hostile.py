@@ -52,8 +52,8 @@ def test_flips_are_named(small):
 
     assert "signature" in message(2)
     assert "header" in message(HEADER_START + 40)
-    assert "names table" in message(names_offset() + 2)
-    first_chunk = names_offset() + aec.info(small)["names_bytes"]
+    assert "names table" in message(names_offset(small) + 2)
+    first_chunk = names_offset(small) + aec.info(small)["names_bytes"]
     assert "chunk 1 of 3" in message(first_chunk + 20)
     assert "chunk 3 of 3" in message(len(small) - 3)
 
@@ -92,15 +92,15 @@ def test_huge_claimed_counts_fail_fast_without_memory(small):
 
 def test_version_rules(small):
     newer_major = small[:8] + bytes([2]) + small[9:]
-    with pytest.raises(ContainerError, match="version 2.0 is not supported"):
+    with pytest.raises(ContainerError, match="version 2.1 is not supported"):
         aec.info(newer_major)
     # A newer minor version may append header fields: still readable.
     import zlib
 
     body_length = struct.unpack_from("<H", small, 10)[0]
     body = small[HEADER_START : HEADER_START + body_length] + b"future"
-    prefix = bytes([1, 1]) + struct.pack("<H", len(body))
-    rebuilt = small[:8] + prefix + body + struct.pack("<I", zlib.crc32(prefix + body)) + small[names_offset() :]
+    prefix = bytes([1, 9]) + struct.pack("<H", len(body))
+    rebuilt = small[:8] + prefix + body + struct.pack("<I", zlib.crc32(prefix + body)) + small[names_offset(small) :]
     assert aec.verify(rebuilt)["images"] == 20
 
 

@@ -31,19 +31,27 @@ HEADER_FIELDS = [
 FIELD_FORMATS = ["32s", "H", "H", "H", "B", "B", "I", "I", "I", "I", "B", "I", "I", "I"]  # as aec.container._BODY
 
 
+def _body_length(data: bytes) -> int:
+    return struct.unpack_from("<H", data, HEADER_START - 2)[0]
+
+
 def with_header(data: bytes, **fields) -> bytes:
-    """`data` with header fields replaced and the header CRC made right again (so the CRC does not hide the field)."""
+    """`data` with header fields replaced and the header CRC made right again (so the CRC does not hide the field).
+
+    Fields a newer minor version appends (the pixel checksums) are kept as they are."""
+    length = _body_length(data)
     values = list(_BODY.unpack_from(data, HEADER_START))
     for key, value in fields.items():
         values[HEADER_FIELDS.index(key)] = value
-    body = _BODY.pack(*values)
+    body = _BODY.pack(*values) + data[HEADER_START + _BODY.size : HEADER_START + length]
     prefix = data[len(MAGIC) : HEADER_START]
     crc = struct.pack("<I", zlib.crc32(prefix + body))
-    return data[:HEADER_START] + body + crc + data[HEADER_START + _BODY.size + 4 :]
+    return data[:HEADER_START] + body + crc + data[HEADER_START + length + 4 :]
 
 
-def names_offset() -> int:
-    return HEADER_START + _BODY.size + 4
+def names_offset(data: bytes | None = None) -> int:
+    """Where the names table starts: after the header body of `data` (a 1.0 header's when None)."""
+    return HEADER_START + (_BODY.size if data is None else _body_length(data)) + 4
 
 
 def with_raw_names(data: bytes, raw: bytes) -> bytes:
@@ -51,7 +59,7 @@ def with_raw_names(data: bytes, raw: bytes) -> bytes:
     values = _BODY.unpack_from(data, HEADER_START)
     old_length = values[HEADER_FIELDS.index("names_stored_length")]
     blob = lzma.compress(raw, format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
-    start = names_offset()
+    start = names_offset(data)
     rebuilt = data[:start] + blob + data[start + old_length :]
     return with_header(rebuilt, names_stored_length=len(blob), names_raw_length=len(raw), names_crc=zlib.crc32(blob))
 
