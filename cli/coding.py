@@ -10,7 +10,6 @@ from typing import Annotated, Optional
 import typer
 
 import aec
-from aec import bench as benchmark
 from aec.prepare import Invert
 from aec.unpacking import OutputFormat
 
@@ -190,6 +189,8 @@ def info(
     model = facts["model"] or "not shipped with this aec"
     print(
         f"file:         {facts['file']}\n"
+        f"format:       {facts['format_version']}"
+        f"{', with a checksum of the decoded pixels of each chunk' if facts['pixel_checksums'] else ''}\n"
         f"images:       {facts['images']} ({facts['image_size'][0]}x{facts['image_size'][1]}, {facts['latents']} latents)\n"
         f"model:        {model} (fingerprint {facts['model_fingerprint'][:16]})\n"
         f"quality:      {facts['quality']}\n"
@@ -223,6 +224,8 @@ def bench(
     debug: Debug = False,
 ) -> None:
     """Compare aec at each shipped quality with PNG and WebP on your images: size, PSNR, time."""
+    from aec import bench as benchmark  # here: the classic codecs cost every other command 14 ms at start-up
+
     result = benchmark.run(path, limit=limit, efforts=tuple(dict.fromkeys(effort or [0, 1])))
     if as_json:
         print(json.dumps(result, indent=2))

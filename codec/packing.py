@@ -16,10 +16,9 @@ from typing import BinaryIO, Callable, Iterable
 
 import numpy as np
 
-from . import runtime
 from .arrays import has_labels as array_has_labels
 from .arrays import is_array_file
-from .container import FILE_HAS_LABELS, Header, Writer
+from .container import FILE_HAS_LABELS, Header, Writer, chunk_pixel_crc
 from .entropy import CODER_ID, LatentCoder
 from .errors import InputError
 from .fileio import atomic_output
@@ -27,10 +26,10 @@ from .inputs import collect_inputs
 from .modelfile import Model
 from .models import resolve_model
 from .names import NAMES_CODEC, TableWriter
-from .pack_inputs import ARRAY_SLICE, Batch, Progress, check_array_prefixes, encoded_batches
+from .pack_inputs import ARRAY_SLICE, Batch, Progress, check_array_prefixes, encode_pixels, encoded_batches
 from .prepare import INVERT_CHOICES, Invert
 from .record import FLAG_CONVERTED, FLAG_INVERTED, FLAG_RESIZED, GEOMETRY_FIELDS, NO_LABEL, encode_image_info
-from .search import EFFORTS, search_lambda, search_latents
+from .search import EFFORTS, search_lambda
 
 CHUNK_SIZE = 4096  # images per chunk: the unit of streaming, integrity and random access
 
@@ -69,7 +68,7 @@ class PackResult:
 
 def _take(queue: collections.deque, count: int, has_labels: bool):
     """Cut exactly `count` images (or what is left) off the front of a queue of batches:
-    (latents, flags, geometry rows, labels or None)."""
+    (latents, flags, geometry rows, labels or None, pixel CRCs or None)."""
     parts, taken = [], 0
     while queue and taken < count:
         part, rest = queue[0].split(count - taken)
@@ -88,7 +87,8 @@ def _take(queue: collections.deque, count: int, has_labels: bool):
         labels = np.concatenate(
             [p.labels if p.labels is not None else np.full(len(p), NO_LABEL, np.int32) for p in parts]
         )
-    return latents, flags, geometry, labels
+    crcs = None if any(p.pixel_crcs is None for p in parts) else np.concatenate([p.pixel_crcs for p in parts])
+    return latents, flags, geometry, labels, crcs
 
 
 def write_container(
@@ -104,10 +104,10 @@ def write_container(
 
         def flush(count: int) -> None:
             nonlocal latent_bytes, queued
-            latents, flags, geometry, labels = _take(queue, count, has_labels)
+            latents, flags, geometry, labels, crcs = _take(queue, count, has_labels)
             coded = coder.encode(latents)
             # An exact decoder's pixels are the same everywhere: record them, so that unpack can prove it.
-            pixel_crc = zlib.crc32(runtime.decode_latents(model, latents).tobytes()) if model.exact else None
+            pixel_crc = None if crcs is None else chunk_pixel_crc(crcs)
             writer.add_chunk(len(latents), encode_image_info(flags, geometry, labels), coded, pixel_crc)
             latent_bytes += len(coded)
             queued -= len(latents)
@@ -249,12 +249,14 @@ def encode(
     batches = (
         Batch(
             [f"{i:0{width}d}.png" for i in range(first, first + len(part))],
-            search_latents(codec_model, part, effort),
+            latents,
             np.zeros(len(part), np.uint8),
             [None] * len(part),
+            pixel_crcs=crcs,
         )
         for first in range(0, len(images), ARRAY_SLICE)
         for part in [images[first : first + ARRAY_SLICE]]
+        for latents, crcs in [encode_pixels(codec_model, part, effort)]
     )
     buffer = io.BytesIO()
     write_container(buffer, codec_model, batches, chunk_size)

@@ -9,16 +9,15 @@ memory, never pickled per task.
 from __future__ import annotations
 
 import collections
-import multiprocessing
 import os
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
-from typing import Callable, Iterable, Iterator, TypeVar
-
-from threadpoolctl import threadpool_limits
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, TypeVar
 
 from .modelfile import Model
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 PARALLEL_FROM = 1024  # read or write image files in worker processes from this many on
 
@@ -61,6 +60,8 @@ def _start_reader(parent: int, model: Model) -> None:
     """Initialise a forked reader process of pack: adopt the model, and run its matrix products
     on one thread, since the readers already use every core (two BLAS threads in each of two
     readers made pack 1.5x slower here)."""
+    from threadpoolctl import threadpool_limits  # here: only reader processes need it
+
     global _reader_model
     _exit_with(parent)
     _reader_model = model
@@ -77,6 +78,10 @@ def worker_pool(
     """Worker processes for reading (with `model`: pack's readers) or writing image files, or None
     to do the work in this process: small jobs are not worth the fork, unless `wanted` (pack's
     latent search: milliseconds of CPU per image)."""
+    # Imported here: multiprocessing and concurrent.futures cost `aec info` and `--help` 20 ms at start-up.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     workers = worker_count(workers)
     if workers < 2 or not (wanted or files >= PARALLEL_FROM) or "fork" not in multiprocessing.get_all_start_methods():
         return None
