@@ -82,6 +82,8 @@ def _errors_to_exit(debug: bool):
         raise typer.Exit(130)
     except (typer.Exit, typer.Abort, SystemExit, ClickException):
         raise  # usage errors keep click's message and exit code 2
+    except BrokenPipeError:
+        raise  # the reader went away (`aec list | head`): click ends quietly (exit 1)
     except Exception as err:  # noqa: BLE001 - the last line of defence for users
         if debug:
             raise

@@ -119,6 +119,15 @@ def pack(
 @command()
 def unpack(
     input: Annotated[str, typer.Argument(metavar="IN.aec", help="The .aec file, or - for stdin.")],
+    members: Annotated[
+        Optional[list[str]],
+        typer.Argument(
+            metavar="[NAME|GLOB]...",
+            help="Only these stored names (or the .png names they unpack to); globs like 'train/7/*' "
+            "(quote them). Only the chunks that hold them are decoded. Default: every image.",
+            show_default=False,
+        ),
+    ] = None,
     output: Annotated[
         Optional[Path], typer.Option("--output", "-o", metavar="DIR", help="Output folder (default: IN without .aec).")
     ] = None,
@@ -142,7 +151,7 @@ def unpack(
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
-    """Unpack an .aec file into PNG files with the stored relative names."""
+    """Unpack an .aec file (or the members named) into PNG files with the stored relative names."""
     if test:
         report = aec.verify(sys.stdin.buffer if input == "-" else input, model=model)
         if not quiet:
@@ -163,6 +172,7 @@ def unpack(
             format=format,
             progress=advance,
             on_start=on_start,
+            members=members or None,
         )
     if not quiet:
         where = f"{output}/" if format == OutputFormat.PNG else ", ".join(map(str, result.written))
@@ -200,6 +210,28 @@ def info(
         f"  payload:    {share(facts['payload_bytes'])} in {facts['chunks']} chunks, "
         f"of which coded latents {facts['latent_bytes']:,} bytes"
     )
+
+
+def _printable(name: str) -> str:
+    """A stored name safe to print on a terminal: anything unprintable escaped."""
+    return name if name.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in name)
+
+
+@command("list")
+def list_(
+    input: Annotated[str, typer.Argument(metavar="IN.aec", help="The .aec file, or - for stdin.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per line: name, label (or null), flags.")
+    ] = False,
+    debug: Debug = False,
+) -> None:
+    """List every stored name with its label and what pack did to it, in order, without decoding."""
+    for member in aec.list_members(sys.stdin.buffer if input == "-" else input):
+        if as_json:
+            print(json.dumps({"name": member.name, "label": member.label, "flags": member.flag_words}))
+        else:
+            label = "-" if member.label is None else str(member.label)
+            print(f"{_printable(member.name)}\t{label}\t{','.join(member.flag_words) or '-'}")
 
 
 @command()

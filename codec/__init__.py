@@ -13,7 +13,7 @@ Never imports TensorFlow; only aec.training does.
 from ._version import __version__
 from .decoding import decode
 from .errors import AecError, ContainerError, DataError, InputError, ModelError, OutputError
-from .fileinfo import info
+from .fileinfo import Member, info, list_members
 from .models import DEFAULT_MODEL, resolve_model
 from .packing import PackResult, encode, pack
 from .search import EFFORTS
@@ -30,6 +30,8 @@ __all__ = [
     "resolve_model",
     "DEFAULT_MODEL",
     "EFFORTS",
+    "list_members",
+    "Member",
     "PackResult",
     "UnpackResult",
     "AecError",

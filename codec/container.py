@@ -17,7 +17,7 @@ import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 
@@ -253,8 +253,13 @@ class Reader:
                 f"{self.size - self.payload_offset} bytes of chunks (damaged or truncated)"
             )
 
-    def chunks(self, min_latent_bytes: float = 0.0) -> Iterator[tuple[int, bytes, bytes]]:
-        """Yield (image count, per-image info bytes, latent bytes) for each chunk, every one verified."""
+    def chunks(
+        self, min_latent_bytes: float = 0.0, wanted: Callable[[int], bool] | None = None
+    ) -> Iterator[tuple[int, bytes | None, bytes | None]]:
+        """Yield (image count, per-image info bytes, latent bytes) for each chunk, every one verified.
+
+        A chunk for whose index `wanted` says no is stepped over unread: (image count, None, None).
+        """
         h = self.header
         remaining = h.image_count
         for index in range(h.chunk_count):
@@ -268,14 +273,26 @@ class Reader:
                 raise ContainerError(f"{self.where}: {what}: implausible length (damaged)")
             if min_latent_bytes and length < images * min_latent_bytes - 16:
                 raise ContainerError(f"{self.where}: {what}: {length} bytes cannot hold {images} images (damaged)")
+            remaining -= images
+            if wanted is not None and not wanted(index):
+                self._skip(flags_length + length, what)
+                yield images, None, None
+                continue
             flags = self._read(flags_length, what)
             latents = self._read(length, what)
             if zlib.crc32(latents, zlib.crc32(flags, zlib.crc32(head[:12]))) != crc:
                 raise ContainerError(f"{self.where}: {what}: CRC-32 mismatch (damaged)")
-            remaining -= images
             yield images, flags, latents
         if self.pos != self.size:
             raise ContainerError(f"{self.where}: {self.size - self.pos} unexpected bytes after the last chunk")
+
+    def _skip(self, n: int, what: str) -> None:
+        if n > self.size - self.pos:
+            raise ContainerError(
+                f"{self.where}: {what}: needs {n} bytes, only {self.size - self.pos} left (truncated?)"
+            )
+        self.stream.seek(n, io.SEEK_CUR)
+        self.pos += n
 
 
 def open_container(source: str | os.PathLike | BinaryIO | bytes) -> Reader:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 
@@ -57,11 +57,26 @@ def open_for_decoding(
         raise
 
 
-def decoded_chunks(opened: Opened) -> Iterator[tuple[np.ndarray, np.ndarray, list[Geometry | None], np.ndarray | None]]:
+Chunk = tuple[np.ndarray, np.ndarray, list[Geometry | None], np.ndarray | None]
+
+
+def decoded_chunks(opened: Opened) -> Iterator[Chunk]:
     """(uint8 images as the model gives them, flags, geometry per image, labels or None) for each chunk."""
+    for _, _, chunk in selected_chunks(opened):
+        yield chunk
+
+
+def selected_chunks(
+    opened: Opened, wanted: Callable[[int], bool] | None = None
+) -> Iterator[tuple[int, int, Chunk | None]]:
+    """(chunk index, image count, decoded chunk or None) for each chunk; the chunks `wanted` refuses
+    are stepped over, neither read nor decoded."""
     reader, model = opened.reader, opened.model
     labelled = bool(reader.header.flags & FILE_HAS_LABELS)
-    for index, (count, info, latents) in enumerate(reader.chunks(opened.coder.min_bytes_per_image)):
+    for index, (count, info, latents) in enumerate(reader.chunks(opened.coder.min_bytes_per_image, wanted)):
+        if info is None:
+            yield index, count, None
+            continue
         try:
             flags, rows, labels = decode_image_info(info, count, labelled)
             q = opened.coder.decode(latents, count)
@@ -81,7 +96,7 @@ def decoded_chunks(opened: Opened) -> Iterator[tuple[np.ndarray, np.ndarray, lis
                 f"(model {model.name}); nothing was written from this chunk: report this to aec's authors, "
                 "with the file, your platform and `pip list`"
             )
-        yield pixels, flags, geometry, labels
+        yield index, count, (pixels, flags, geometry, labels)
 
 
 def decode(data: bytes | str | os.PathLike, model: str | os.PathLike | Model | None = None) -> np.ndarray:

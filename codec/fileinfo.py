@@ -1,9 +1,10 @@
-"""`aec info`: what a container holds, without decoding images (every checksum is verified)."""
+"""`aec info` and `aec list`: what a container holds, without decoding images (every checksum is verified)."""
 
 from __future__ import annotations
 
 import os
-from typing import BinaryIO
+from dataclasses import dataclass
+from typing import BinaryIO, Iterator
 
 import numpy as np
 
@@ -11,7 +12,7 @@ from .container import CHUNK_HEAD_SIZE, FILE_HAS_LABELS, open_container
 from .entropy import CODER_ID
 from .models import shipped_name
 from .names import iter_names
-from .record import FLAG_CONVERTED, FLAG_INVERTED, FLAG_RESIZED, decode_image_info
+from .record import FLAG_CONVERTED, FLAG_INVERTED, FLAG_RESIZED, NO_LABEL, decode_image_info, flag_words
 
 
 def info(source: str | os.PathLike | BinaryIO | bytes) -> dict:
@@ -59,3 +60,32 @@ def info(source: str | os.PathLike | BinaryIO | bytes) -> dict:
         "labels": labelled,
         "first_names": first_names,
     }
+
+
+@dataclass(frozen=True)
+class Member:
+    """One stored image as `aec list` shows it."""
+
+    name: str
+    label: int | None
+    flags: int
+
+    @property
+    def flag_words(self) -> list[str]:
+        return flag_words(self.flags)
+
+
+def list_members(source: str | os.PathLike | BinaryIO | bytes) -> Iterator[Member]:
+    """Every stored image's name, label and flags, in order, without decoding (checksums verified);
+    memory stays flat whatever the file's size."""
+    reader = open_container(source)
+    with reader.stream:
+        h = reader.header
+        names = iter_names(reader.names_blob, h.names_raw_length, h.image_count)
+        labelled = bool(h.flags & FILE_HAS_LABELS)
+        for count, image_info, _ in reader.chunks():
+            flags, _, labels = decode_image_info(image_info, count, labelled)
+            flag_list = flags.tolist()
+            label_list = labels.tolist() if labels is not None else [NO_LABEL] * count
+            for flag, label in zip(flag_list, label_list):
+                yield Member(next(names), None if label == NO_LABEL else label, flag)

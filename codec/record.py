@@ -16,6 +16,13 @@ FLAG_INVERTED = 1 << 1  # black-on-white input inverted for the model
 FLAG_RESIZED = 1 << 2  # resized to the model's geometry
 KNOWN_FLAGS = FLAG_CONVERTED | FLAG_INVERTED | FLAG_RESIZED
 NO_LABEL = -1  # the label of an image without one, in a file where others have labels
+FLAG_WORDS = {FLAG_CONVERTED: "converted", FLAG_INVERTED: "inverted", FLAG_RESIZED: "resized"}
+
+
+def flag_words(flags: int) -> list[str]:
+    """What pack did to an image, in words (aec list)."""
+    return [word for bit, word in FLAG_WORDS.items() if flags & bit]
+
 
 GEOMETRY_FIELDS = 10  # per resized image: width, height, ink box (4), place in frame (4), as uint16
 

@@ -19,10 +19,11 @@ from typing import BinaryIO, Callable, Iterable, Iterator
 import numpy as np
 
 from .arrays import labels_path, npy_writer, write_array_file
-from .decoding import Opened, decoded_chunks, open_for_decoding
+from .decoding import Chunk, Opened, decoded_chunks, open_for_decoding, selected_chunks
 from .errors import ContainerError, InputError, OutputError
 from .fileio import OutputFolder, atomic_output, write_new_file
 from .images import encode_png
+from .members import Selection, everything, select
 from .modelfile import Model
 from .names import has_duplicates, name_hashes, output_name
 from .prepare import restore
@@ -98,13 +99,16 @@ def unpack(
     progress: Progress = _no_progress,
     on_start: Callable[[int], None] = _no_progress,
     workers: int | None = None,
+    members: list[str] | None = None,
 ) -> UnpackResult:
     """Decode an .aec file into PNG files under out_dir, with the stored relative names.
 
     Inverted images are inverted back; with restore_size, resized images get
     their original size back. format='npy' or 'npz' writes one array file
-    (out_dir is then its path) with the labels, if the file has them. If
-    anything fails, the files and folders this call created are removed again.
+    (out_dir is then its path) with the labels, if the file has them. members:
+    names and globs (members.py) of the only images to write; only the chunks
+    that hold them are read and decoded. If anything fails, the files and
+    folders this call created are removed again.
     """
     if format not in tuple(OutputFormat):
         raise ValueError("format must be png, npy or npz")
@@ -115,9 +119,13 @@ def unpack(
     reader = opened.reader
     with reader.stream:
         h = reader.header
-        stored_names = opened.stored_names
+        chosen = everything(h.image_count) if members is None else select(opened.stored_names(), members, reader.where)
+
+        def stored_names() -> Iterator[str]:
+            return chosen.filter(opened.stored_names())
+
         if format != OutputFormat.PNG:
-            return _unpack_to_array(opened, Path(out_dir), format, force, progress, on_start)
+            return _unpack_to_array(opened, chosen, Path(out_dir), format, force, progress, on_start)
         out = Path(out_dir)
         if out.exists() and not out.is_dir():
             raise OutputError(f"{out}: exists and is not a folder")
@@ -138,18 +146,18 @@ def unpack(
             more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
             verb = "exists" if len(existing) == 1 else "exist"
             raise OutputError(f"{', '.join(existing[:3])}{more}: already {verb} (use --force to overwrite)")
-        on_start(h.image_count)
+        on_start(chosen.count)
         rollback = _Rollback()
         all_flags, all_labels, restored, index = [], [], 0, 0
         names = stored_names()
         made: set[str] = set()
-        pool = worker_pool(workers, h.image_count)
+        pool = worker_pool(workers, chosen.count)
         try:
             with contextlib.ExitStack() as stack:
                 if pool is not None:
                     stack.enter_context(pool)
                 rollback.make_folders(out)
-                for images, flags, geometry, labels in decoded_chunks(opened):
+                for images, flags, geometry, labels in _chosen_chunks(opened, chosen):
                     rollback.pending = targets = []
                     for _ in range(len(images)):
                         name = output_name(next(names))
@@ -201,21 +209,40 @@ def _refuse_duplicates(outputs: Iterable[str], stored_names: Callable[[], Iterat
             raise ContainerError(f"{where}: names table: two stored names unpack to the same file")
 
 
+def _chosen_chunks(opened: Opened, chosen: Selection) -> Iterator[Chunk]:
+    """Each chunk that holds chosen images, cut down to them (the others are neither read nor decoded)."""
+    size = opened.reader.header.chunk_size
+    for index, count, chunk in selected_chunks(opened, chosen.chunk_wanted(size)):
+        if chunk is None:
+            continue
+        keep = chosen.within(index * size, count)
+        if isinstance(keep, slice):
+            yield chunk
+            continue
+        images, flags, geometry, labels = chunk
+        yield images[keep], flags[keep], [geometry[i] for i in keep], None if labels is None else labels[keep]
+
+
 def _unpack_to_array(
-    opened: Opened, path: Path, format: OutputFormat, force: bool, progress: Progress, on_start: Callable[[int], None]
+    opened: Opened,
+    chosen: Selection,
+    path: Path,
+    format: OutputFormat,
+    force: bool,
+    progress: Progress,
+    on_start: Callable[[int], None],
 ) -> UnpackResult:
     """One array file: .npy streamed chunk by chunk (flat memory), .npz gathered in memory (it compresses)."""
     if path.suffix.lower() != f".{format.value}":
         path = path.with_name(path.name + f".{format.value}")
-    h = opened.reader.header
-    names = list(opened.stored_names()) if format == OutputFormat.NPZ else None
-    on_start(h.image_count)
-    shape = (h.image_count, *opened.model.image_shape)
+    names = list(chosen.filter(opened.stored_names())) if format == OutputFormat.NPZ else None
+    on_start(chosen.count)
+    shape = (chosen.count, *opened.model.image_shape)
     images, flags, labels = [], [], []
     with contextlib.ExitStack() as stack:
         if format == OutputFormat.NPY:
             write = stack.enter_context(npy_writer(path, shape, force))
-        for chunk, chunk_flags, _, chunk_labels in decoded_chunks(opened):
+        for chunk, chunk_flags, _, chunk_labels in _chosen_chunks(opened, chosen):
             inverted = (chunk_flags & FLAG_INVERTED).astype(bool)
             chunk = np.where(inverted[:, None, None], 255 - chunk, chunk).astype(np.uint8)
             if format == OutputFormat.NPY:
@@ -238,7 +265,7 @@ def _unpack_to_array(
                 np.save(f, all_labels, allow_pickle=False)
             written.append(label_path)
     return UnpackResult(
-        h.image_count,
+        chosen.count,
         written,
         opened.model.name,
         np.concatenate(flags) if flags else np.zeros(0, np.uint8),

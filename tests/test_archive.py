@@ -1,0 +1,131 @@
+"""The archive side: aec list, and unpacking only the members asked for."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import aec
+from aec.cli.main import app
+from aec.errors import ContainerError, InputError
+from aec.testing.hostile import with_header
+
+runner = CliRunner()
+VECTORS = Path(__file__).resolve().parent / "conformance"
+
+
+def cli(*args):
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result
+
+
+@pytest.fixture()
+def chunked(tmp_path, example_images):
+    """The 48 example digits in chunks of 5, with labels, as an .npz pack."""
+    np.savez(tmp_path / "d.npz", images=example_images, labels=np.arange(48) % 10)
+    out = tmp_path / "d.aec"
+    aec.pack([tmp_path / "d.npz"], out, chunk_size=5)
+    return out
+
+
+def test_list_shows_names_labels_and_flags_in_order():
+    members = list(aec.list_members(VECTORS / "exact-flags-q2.aec"))
+    assert [(m.name, m.label, m.flag_words) for m in members] == [
+        ("colour.png", None, ["converted"]),
+        ("inverted.png", None, ["inverted"]),
+        ("plain.png", None, []),
+        ("resized.png", None, ["resized"]),
+    ]
+    result = cli("list", VECTORS / "exact-labels-q3.aec", "--json")
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.exit_code == 0 and len(rows) == 40
+    assert rows[0] == {"name": "00.png", "label": 5, "flags": []}
+    plain = cli("list", VECTORS / "exact-flags-q2.aec").stdout.splitlines()
+    assert plain == [
+        "colour.png\t-\tconverted",
+        "inverted.png\t-\tinverted",
+        "plain.png\t-\t-",
+        "resized.png\t-\tresized",
+    ]
+
+
+def test_list_needs_no_model_and_refuses_damage_in_one_line(tmp_path, chunked):
+    (tmp_path / "foreign.aec").write_bytes(with_header(chunked.read_bytes(), fingerprint=bytes(32)))
+    assert len(list(aec.list_members(tmp_path / "foreign.aec"))) == 48  # no such model: still listed
+    damaged = bytearray(chunked.read_bytes())
+    damaged[-3] ^= 0xFF  # the last chunk's latents: its CRC no longer holds
+    (tmp_path / "bad.aec").write_bytes(bytes(damaged))
+    result = cli("list", tmp_path / "bad.aec")
+    assert result.exit_code == 1 and "chunk 10 of 10: CRC-32 mismatch" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unpack_members_by_name_output_name_and_glob(tmp_path, chunked):
+    result = aec.unpack(chunked, tmp_path / "out", members=["07.png", "1*", "4[05]*"])
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == [
+        "07.png",
+        "10.png",
+        "11.png",
+        "12.png",
+        "13.png",
+        "14.png",
+        "15.png",
+        "16.png",
+        "17.png",
+        "18.png",
+        "19.png",
+        "40.png",
+        "45.png",
+    ]
+    assert result.images == 13 and result.labels.tolist() == [7, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 5]
+    everything = aec.decode(chunked)
+    from PIL import Image
+
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "45.png")), everything[45])
+
+
+def test_members_decode_only_the_chunks_that_hold_them(tmp_path, chunked):
+    data = bytearray(chunked.read_bytes())
+    data[-3] ^= 0xFF  # damage the last chunk (images 45-47)
+    damaged = tmp_path / "damaged.aec"
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(ContainerError, match="chunk 10 of 10"):
+        aec.unpack(damaged, tmp_path / "all")
+    assert not (tmp_path / "all").exists()
+    aec.unpack(damaged, tmp_path / "some", members=["0*"])  # chunks 1 and 2 only
+    assert len(list((tmp_path / "some").iterdir())) == 10
+
+
+def test_members_that_select_nothing_are_named_and_nothing_is_written(tmp_path, chunked):
+    result = cli("unpack", chunked, "07.png", "nope.png", "z*", "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    line = result.stderr.strip()
+    assert "\n" not in line and "'nope.png'" in line and "'z*'" in line and "07.png" not in line.replace("'07.png'", "")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(InputError, match="no stored name matches"):
+        aec.unpack(chunked, tmp_path / "out", members=["../etc/passwd"])
+
+
+def test_members_as_one_array_file(tmp_path, chunked):
+    aec.unpack(chunked, tmp_path / "sel.npy", format="npy", members=["2?.png"])
+    images = np.load(tmp_path / "sel.npy")
+    assert images.shape == (10, 28, 28)
+    assert np.load(tmp_path / "sel-labels.npy").tolist() == list(range(10))
+    assert np.array_equal(images, aec.decode(chunked)[20:30])
+    aec.unpack(chunked, tmp_path / "sel.npz", format="npz", members=["03.png", "47.png"])
+    with np.load(tmp_path / "sel.npz") as npz:
+        assert npz["names"].tolist() == ["03.png", "47.png"] and npz["labels"].tolist() == [3, 7]
+
+
+def test_members_respect_existing_files(tmp_path, chunked):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "05.png").write_bytes(b"mine")
+    result = cli("unpack", chunked, "05.png", "06.png", "-o", tmp_path / "out")
+    assert result.exit_code == 1 and "already exists" in result.stderr
+    assert (tmp_path / "out" / "05.png").read_bytes() == b"mine" and not (tmp_path / "out" / "06.png").exists()
