@@ -10,7 +10,9 @@ from typing import Annotated, Optional
 import typer
 
 import aec
+from aec.fileinfo import member_chunks
 from aec.prepare import Invert
+from aec.record import NO_LABEL, flag_words
 from aec.unpacking import OutputFormat
 
 from .app import Debug, Force, ModelOpt, Quiet, command, print_error, progress_bar
@@ -226,12 +228,19 @@ def list_(
     debug: Debug = False,
 ) -> None:
     """List every stored name with its label and what pack did to it, in order, without decoding."""
-    for member in aec.list_members(sys.stdin.buffer if input == "-" else input):
+    words = {flags: flag_words(flags) for flags in range(256)}
+    plain = {flags: ",".join(w) or "-" for flags, w in words.items()}
+    for names, labels, flags in member_chunks(sys.stdin.buffer if input == "-" else input):
         if as_json:
-            print(json.dumps({"name": member.name, "label": member.label, "flags": member.flag_words}))
+            lines = [
+                json.dumps({"name": n, "label": None if b == NO_LABEL else b, "flags": words[f]})
+                for n, b, f in zip(names, labels, flags)
+            ]
         else:
-            label = "-" if member.label is None else str(member.label)
-            print(f"{_printable(member.name)}\t{label}\t{','.join(member.flag_words) or '-'}")
+            lines = [
+                f"{_printable(n)}\t{'-' if b == NO_LABEL else b}\t{plain[f]}" for n, b, f in zip(names, labels, flags)
+            ]
+        sys.stdout.write("\n".join(lines) + "\n")
 
 
 @command()

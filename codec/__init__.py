@@ -11,6 +11,7 @@ Never imports TensorFlow; only aec.training does.
 """
 
 from ._version import __version__
+from .dataset import Dataset, open
 from .decoding import decode
 from .errors import AecError, ContainerError, DataError, InputError, ModelError, OutputError
 from .fileinfo import Member, info, list_members
@@ -31,6 +32,8 @@ __all__ = [
     "DEFAULT_MODEL",
     "EFFORTS",
     "list_members",
+    "open",
+    "Dataset",
     "Member",
     "PackResult",
     "UnpackResult",

@@ -263,28 +263,54 @@ class Reader:
         h = self.header
         remaining = h.image_count
         for index in range(h.chunk_count):
-            what = f"chunk {index + 1} of {h.chunk_count}"
-            head = self._read(_CHUNK.size, what)
-            images, flags_length, length, crc = _CHUNK.unpack(head)
-            expected = min(h.chunk_size, remaining)
-            if images != expected:
-                raise ContainerError(f"{self.where}: {what}: holds {images} images, expected {expected} (damaged)")
-            if flags_length > images * 25 + 64 or length > images * h.latents * MAX_SYMBOL_BYTES + 64:
-                raise ContainerError(f"{self.where}: {what}: implausible length (damaged)")
-            if min_latent_bytes and length < images * min_latent_bytes - 16:
-                raise ContainerError(f"{self.where}: {what}: {length} bytes cannot hold {images} images (damaged)")
+            wanted_here = wanted is None or wanted(index)
+            images, info, latents = self._chunk(index, min(h.chunk_size, remaining), min_latent_bytes, wanted_here)
             remaining -= images
-            if wanted is not None and not wanted(index):
-                self._skip(flags_length + length, what)
-                yield images, None, None
-                continue
-            flags = self._read(flags_length, what)
-            latents = self._read(length, what)
-            if zlib.crc32(latents, zlib.crc32(flags, zlib.crc32(head[:12]))) != crc:
-                raise ContainerError(f"{self.where}: {what}: CRC-32 mismatch (damaged)")
-            yield images, flags, latents
+            yield images, info, latents
         if self.pos != self.size:
             raise ContainerError(f"{self.where}: {self.size - self.pos} unexpected bytes after the last chunk")
+
+    def chunk_offsets(self, min_latent_bytes: float = 0.0) -> np.ndarray:
+        """int64 [chunks]: where each chunk starts, from its head alone (lengths checked, nothing else read)."""
+        offsets = np.zeros(self.header.chunk_count, np.int64)
+        positions = range(self.header.chunk_count)
+        self.stream.seek(self.payload_offset)
+        self.pos = self.payload_offset
+        remaining = self.header.image_count
+        for index in positions:
+            offsets[index] = self.pos
+            images, _, _ = self._chunk(index, min(self.header.chunk_size, remaining), min_latent_bytes, False)
+            remaining -= images
+        if self.pos != self.size:
+            raise ContainerError(f"{self.where}: {self.size - self.pos} unexpected bytes after the last chunk")
+        return offsets
+
+    def chunk_at(self, index: int, offset: int, min_latent_bytes: float = 0.0) -> tuple[int, bytes, bytes]:
+        """Chunk `index`, which chunk_offsets found at `offset`, read and verified."""
+        h = self.header
+        self.stream.seek(offset)
+        self.pos = offset
+        return self._chunk(index, min(h.chunk_size, h.image_count - index * h.chunk_size), min_latent_bytes, True)
+
+    def _chunk(self, index: int, expected: int, min_latent_bytes: float, read: bool):
+        h = self.header
+        what = f"chunk {index + 1} of {h.chunk_count}"
+        head = self._read(_CHUNK.size, what)
+        images, flags_length, length, crc = _CHUNK.unpack(head)
+        if images != expected:
+            raise ContainerError(f"{self.where}: {what}: holds {images} images, expected {expected} (damaged)")
+        if flags_length > images * 25 + 64 or length > images * h.latents * MAX_SYMBOL_BYTES + 64:
+            raise ContainerError(f"{self.where}: {what}: implausible length (damaged)")
+        if min_latent_bytes and length < images * min_latent_bytes - 16:
+            raise ContainerError(f"{self.where}: {what}: {length} bytes cannot hold {images} images (damaged)")
+        if not read:
+            self._skip(flags_length + length, what)
+            return images, None, None
+        flags = self._read(flags_length, what)
+        latents = self._read(length, what)
+        if zlib.crc32(latents, zlib.crc32(flags, zlib.crc32(head[:12]))) != crc:
+            raise ContainerError(f"{self.where}: {what}: CRC-32 mismatch (damaged)")
+        return images, flags, latents
 
     def _skip(self, n: int, what: str) -> None:
         if n > self.size - self.pos:

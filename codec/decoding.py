@@ -71,32 +71,46 @@ def selected_chunks(
 ) -> Iterator[tuple[int, int, Chunk | None]]:
     """(chunk index, image count, decoded chunk or None) for each chunk; the chunks `wanted` refuses
     are stepped over, neither read nor decoded."""
-    reader, model = opened.reader, opened.model
-    labelled = bool(reader.header.flags & FILE_HAS_LABELS)
+    reader = opened.reader
     for index, (count, info, latents) in enumerate(reader.chunks(opened.coder.min_bytes_per_image, wanted)):
-        if info is None:
-            yield index, count, None
-            continue
-        try:
-            flags, rows, labels = decode_image_info(info, count, labelled)
-            q = opened.coder.decode(latents, count)
-        except ContainerError as err:
-            raise ContainerError(f"{reader.where}: chunk {index + 1}: {err}") from None
-        geometry: list[Geometry | None] = [None] * count
-        for row, i in zip(rows, np.flatnonzero(flags & FLAG_RESIZED)):
-            g = Geometry.from_array(row)
-            if not g.valid_for(model.image_shape):
-                raise ContainerError(f"{reader.where}: chunk {index + 1}: image {i + 1} has an impossible geometry")
-            geometry[i] = g
-        pixels = runtime.decode_latents(model, q)
-        expected = reader.header.pixel_crcs
-        if expected is not None and chunk_pixel_crc(image_crcs(pixels)) != expected[index]:
-            raise ContainerError(
-                f"{reader.where}: chunk {index + 1}: the decoded pixels differ from those pack recorded "
-                f"(model {model.name}); nothing was written from this chunk: report this to aec's authors, "
-                "with the file, your platform and `pip list`"
-            )
-        yield index, count, (pixels, flags, geometry, labels)
+        yield index, count, None if info is None else decode_chunk(opened, index, count, info, latents)
+
+
+def chunk_latents(opened: Opened, index: int, count: int, info: bytes, latents: bytes):
+    """One verified chunk's bytes to (int32 latents, flags, geometry, labels): everything but the pixels."""
+    reader, model = opened.reader, opened.model
+    try:
+        flags, rows, labels = decode_image_info(info, count, bool(reader.header.flags & FILE_HAS_LABELS))
+        q = opened.coder.decode(latents, count)
+    except ContainerError as err:
+        raise ContainerError(f"{reader.where}: chunk {index + 1}: {err}") from None
+    geometry: list[Geometry | None] = [None] * count
+    for row, i in zip(rows, np.flatnonzero(flags & FLAG_RESIZED)):
+        g = Geometry.from_array(row)
+        if not g.valid_for(model.image_shape):
+            raise ContainerError(f"{reader.where}: chunk {index + 1}: image {i + 1} has an impossible geometry")
+        geometry[i] = g
+    return q, flags, geometry, labels
+
+
+def checked_pixels(opened: Opened, index: int, q: np.ndarray) -> np.ndarray:
+    """The pixels of chunk `index` (all its latents `q`), checked against the checksum pack recorded."""
+    reader, model = opened.reader, opened.model
+    pixels = runtime.decode_latents(model, q)
+    expected = reader.header.pixel_crcs
+    if expected is not None and chunk_pixel_crc(image_crcs(pixels)) != expected[index]:
+        raise ContainerError(
+            f"{reader.where}: chunk {index + 1}: the decoded pixels differ from those pack recorded "
+            f"(model {model.name}); nothing was written from this chunk: report this to aec's authors, "
+            "with the file, your platform and `pip list`"
+        )
+    return pixels
+
+
+def decode_chunk(opened: Opened, index: int, count: int, info: bytes, latents: bytes) -> Chunk:
+    """One verified chunk's bytes to (pixels, flags, geometry, labels), the pixels checked."""
+    q, flags, geometry, labels = chunk_latents(opened, index, count, info, latents)
+    return checked_pixels(opened, index, q), flags, geometry, labels
 
 
 def decode(data: bytes | str | os.PathLike, model: str | os.PathLike | Model | None = None) -> np.ndarray:

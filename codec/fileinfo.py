@@ -75,9 +75,9 @@ class Member:
         return flag_words(self.flags)
 
 
-def list_members(source: str | os.PathLike | BinaryIO | bytes) -> Iterator[Member]:
-    """Every stored image's name, label and flags, in order, without decoding (checksums verified);
-    memory stays flat whatever the file's size."""
+def member_chunks(source: str | os.PathLike | BinaryIO | bytes) -> Iterator[tuple[list[str], list[int], list[int]]]:
+    """(names, labels (NO_LABEL: none), flags) of each chunk's images, in order, without decoding
+    (checksums verified); memory stays flat whatever the file's size."""
     reader = open_container(source)
     with reader.stream:
         h = reader.header
@@ -85,7 +85,12 @@ def list_members(source: str | os.PathLike | BinaryIO | bytes) -> Iterator[Membe
         labelled = bool(h.flags & FILE_HAS_LABELS)
         for count, image_info, _ in reader.chunks():
             flags, _, labels = decode_image_info(image_info, count, labelled)
-            flag_list = flags.tolist()
-            label_list = labels.tolist() if labels is not None else [NO_LABEL] * count
-            for flag, label in zip(flag_list, label_list):
-                yield Member(next(names), None if label == NO_LABEL else label, flag)
+            chunk_names = [next(names) for _ in range(count)]
+            yield chunk_names, labels.tolist() if labels is not None else [NO_LABEL] * count, flags.tolist()
+
+
+def list_members(source: str | os.PathLike | BinaryIO | bytes) -> Iterator[Member]:
+    """Every stored image's name, label and flags, in order, without decoding (checksums verified)."""
+    for names, labels, flags in member_chunks(source):
+        for name, label, flag in zip(names, labels, flags):
+            yield Member(name, None if label == NO_LABEL else label, flag)

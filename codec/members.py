@@ -27,6 +27,7 @@ class Selection:
 
     indices: np.ndarray | None
     total: int
+    names: list[str] | None = None  # the chosen names, in order (None: all)
 
     @property
     def count(self) -> int:
@@ -47,18 +48,11 @@ class Selection:
         return self.indices[lo:hi] - first
 
     def filter(self, names: Iterable[str]) -> Iterator[str]:
-        """The selected names out of all stored names, in order."""
+        """The selected names out of all stored names (`names`, read only when everything is selected)."""
         if self.indices is None:
             yield from names
-            return
-        wanted = iter(self.indices.tolist())
-        next_index = next(wanted, None)
-        for i, name in enumerate(names):
-            if next_index is None:
-                return
-            if i == next_index:
-                yield name
-                next_index = next(wanted, None)
+        else:
+            yield from self.names
 
 
 def everything(total: int) -> Selection:
@@ -71,18 +65,24 @@ def select(names: Iterable[str], patterns: list[str], where: str) -> Selection:
     exact = {p for p in patterns if not _GLOB.search(p)}
     globs = [(p, re.compile(fnmatch.translate(p))) for p in patterns if _GLOB.search(p)]
     used: set[str] = set()
-    chosen = []
+    chosen: list[int] = []
+    chosen_names: list[str] = []
     total = 0
-    for i, name in enumerate(names):
-        total += 1
-        written = output_name(name)
-        hit = [p for p in (name, written) if p in exact]
-        hit += [p for p, rx in globs if rx.match(name) or rx.match(written)]
+    for i, name in enumerate(names):  # one pass over up to millions of names: the common cases first
+        total = i + 1
+        written = name if name.endswith(".png") else output_name(name)
+        hit = None
+        if name in exact or written in exact:
+            hit = [p for p in (name, written) if p in exact]
+        if globs:
+            matched = [p for p, rx in globs if rx.match(name) or rx.match(written)]
+            hit = (hit or []) + matched if matched else hit
         if hit:
             chosen.append(i)
+            chosen_names.append(name)
             used.update(hit)
     missing = [p for p in patterns if p not in used]
     if missing:
         shown = [f"no stored name matches {p!r}" for p in missing]
         raise InputError(f"{where}: {list_problems(shown)} (aec list shows the names)")
-    return Selection(np.array(chosen, dtype=np.int64), total)
+    return Selection(np.array(chosen, dtype=np.int64), total, chosen_names)

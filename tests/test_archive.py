@@ -129,3 +129,75 @@ def test_members_respect_existing_files(tmp_path, chunked):
     result = cli("unpack", chunked, "05.png", "06.png", "-o", tmp_path / "out")
     assert result.exit_code == 1 and "already exists" in result.stderr
     assert (tmp_path / "out" / "05.png").read_bytes() == b"mine" and not (tmp_path / "out" / "06.png").exists()
+
+
+# --- aec.open: the file as a dataset -------------------------------------------------
+
+
+@pytest.fixture()
+def inverted_pack(tmp_path, example_images):
+    """The example digits, every third one stored inverted (dark on light), in chunks of 5, with labels."""
+    images = example_images.copy()
+    images[::3] = 255 - images[::3]
+    np.savez(tmp_path / "mixed.npz", images=images, labels=np.arange(48) % 10)
+    out = tmp_path / "mixed.aec"
+    aec.pack([tmp_path / "mixed.npz"], out, chunk_size=5)
+    return out, images
+
+
+def test_open_gives_names_labels_and_images_as_unpack_writes_them(tmp_path, inverted_pack):
+    path, _ = inverted_pack
+    aec.unpack(path, tmp_path / "all.npy", format="npy")
+    expected = np.load(tmp_path / "all.npy")
+    with aec.open(path) as data:
+        assert len(data) == 48 and data.names[:2] == ["00.png", "01.png"]
+        assert data.labels.tolist() == [i % 10 for i in range(48)]
+        assert np.array_equal(data[7], expected[7]) and np.array_equal(data[-1], expected[47])
+        assert np.array_equal(data[10:20:3], expected[10:20:3])
+        assert np.array_equal(data[[46, 0, 12, 12]], expected[[46, 0, 12, 12]])
+        mask = np.arange(48) % 7 == 0
+        assert np.array_equal(data[mask], expected[mask])
+        batches = list(data.batches(20))
+        assert [len(b[0]) for b in batches] == [20, 20, 8]
+        assert np.array_equal(np.concatenate([b[0] for b in batches]), expected)
+        for bad in (48, -49):
+            with pytest.raises(IndexError):
+                data[bad]
+        with pytest.raises(IndexError):
+            data[np.array([0.5])]
+
+
+def test_open_reads_only_the_chunks_it_needs(tmp_path, inverted_pack):
+    path, _ = inverted_pack
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF  # the last chunk (images 45-47) fails its CRC
+    damaged = tmp_path / "damaged.aec"
+    damaged.write_bytes(bytes(data))
+    with aec.open(damaged) as reader:
+        assert reader[:45].shape == (45, 28, 28)
+        with pytest.raises(ContainerError, match="chunk 10 of 10: CRC-32 mismatch"):
+            reader[46]
+
+
+def test_open_checks_the_pixels_against_the_file(tmp_path, example_images):
+    from aec import container
+    from aec.testing.hostile import HEADER_START
+
+    data = bytearray(aec.encode(example_images))
+    data[HEADER_START + container._BODY.size + 1] ^= 0xFF  # chunk 1's pixel checksum
+    body_length = int.from_bytes(data[HEADER_START - 2 : HEADER_START], "little")
+    end = HEADER_START + body_length
+    data[end : end + 4] = __import__("zlib").crc32(bytes(data[8:end])).to_bytes(4, "little")
+    (tmp_path / "bad.aec").write_bytes(bytes(data))
+    with aec.open(tmp_path / "bad.aec") as reader, pytest.raises(ContainerError, match="decoded pixels differ"):
+        reader[0]
+
+
+def test_tf_dataset_batches(inverted_pack):
+    tf = pytest.importorskip("tensorflow")
+    path, _ = inverted_pack
+    with aec.open(path) as data:
+        batches = list(data.tf_dataset(32))
+        assert [tuple(images.shape) for images, _ in batches] == [(32, 28, 28), (16, 28, 28)]
+        assert batches[0][0].dtype == tf.uint8 and batches[1][1].numpy().tolist() == [i % 10 for i in range(32, 48)]
+        assert np.array_equal(batches[1][0].numpy(), data[32:])

@@ -1,0 +1,187 @@
+"""An .aec file as a dataset: `aec.open(path)`, random access that decodes only the chunks it needs.
+
+    with aec.open("train.aec") as data:
+        len(data), data.names, data.labels
+        data[0], data[10:20], data[[3, 1, 4]]     # uint8 [H, W] or [n, H, W], as unpack writes them
+        for images, labels in data.batches(256): ...
+        data.tf_dataset(256), data.torch_dataset()
+
+Images come back as `aec unpack --format npy` writes them: inverted back
+where pack inverted them, at the model's size. Only the chunks that hold the
+images asked for are read (each verified) and entropy-decoded, and only the
+images asked for go through the decoder network; the latents of the last few
+chunks are kept (`cache_chunks`). Pixel checksums prove that this machine's
+decoder gives the file's pixels: the first chunk read is checked in full
+(whole chunks cost what unpack costs; random access would lose its point).
+Names and labels are read on first use.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+from typing import Any, Iterator
+
+import numpy as np
+
+from . import runtime
+from .container import FILE_HAS_LABELS
+from .decoding import Opened, checked_pixels, chunk_latents, open_for_decoding
+from .fileinfo import list_members
+from .modelfile import Model
+from .record import FLAG_INVERTED
+
+
+class Dataset:
+    def __init__(self, path: str | os.PathLike, model: str | os.PathLike | Model | None = None, cache_chunks: int = 8):
+        self.path = os.fspath(path)
+        self._opened: Opened = open_for_decoding(self.path, model)
+        try:
+            reader = self._opened.reader
+            self._offsets = reader.chunk_offsets(self._opened.coder.min_bytes_per_image)
+        except BaseException:
+            self._opened.reader.stream.close()
+            raise
+        self._chunk_size = reader.header.chunk_size
+        self._count = reader.header.image_count
+        self._cache: collections.OrderedDict[int, tuple[np.ndarray, np.ndarray]] = collections.OrderedDict()
+        self._checked = False
+        self._cache_chunks = max(1, cache_chunks)
+        self._names: list[str] | None = None
+        self._labels: np.ndarray | None = None
+        self._listed = False
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __enter__(self) -> "Dataset":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._opened.reader.stream.close()
+
+    @property
+    def model(self) -> Model:
+        return self._opened.model
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        return self._opened.model.image_shape
+
+    def _list(self) -> None:
+        if not self._listed:
+            members = list(list_members(self.path))
+            self._names = [m.name for m in members]
+            if self._opened.reader.header.flags & FILE_HAS_LABELS:
+                self._labels = np.array([-1 if m.label is None else m.label for m in members], np.int64)
+            self._listed = True
+
+    @property
+    def names(self) -> list[str]:
+        """Every stored name, in order."""
+        self._list()
+        return self._names
+
+    @property
+    def labels(self) -> np.ndarray | None:
+        """int64 [N] labels (-1 where an image has none), or None when the file has no labels."""
+        self._list()
+        return self._labels
+
+    def _chunk(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(int32 latents, flags) of chunk `index`, from the cache or read, verified and entropy-decoded."""
+        cached = self._cache.get(index)
+        if cached is not None:
+            self._cache.move_to_end(index)
+            return cached
+        reader = self._opened.reader
+        count, info, latents = reader.chunk_at(index, int(self._offsets[index]), self._opened.coder.min_bytes_per_image)
+        q, flags, _, _ = chunk_latents(self._opened, index, count, info, latents)
+        if not self._checked:
+            checked_pixels(self._opened, index, q)
+            self._checked = True
+        self._cache[index] = q, flags
+        if len(self._cache) > self._cache_chunks:
+            self._cache.popitem(last=False)
+        return q, flags
+
+    def _gather(self, indices: np.ndarray) -> np.ndarray:
+        chunks = indices // self._chunk_size
+        q_all = np.empty((len(indices), self.model.latents), np.int32)
+        f_all = np.empty(len(indices), np.uint8)
+        for chunk in np.unique(chunks):
+            where = np.flatnonzero(chunks == chunk)
+            q, f = self._chunk(int(chunk))
+            local = indices[where] - chunk * self._chunk_size
+            q_all[where], f_all[where] = q[local], f[local]
+        pixels = runtime.decode_latents(self.model, q_all)
+        inverted = (f_all & FLAG_INVERTED).astype(bool)
+        return np.where(inverted[:, None, None], 255 - pixels, pixels).astype(np.uint8)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if isinstance(key, (int, np.integer)):
+            index = int(key) + (self._count if key < 0 else 0)
+            if not 0 <= index < self._count:
+                raise IndexError(f"image {key} out of range for {self._count} images")
+            return self._gather(np.array([index]))[0]
+        if isinstance(key, slice):
+            return self._gather(np.arange(self._count)[key])
+        indices = np.asarray(key)
+        if indices.dtype == bool:
+            if indices.shape != (self._count,):
+                raise IndexError(f"boolean index of shape {indices.shape} for {self._count} images")
+            return self._gather(np.flatnonzero(indices))
+        if not np.issubdtype(indices.dtype, np.integer) or indices.ndim != 1:
+            raise IndexError("index with an int, a slice, or a 1-D array of ints or bools")
+        indices = np.where(indices < 0, indices + self._count, indices)
+        if indices.size and (indices.min() < 0 or indices.max() >= self._count):
+            raise IndexError(f"index out of range for {self._count} images")
+        return self._gather(indices.astype(np.int64))
+
+    def batches(self, batch_size: int = 256) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """(images uint8 [n, H, W], labels [n] or None) in stored order, `batch_size` at a time."""
+        labels = self.labels
+        for start in range(0, self._count, batch_size):
+            stop = min(start + batch_size, self._count)
+            yield self[start:stop], None if labels is None else labels[start:stop]
+
+    def tf_dataset(self, batch_size: int = 256):
+        """A tf.data.Dataset of (images, labels) batches (labels -1 when the file has none); needs TensorFlow."""
+        import tensorflow as tf  # only this method needs TensorFlow (the library never imports it)
+
+        height, width = self.image_shape
+
+        def generate():
+            for images, labels in self.batches(batch_size):
+                yield images, (labels if labels is not None else np.full(len(images), -1, np.int64))
+
+        signature = (
+            tf.TensorSpec((None, height, width), tf.uint8),
+            tf.TensorSpec((None,), tf.int64),
+        )
+        return tf.data.Dataset.from_generator(generate, output_signature=signature)
+
+    def torch_dataset(self):
+        """A map-style torch.utils.data.Dataset of (image uint8 tensor [H, W], label); needs PyTorch."""
+        import torch  # only this method needs PyTorch
+        from torch.utils.data import Dataset as TorchDataset
+
+        source = self
+
+        class AecTorchDataset(TorchDataset):
+            def __len__(self) -> int:
+                return len(source)
+
+            def __getitem__(self, index: int):
+                labels = source.labels
+                return torch.from_numpy(source[index]), -1 if labels is None else int(labels[index])
+
+        return AecTorchDataset()
+
+
+def open(path: str | os.PathLike, model: str | os.PathLike | Model | None = None, cache_chunks: int = 8) -> Dataset:
+    """Open an .aec file for random access (see Dataset)."""
+    return Dataset(path, model, cache_chunks)
