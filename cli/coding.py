@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,8 +13,10 @@ import typer
 
 import aec
 from aec.fileinfo import member_chunks
+from aec.fileio import atomic_output
 from aec.prepare import Invert
 from aec.record import NO_LABEL, flag_words
+from aec.sheet import contact_sheet, pick
 from aec.unpacking import OutputFormat
 
 from .app import Debug, Force, ModelOpt, Quiet, command, print_error, progress_bar
@@ -212,6 +216,10 @@ def info(
         f"  payload:    {share(facts['payload_bytes'])} in {facts['chunks']} chunks, "
         f"of which coded latents {facts['latent_bytes']:,} bytes"
     )
+    changed = [
+        f"{facts[f'images_{what}']} {what}" for what in ("converted", "inverted", "resized") if facts[f"images_{what}"]
+    ]
+    print(f"labels:       {'yes' if facts['labels'] else 'no'}\nchanged:      {', '.join(changed) or 'none'}")
 
 
 def _printable(name: str) -> str:
@@ -241,6 +249,52 @@ def list_(
                 f"{_printable(n)}\t{'-' if b == NO_LABEL else b}\t{plain[f]}" for n, b, f in zip(names, labels, flags)
             ]
         sys.stdout.write("\n".join(lines) + "\n")
+
+
+@command()
+def show(
+    input: Annotated[str, typer.Argument(metavar="IN.aec", help="The .aec file.")],
+    members: Annotated[
+        Optional[list[str]],
+        typer.Argument(
+            metavar="[NAME|GLOB]...", help="Which images (as for unpack). Default: the first ones.", show_default=False
+        ),
+    ] = None,
+    output: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="SHEET.png",
+            help="Write the sheet here (default: open it in a viewer, or print where it went).",
+        ),
+    ] = None,
+    compare: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--compare", metavar="DIR", help="The folder that was packed: show each original beside its decoded image."
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many images.")] = 64,
+    columns: Annotated[int, typer.Option(min=0, help="Images per row (0: about square).")] = 0,
+    scale: Annotated[int, typer.Option(min=1, max=16, help="Enlarge each pixel this many times.")] = 3,
+    model: ModelOpt = None,
+    force: Force = False,
+    debug: Debug = False,
+) -> None:
+    """Show decoded images as a contact sheet (with the originals beside them given --compare)."""
+    with aec.open(input, model=model) as data:
+        image = contact_sheet(data, pick(data, members, limit), compare, columns, scale)
+    if output is None and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform == "darwin"):
+        image.show()
+        return
+    if output is None:
+        handle, name = tempfile.mkstemp(prefix="aec-sheet-", suffix=".png")
+        os.close(handle)
+        output, force = Path(name), True
+    with atomic_output(output, force=force) as f:
+        image.save(f, format="PNG")
+    print(output)
 
 
 @command()

@@ -201,3 +201,40 @@ def test_tf_dataset_batches(inverted_pack):
         assert [tuple(images.shape) for images, _ in batches] == [(32, 28, 28), (16, 28, 28)]
         assert batches[0][0].dtype == tf.uint8 and batches[1][1].numpy().tolist() == [i % 10 for i in range(32, 48)]
         assert np.array_equal(batches[1][0].numpy(), data[32:])
+
+
+# --- aec show: a contact sheet -------------------------------------------------------
+
+
+def test_show_writes_a_sheet_of_the_chosen_images(tmp_path, example_digits):
+    from PIL import Image
+
+    from aec.sheet import GAP, PAIR_GAP
+
+    packed = tmp_path / "d.aec"
+    aec.pack([example_digits], packed)
+    result = cli("show", packed, "0000[0-4]_*", "-o", tmp_path / "s.png", "--columns", "5", "--scale", "1")
+    assert result.exit_code == 0 and result.stdout.strip() == str(tmp_path / "s.png")
+    sheet = np.asarray(Image.open(tmp_path / "s.png"))
+    assert sheet.shape == (28 + 2 * GAP, 5 * (28 + GAP) + GAP)
+    assert np.array_equal(sheet[GAP : GAP + 28, GAP : GAP + 28], aec.decode(packed)[0])
+    compared = tmp_path / "c.png"
+    cli("show", packed, "00003_0.png", "--compare", example_digits, "-o", compared, "--scale", "2")
+    pair = np.asarray(Image.open(compared))
+    assert pair.shape == (2 * (28 + 2 * GAP), 2 * (2 * 28 + PAIR_GAP + 2 * GAP))
+    original = np.asarray(Image.open(example_digits / "00003_0.png"))
+    assert np.array_equal(pair[2 * GAP : 2 * GAP + 56 : 2, 2 * GAP : 2 * GAP + 56 : 2], original)
+
+
+def test_show_errors_are_one_line(tmp_path, example_digits):
+    packed = tmp_path / "d.aec"
+    aec.pack([example_digits], packed)
+    (tmp_path / "taken.png").write_bytes(b"mine")
+    for args, message in (
+        (("show", packed, "nope*", "-o", tmp_path / "x.png"), "no stored name matches 'nope*'"),
+        (("show", packed, "-o", tmp_path / "taken.png"), "already exists"),
+        (("show", packed, "--compare", tmp_path, "-o", tmp_path / "y.png"), "no original to compare with"),
+    ):
+        result = cli(*args)
+        assert result.exit_code == 1 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert (tmp_path / "taken.png").read_bytes() == b"mine" and not (tmp_path / "y.png").exists()
