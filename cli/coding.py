@@ -252,6 +252,24 @@ def list_(
 
 
 @command()
+def cat(
+    inputs: Annotated[list[str], typer.Argument(metavar="IN.aec...", help="Files made with the same model, in order.")],
+    output: Annotated[str, typer.Option("--output", "-o", metavar="OUT.aec", help="The joined file.")],
+    force: Force = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Join .aec files made with the same model into one, without encoding again."""
+    result = aec.cat(inputs, output, force=force)
+    if not quiet:
+        how = "chunks copied" if result.copied_chunks else "chunks cut anew"
+        print(
+            f"joined {result.files} files, {result.images} images, into {output}: {result.total_bytes:,} bytes ({how})",
+            file=sys.stderr,
+        )
+
+
+@command()
 def show(
     input: Annotated[str, typer.Argument(metavar="IN.aec", help="The .aec file.")],
     members: Annotated[

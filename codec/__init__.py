@@ -15,6 +15,7 @@ from .dataset import Dataset, open
 from .decoding import decode
 from .errors import AecError, ContainerError, DataError, InputError, ModelError, OutputError
 from .fileinfo import Member, info, list_members
+from .joining import CatResult, cat
 from .models import DEFAULT_MODEL, resolve_model
 from .packing import PackResult, encode, pack
 from .search import EFFORTS
@@ -32,6 +33,8 @@ __all__ = [
     "DEFAULT_MODEL",
     "EFFORTS",
     "list_members",
+    "cat",
+    "CatResult",
     "open",
     "Dataset",
     "Member",

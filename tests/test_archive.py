@@ -238,3 +238,59 @@ def test_show_errors_are_one_line(tmp_path, example_digits):
         result = cli(*args)
         assert result.exit_code == 1 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert (tmp_path / "taken.png").read_bytes() == b"mine" and not (tmp_path / "y.png").exists()
+
+
+# --- aec cat: joining files ----------------------------------------------------------
+
+
+@pytest.fixture()
+def halves(tmp_path, example_digits):
+    """The 48 example digits as two folders of 24."""
+    files = sorted(example_digits.glob("*.png"))
+    for half, part in (("a", files[:24]), ("b", files[24:])):
+        (tmp_path / half).mkdir()
+        for f in part:
+            (tmp_path / half / f.name).write_bytes(f.read_bytes())
+    return tmp_path / "a", tmp_path / "b"
+
+
+@pytest.mark.parametrize("chunk_size", [8, 5], ids=["chunks copied", "chunks cut anew"])
+def test_cat_gives_the_file_pack_writes_for_the_inputs_together(tmp_path, halves, chunk_size):
+    a, b = halves
+    aec.pack([a], tmp_path / "a.aec", chunk_size=chunk_size)
+    aec.pack([b], tmp_path / "b.aec", chunk_size=chunk_size)
+    aec.pack([a, b], tmp_path / "together.aec", chunk_size=chunk_size)
+    result = aec.cat([tmp_path / "a.aec", tmp_path / "b.aec"], tmp_path / "joined.aec")
+    assert result.copied_chunks == (chunk_size == 8) and result.images == 48
+    assert (tmp_path / "joined.aec").read_bytes() == (tmp_path / "together.aec").read_bytes()
+    assert aec.verify(tmp_path / "joined.aec")["images"] == 48
+
+
+def test_cat_keeps_labels_and_records(tmp_path, halves, example_images):
+    a, _ = halves
+    np.savez(tmp_path / "l.npz", images=example_images[:10], labels=np.arange(10))
+    aec.pack([tmp_path / "l.npz"], tmp_path / "l.aec")
+    aec.pack([a], tmp_path / "a.aec")
+    result = cli("cat", tmp_path / "l.aec", tmp_path / "a.aec", "-o", tmp_path / "j.aec")
+    assert result.exit_code == 0 and "joined 2 files, 34 images" in result.stderr
+    members = list(aec.list_members(tmp_path / "j.aec"))
+    assert [m.label for m in members] == list(range(10)) + [None] * 24
+    assert [m.name for m in members][:2] == ["0.png", "1.png"] and members[10].name == "00000_7.png"
+
+
+def test_cat_refuses_duplicates_other_models_and_existing_output(tmp_path, halves):
+    a, b = halves
+    aec.pack([a], tmp_path / "a.aec")
+    aec.pack([a], tmp_path / "a2.aec")
+    aec.pack([b], tmp_path / "b1.aec", quality=1)
+    for args, message in (
+        ((tmp_path / "a.aec", tmp_path / "a2.aec"), "'00000_7.png' is also in"),
+        ((tmp_path / "a.aec", tmp_path / "b1.aec"), "only files of one model join"),
+        ((tmp_path / "a.aec", tmp_path / "nope.aec"), "nope.aec: cannot open"),
+    ):
+        result = cli("cat", *args, "-o", tmp_path / "out.aec")
+        assert result.exit_code == 1 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+        assert not (tmp_path / "out.aec").exists()
+    (tmp_path / "taken.aec").write_bytes(b"mine")
+    assert cli("cat", tmp_path / "a.aec", "-o", tmp_path / "taken.aec").exit_code == 1
+    assert (tmp_path / "taken.aec").read_bytes() == b"mine"
