@@ -11,6 +11,7 @@
     python -m benchmarks.rd.tfc_baseline train ...   # trains and codes the TensorFlow Compression baseline
     python -m benchmarks.speed.throughput            # speed and memory against the floors aec cannot beat
     python -m benchmarks.speed.archive               # list, extract one member, random reads on a 1M-image file
+    python -m benchmarks.speed.cat                   # aec cat of two 1M-image files, chunks copied or cut anew
     python -m benchmarks.robustness.hostile_containers
     python -m benchmarks.robustness.kill_test
     python -m benchmarks.robustness.decode_stability
