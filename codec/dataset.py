@@ -150,36 +150,15 @@ class Dataset:
 
     def tf_dataset(self, batch_size: int = 256):
         """A tf.data.Dataset of (images, labels) batches (labels -1 when the file has none); needs TensorFlow."""
-        import tensorflow as tf  # only this method needs TensorFlow (the library never imports it)
+        from .training.adapters import tf_dataset  # TensorFlow stays out of the library's start-up
 
-        height, width = self.image_shape
-
-        def generate():
-            for images, labels in self.batches(batch_size):
-                yield images, (labels if labels is not None else np.full(len(images), -1, np.int64))
-
-        signature = (
-            tf.TensorSpec((None, height, width), tf.uint8),
-            tf.TensorSpec((None,), tf.int64),
-        )
-        return tf.data.Dataset.from_generator(generate, output_signature=signature)
+        return tf_dataset(self, batch_size)
 
     def torch_dataset(self):
         """A map-style torch.utils.data.Dataset of (image uint8 tensor [H, W], label); needs PyTorch."""
-        import torch  # only this method needs PyTorch
-        from torch.utils.data import Dataset as TorchDataset
+        from .training.adapters import torch_dataset  # PyTorch likewise
 
-        source = self
-
-        class AecTorchDataset(TorchDataset):
-            def __len__(self) -> int:
-                return len(source)
-
-            def __getitem__(self, index: int):
-                labels = source.labels
-                return torch.from_numpy(source[index]), -1 if labels is None else int(labels[index])
-
-        return AecTorchDataset()
+        return torch_dataset(self)
 
 
 def open(path: str | os.PathLike, model: str | os.PathLike | Model | None = None, cache_chunks: int = 8) -> Dataset:

@@ -294,3 +294,13 @@ def test_cat_refuses_duplicates_other_models_and_existing_output(tmp_path, halve
     (tmp_path / "taken.aec").write_bytes(b"mine")
     assert cli("cat", tmp_path / "a.aec", "-o", tmp_path / "taken.aec").exit_code == 1
     assert (tmp_path / "taken.aec").read_bytes() == b"mine"
+
+
+def test_torch_dataset_items(inverted_pack):
+    torch = pytest.importorskip("torch")  # not a dependency: skipped where PyTorch is not installed
+    path, _ = inverted_pack
+    with aec.open(path) as data:
+        items = data.torch_dataset()
+        image, label = items[13]
+        assert len(items) == 48 and image.dtype == torch.uint8 and label == 3
+        assert np.array_equal(image.numpy(), data[13])
