@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputError
-from .names import check_name, output_name
+from .names import output_name, unpack_problem
 
 
 @dataclass
@@ -70,7 +70,7 @@ def collect_inputs(paths: list[str | os.PathLike]) -> InputList:
         raise InputError(f"{', '.join(map(str, paths))}: no input files found")
     seen: dict[str, str] = {}
     for name, path in entries:
-        problem = check_name(name)
+        problem = unpack_problem(name)
         if problem:
             raise InputError(f"{path}: name cannot be stored ({problem})")
         key = output_name(name)

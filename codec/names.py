@@ -195,6 +195,17 @@ def decode_table(stored: bytes, raw_length: int, count: int) -> list[str]:
     return names
 
 
+def unpack_problem(name: str) -> str | None:
+    """Why `name` cannot be stored so that unpack can write it, or None: the stored name and the
+    .png name unpack writes for it must both be safe (pack checks this; unpack --test too)."""
+    problem = check_name(name)
+    if problem is None and not name.endswith(".png"):
+        problem = check_name(output_name(name))
+        if problem:
+            problem = f"the file unpack would write for it: {problem}"
+    return problem
+
+
 def output_name(name: str) -> str:
     """The file name unpack writes for a stored name: the same path, its suffix (if any) replaced by .png."""
     folder, _, base = name.rpartition("/")

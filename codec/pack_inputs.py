@@ -21,7 +21,7 @@ from .container import image_crcs
 from .errors import InputError, list_problems
 from .images import read_gray_sized
 from .modelfile import Model
-from .names import output_name
+from .names import output_name, unpack_problem
 from .prepare import invert_batch, prepare
 from .search import search_latents
 
@@ -134,9 +134,15 @@ def array_names(stored_name: str, count: int, alone: bool, first: int = 0, numbe
 
 
 def check_array_prefixes(files: list[str], names: list[str], arrays: list[bool]) -> None:
-    """Images of an array file are stored under a folder named after it: no other input may use that folder."""
+    """Images of an array file are stored under a folder named after it: a name unpack can write, and one
+    no other input uses."""
     if len(files) == 1:
         return
+    for path, name, is_array in zip(files, names, arrays):
+        first = array_names(name, 1, alone=False)[0] if is_array else None
+        problem = first and unpack_problem(first)
+        if problem:
+            raise InputError(f"{path}: its images cannot be stored as {first!r} ({problem})")
     prefixes = {}
     for path, name, is_array in zip(files, names, arrays):
         if is_array:

@@ -25,7 +25,7 @@ from .fileio import OutputFolder, atomic_output, write_new_file
 from .images import encode_png
 from .members import Selection, everything, select
 from .modelfile import Model
-from .names import has_duplicates, name_hashes, output_name
+from .names import has_duplicates, name_hashes, output_name, unpack_problem
 from .prepare import restore
 from .record import FLAG_INVERTED
 from .workers import worker_pool
@@ -280,5 +280,9 @@ def verify(source: str | os.PathLike | BinaryIO | bytes, model: str | os.PathLik
     with opened.reader.stream:
         stored_names = opened.stored_names
         _refuse_duplicates((output_name(n) for n in stored_names()), stored_names, opened.reader.where)
+        for name in stored_names():  # exactly what unpack checks before it writes
+            problem = unpack_problem(name)
+            if problem:
+                raise ContainerError(f"{opened.reader.where}: names table: {name!r} cannot be unpacked ({problem})")
         images = sum(len(chunk[0]) for chunk in decoded_chunks(opened))
         return {"file": opened.reader.where, "images": images, "model": opened.model.name, "ok": True}

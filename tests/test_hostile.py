@@ -165,3 +165,34 @@ def test_random_mutations_only_raise_aec_errors(small):
         except AecError:
             outcomes["refused"] += 1
     assert outcomes["refused"] > 2500
+
+
+# --- whatever pack writes, unpack --test passes and unpack writes ------------------------
+
+
+def test_array_inputs_whose_names_would_escape_are_refused(tmp_path, example_images):
+    np.save(tmp_path / "..npy", example_images[:3])
+    np.save(tmp_path / "ok.npy", example_images[:3])
+    with pytest.raises(aec.InputError, match=r"\.\.npy: its images cannot be stored as"):
+        aec.pack([tmp_path / "..npy", tmp_path / "ok.npy"], tmp_path / "x.aec")
+    assert not (tmp_path / "x.aec").exists()
+
+
+def test_a_name_whose_unpacked_file_name_is_too_long_cannot_be_stored():
+    """Pack checks every stored name with unpack_problem (a real folder this deep exceeds PATH_MAX here)."""
+    from aec.names import unpack_problem
+
+    long_stem = "a/" + "n" * 4091  # 4,093 bytes: storable, but unpack would write a 4,097-byte name
+    assert unpack_problem(long_stem) == "the file unpack would write for it: name too long"
+    assert unpack_problem("a/" + "n" * 4087 + ".jpg") is None  # its .png name is as long: fine
+    assert unpack_problem("fine.png") is None and unpack_problem("../x.png") is not None
+
+
+def test_unpack_test_refuses_what_unpack_would(tmp_path, small):
+    long_name = "a/" * 1 + "n" * 4091  # 4,093 bytes, no suffix: unpack would write a 4,097-byte .png name
+    crafted = with_raw_names(small, raw_names([long_name] + [f"{i}.png" for i in range(1, 20)]))
+    with pytest.raises(ContainerError, match="cannot be unpacked"):
+        aec.verify(crafted)
+    with pytest.raises(AecError):
+        aec.unpack(crafted, tmp_path / "out")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.png"))
