@@ -72,6 +72,15 @@ def pack(
             "2: a longer search, better still (about 12 ms per image per core). Figures: aec bench.",
         ),
     ] = 0,
+    cluster: Annotated[
+        Optional[str],
+        typer.Option(
+            "--cluster",
+            metavar="ADDRESS",
+            help="A Dask scheduler (tcp://host:8786) whose workers read and encode the inputs; they must see "
+            "the same paths. The file is the same. Needs pip install 'aec-codec[cluster]'.",
+        ),
+    ] = None,
     force: Force = False,
     quiet: Quiet = False,
     debug: Debug = False,
@@ -96,6 +105,7 @@ def pack(
             progress=advance,
             on_start=on_start,
             effort=effort,
+            cluster=cluster,
         )
     if output == "-":
         sys.stdout.buffer.flush()

@@ -76,7 +76,7 @@ def _read_one(path: str | Path, shape: tuple[int, int], invert: str, resize: boo
     """(gray, flags, geometry, file size) of one image file, or the InputError that names it
     (returned, not raised, so that a worker process reports every bad file of its batch).
 
-    An image of the model's shape comes back as read, geometry None: _read_batch applies the
+    An image of the model's shape comes back as read, geometry None: read_batch applies the
     polarity rule to the whole batch at once (prepare() per image costs as much again as
     NumPy's per-call overhead). Other sizes go through prepare() here.
     """
@@ -90,7 +90,7 @@ def _read_one(path: str | Path, shape: tuple[int, int], invert: str, resize: boo
         return err if str(err).startswith(f"{path}: ") else InputError(f"{path}: {err}")
 
 
-def _read_batch(paths: list[str], invert: str, resize: bool, model: Model | None = None, effort: int = 0):
+def read_batch(paths: list[str], invert: str, resize: bool, model: Model | None = None, effort: int = 0):
     """Read, prepare and encode a batch of image files (one task for a worker process).
 
     Returns (per file: (flags, geometry, size) or the InputError naming it; int32 latents of
@@ -157,7 +157,7 @@ def check_array_prefixes(files: list[str], names: list[str], arrays: list[bool])
                     raise InputError(f"{path}: clashes with the images of {array}, stored under {prefix}")
 
 
-def _spans(arrays: list[bool]) -> Iterator[tuple[int, int]]:
+def spans(arrays: list[bool]) -> Iterator[tuple[int, int]]:
     """[start, end) of each reading task: up to READ_BATCH image files, or one array file."""
     start = 0
     while start < len(arrays):
@@ -205,7 +205,7 @@ def encoded_batches(
         start, end = span
         if pool is None or arrays[start]:
             return None
-        return pool.submit(_read_batch, files[start:end], invert, resize, None, effort)
+        return pool.submit(read_batch, files[start:end], invert, resize, None, effort)
 
     def array_file_batches(start: int) -> Iterator[Batch]:
         path = Path(files[start])
@@ -250,12 +250,12 @@ def encoded_batches(
             progress(1)
 
     with pool if pool is not None else contextlib.nullcontext():
-        for (start, end), future in workers.in_order(_spans(arrays), start_reading, ahead):
+        for (start, end), future in workers.in_order(spans(arrays), start_reading, ahead):
             if arrays[start]:
                 yield from array_file_batches(start)
                 continue
             results, (latents, crcs) = (
-                future.result() if future is not None else _read_batch(files[start:end], invert, resize, model, effort)
+                future.result() if future is not None else read_batch(files[start:end], invert, resize, model, effort)
             )
             good = []
             for path, name, result in zip(files[start:end], names[start:end], results):

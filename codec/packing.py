@@ -7,6 +7,7 @@ into chunks, entropy-codes each chunk and hands it to the container writer.
 from __future__ import annotations
 
 import collections
+import contextlib
 import io
 import os
 import zlib
@@ -18,6 +19,7 @@ import numpy as np
 
 from .arrays import has_labels as array_has_labels
 from .arrays import is_array_file
+from .cluster import cluster_batches, connect
 from .container import FILE_HAS_LABELS, Header, Writer, chunk_pixel_crc
 from .entropy import CODER_ID, LatentCoder
 from .errors import InputError
@@ -177,6 +179,7 @@ def pack(
     workers: int | None = None,
     quality: int | None = None,
     effort: int = 0,
+    cluster: str | None = None,
 ) -> PackResult:
     """Pack image files, array files (IDX, .npy, .npz) and folders into one .aec file (or a binary stream).
 
@@ -186,6 +189,8 @@ def pack(
     effort: 0 (the encoder's latents: fastest), 1 or 2 (search for latents that cost less for the
     same pixels, or give better pixels for the same bytes; see search.py).
     skip_invalid: leave out unreadable or unfit files (listed in result.skipped) instead of failing.
+    cluster: the address of a Dask scheduler whose workers read and encode the inputs (cluster.py); the
+    file is the same, byte for byte.
     """
     if invert not in INVERT_CHOICES:
         raise ValueError(f"invert must be one of {INVERT_CHOICES}")
@@ -202,24 +207,24 @@ def pack(
     on_start(len(inputs.files))
     skipped: list[tuple[Path, str]] = []
     labelled = any(array_has_labels(Path(f)) for f, is_array in zip(inputs.files, arrays) if is_array)
-    batches = encoded_batches(
-        inputs.files,
-        inputs.names,
-        arrays,
-        codec_model,
-        invert,
-        resize,
-        skip_invalid,
-        skipped,
-        progress,
-        workers,
-        effort,
-    )
-    if hasattr(output, "write"):
-        result = write_container(output, codec_model, batches, chunk_size, labelled)
+    if cluster:
+        client = connect(cluster)
+        batches = cluster_batches(
+            client, inputs.files, inputs.names, arrays, codec_model, invert, resize, skip_invalid, skipped, progress,
+            effort,
+        )  # fmt: skip
     else:
-        with atomic_output(Path(output), force=force) as out:
-            result = write_container(out, codec_model, batches, chunk_size, labelled)
+        client = contextlib.nullcontext()
+        batches = encoded_batches(
+            inputs.files, inputs.names, arrays, codec_model, invert, resize, skip_invalid, skipped, progress, workers,
+            effort,
+        )  # fmt: skip
+    with client:
+        if hasattr(output, "write"):
+            result = write_container(output, codec_model, batches, chunk_size, labelled)
+        else:
+            with atomic_output(Path(output), force=force) as out:
+                result = write_container(out, codec_model, batches, chunk_size, labelled)
     result.skipped = skipped
     result.hidden_skipped = inputs.hidden_skipped
     result.linked_folders_skipped = inputs.linked_folders_skipped

@@ -1,0 +1,146 @@
+"""Pack on a Dask cluster: workers read and encode whole spans of the inputs, this process writes the one file.
+
+    aec pack DIR -o OUT.aec --cluster tcp://scheduler:8786        (pip install 'aec-codec[cluster]')
+
+The model goes to every worker once (scattered); each task reads a span of
+image files, or a slice of an array file, by path (the workers must see the
+same paths: a shared file system), prepares and encodes it exactly as pack's
+own reader processes do (pack_inputs.py), and sends back the latents and
+pixel checksums. Tasks are started a bounded number ahead and taken back in
+input order, so the file is byte for byte the one a single-machine pack
+writes (same encoder, same code).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from .arrays import read_array_file
+from .errors import AecError, InputError, list_problems
+from .modelfile import Model
+from .pack_inputs import (
+    ARRAY_SLICE,
+    Batch,
+    Progress,
+    array_names,
+    encode_pixels,
+    read_batch,
+    spans,
+)
+from .prepare import invert_batch
+from .workers import in_order
+
+HOW_TO_INSTALL = "pip install 'aec-codec[cluster]'"
+CONNECT_TIMEOUT = 10  # seconds to reach the scheduler
+
+
+def connect(address: str) -> Any:
+    """A dask.distributed Client for the scheduler at `address`; AecError if it cannot be had."""
+    try:
+        from distributed import Client  # an optional extra: only --cluster needs it
+    except ImportError:
+        raise AecError(f"--cluster needs Dask's distributed: {HOW_TO_INSTALL}") from None
+    try:
+        return Client(address, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as err:
+        raise AecError(f"{address}: cannot reach the Dask scheduler ({err})") from None
+
+
+def _array_slice(path: str, shape: tuple[int, int], first: int, count: int, invert: str, model: Model, effort: int):
+    """A worker's task: (flags, latents, pixel CRCs) of images first..first+count of an array file."""
+    images, _ = read_array_file(Path(path), shape)
+    pixels, flags = invert_batch(np.asarray(images[first : first + count]), invert)
+    return flags, *encode_pixels(model, pixels, effort)
+
+
+def cluster_batches(
+    client: Any,
+    files: list[str],
+    names: list[str],
+    arrays: list[bool],
+    model: Model,
+    invert: str,
+    resize: bool,
+    skip_invalid: bool,
+    skipped: list[tuple[Path, str]],
+    progress: Progress,
+    effort: int = 0,
+) -> Iterator[Batch]:
+    """pack_inputs.encoded_batches, with the reading and encoding done by the cluster's workers."""
+    problems: list[str] = []
+    alone = len(files) == 1
+    shared_model = client.scatter(model, broadcast=True)
+    ahead = 4 * max(1, sum(client.nthreads().values()))
+
+    def refuse(path: str, err: InputError) -> None:
+        reason = str(err)
+        if skip_invalid:
+            skipped.append((Path(path), reason[len(path) + 2 :] if reason.startswith(f"{path}: ") else reason))
+        else:
+            problems.append(reason)
+
+    def tasks() -> Iterator[tuple]:
+        for start, end in spans(arrays):
+            if not arrays[start]:
+                yield ("files", start, end)
+                continue
+            try:
+                images, labels = read_array_file(Path(files[start]), model.image_shape)
+                size = Path(files[start]).stat().st_size
+            except (InputError, OSError) as err:
+                refuse(files[start], err if isinstance(err, InputError) else InputError(f"{files[start]}: {err}"))
+                progress(1)
+                continue
+            for first in range(0, len(images), ARRAY_SLICE):
+                yield ("slice", start, first, min(ARRAY_SLICE, len(images) - first), len(images), labels, size)
+
+    def submit(task: tuple):
+        if task[0] == "files":
+            return client.submit(read_batch, files[task[1] : task[2]], invert, resize, shared_model, effort, pure=False)
+        _, start, first, count, *_ = task
+        return client.submit(
+            _array_slice, files[start], model.image_shape, first, count, invert, shared_model, effort, pure=False
+        )
+
+    for task, future in in_order(tasks(), submit, ahead):
+        if task[0] == "files":
+            _, start, end = task
+            results, (latents, crcs) = future.result()
+            good = []
+            for path, name, result in zip(files[start:end], names[start:end], results):
+                if isinstance(result, InputError):
+                    refuse(path, result)
+                else:
+                    good.append((name, *result))
+            if good and not problems:
+                yield Batch(
+                    [g[0] for g in good],
+                    latents,
+                    np.array([g[1] for g in good], np.uint8),
+                    [g[2] for g in good],
+                    input_bytes=sum(g[3] for g in good),
+                    pixel_crcs=crcs,
+                )
+            progress(end - start)
+        else:
+            _, start, first, count, total, labels, size = task
+            flags, latents, crcs = future.result()
+            if not problems:
+                yield Batch(
+                    array_names(names[start], total, alone, first, count),
+                    latents,
+                    flags,
+                    [None] * count,
+                    None if labels is None else labels[first : first + count],
+                    input_bytes=size if first == 0 else 0,
+                    pixel_crcs=crcs,
+                )
+            progress(count / total)
+    if problems:
+        raise InputError(
+            f"{len(problems)} of {len(files)} inputs cannot be packed "
+            f"(--skip-invalid packs the rest): {list_problems(problems)}"
+        )
