@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .arrays import read_array_file
 from .errors import AecError, InputError, list_problems
 from .modelfile import Model
 from .pack_inputs import (
     ARRAY_SLICE,
+    SEARCH_SLICE,
     Batch,
     Progress,
     array_names,
@@ -51,9 +53,16 @@ def connect(address: str) -> Any:
 
 def _array_slice(path: str, shape: tuple[int, int], first: int, count: int, invert: str, model: Model, effort: int):
     """A worker's task: (flags, latents, pixel CRCs) of images first..first+count of an array file."""
-    images, _ = read_array_file(Path(path), shape)
-    pixels, flags = invert_batch(np.asarray(images[first : first + count]), invert)
-    return flags, *encode_pixels(model, pixels, effort)
+    with threadpool_limits(1):  # Dask runs a task per worker thread already: one BLAS thread each
+        images, _ = read_array_file(Path(path), shape)
+        pixels, flags = invert_batch(np.asarray(images[first : first + count]), invert)
+        return flags, *encode_pixels(model, pixels, effort)
+
+
+def _image_files(paths: list[str], invert: str, resize: bool, model: Model, effort: int):
+    """A worker's task: pack_inputs.read_batch on one BLAS thread."""
+    with threadpool_limits(1):
+        return read_batch(paths, invert, resize, model, effort)
 
 
 def cluster_batches(
@@ -94,12 +103,15 @@ def cluster_batches(
                 refuse(files[start], err if isinstance(err, InputError) else InputError(f"{files[start]}: {err}"))
                 progress(1)
                 continue
-            for first in range(0, len(images), ARRAY_SLICE):
-                yield ("slice", start, first, min(ARRAY_SLICE, len(images) - first), len(images), labels, size)
+            step = SEARCH_SLICE if effort else ARRAY_SLICE  # a search takes milliseconds an image: smaller tasks
+            for first in range(0, len(images), step):
+                yield ("slice", start, first, min(step, len(images) - first), len(images), labels, size)
 
     def submit(task: tuple):
         if task[0] == "files":
-            return client.submit(read_batch, files[task[1] : task[2]], invert, resize, shared_model, effort, pure=False)
+            return client.submit(
+                _image_files, files[task[1] : task[2]], invert, resize, shared_model, effort, pure=False
+            )
         _, start, first, count, *_ = task
         return client.submit(
             _array_slice, files[start], model.image_shape, first, count, invert, shared_model, effort, pure=False

@@ -23,7 +23,7 @@ import aec
 from aec.cluster import _array_slice
 from aec.datasets import load_mnist
 from aec.models import resolve_model
-from aec.pack_inputs import ARRAY_SLICE
+from aec.pack_inputs import SEARCH_SLICE
 
 from ..common import command_line, write_results
 
@@ -48,8 +48,8 @@ def ray_encode(npy: Path, count: int, cpus: int, effort: int) -> float:
         task = ray.remote(_array_slice)
         start = time.perf_counter()
         futures = [
-            task.remote(str(npy), (28, 28), first, min(ARRAY_SLICE, count - first), "auto", model, effort)
-            for first in range(0, count, ARRAY_SLICE)
+            task.remote(str(npy), (28, 28), first, min(SEARCH_SLICE, count - first), "auto", model, effort)
+            for first in range(0, count, SEARCH_SLICE)
         ]
         ray.get(futures)
         return time.perf_counter() - start
