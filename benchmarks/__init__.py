@@ -12,6 +12,7 @@
     python -m benchmarks.speed.throughput            # speed and memory against the floors aec cannot beat
     python -m benchmarks.speed.archive               # list, extract one member, random reads on a 1M-image file
     python -m benchmarks.speed.cat                   # aec cat of two 1M-image files, chunks copied or cut anew
+    python -m benchmarks.speed.cluster               # pack on a local Dask cluster, 1 vs 2 workers, against Ray
     python -m benchmarks.robustness.hostile_containers
     python -m benchmarks.robustness.kill_test
     python -m benchmarks.robustness.decode_stability
