@@ -19,20 +19,21 @@ from .errors import InputError
 from .inputs import collect_inputs
 from .metrics import mse, psnr
 from .models import load_model_file, shipped_model_files
+from .pack_inputs import array_names
 from .packing import encode
 from .prepare import load_prepared
 
 
-def load_images(path: Path, shape: tuple[int, int], limit: int | None) -> np.ndarray:
-    """uint8 [N, H, W] from a folder of images or an array file, prepared as pack prepares them."""
+def load_images(path: Path, shape: tuple[int, int], limit: int | None) -> tuple[np.ndarray, list[str]]:
+    """(uint8 [N, H, W], the names pack would store) from a folder of images or an array file, prepared as
+    pack prepares them: aec's bytes are measured with the real names table."""
     if path.is_file() and is_array_file(path):
         images = read_array_file(path, shape)[0]
-    else:
-        inputs = collect_inputs([path])
-        files = inputs.files[:limit] if limit else inputs.files
-        prepared = [load_prepared(file, shape)[0] for file in files]
-        images = np.stack(prepared)
-    return images[:limit] if limit else images
+        images = images[:limit] if limit else images
+        return np.asarray(images), array_names(path.name, len(images), alone=True)
+    inputs = collect_inputs([path])
+    files, names = (inputs.files[:limit], inputs.names[:limit]) if limit else (inputs.files, inputs.names)
+    return np.stack([load_prepared(file, shape)[0] for file in files]), names
 
 
 def _psnr(original: np.ndarray, decoded: np.ndarray) -> float | None:
@@ -46,7 +47,7 @@ def run(path: Path, limit: int | None = 2000, efforts: tuple[int, ...] = (0, 1))
     if not models:
         raise InputError("no shipped models to compare")
     shape = next(iter(models.values())).image_shape
-    images = load_images(path, shape, limit)
+    images, names = load_images(path, shape, limit)
     n = len(images)
     rows = []
 
@@ -65,7 +66,7 @@ def run(path: Path, limit: int | None = 2000, efforts: tuple[int, ...] = (0, 1))
     for effort in efforts:
         for name, model in sorted(models.items(), key=lambda kv: kv[1].quality):
             start = time.perf_counter()
-            data = encode(images, model=model, effort=effort)
+            data = encode(images, model=model, effort=effort, names=names)
             encode_s = time.perf_counter() - start
             start = time.perf_counter()
             decoded = decode(data, model=model)

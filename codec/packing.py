@@ -27,7 +27,7 @@ from .fileio import atomic_output
 from .inputs import collect_inputs
 from .modelfile import Model
 from .models import resolve_model
-from .names import NAMES_CODEC, TableWriter
+from .names import NAMES_CODEC, TableWriter, has_duplicates, name_hashes, output_name, unpack_problem
 from .pack_inputs import ARRAY_SLICE, Batch, Progress, check_array_prefixes, encode_pixels, encoded_batches
 from .prepare import INVERT_CHOICES, Invert
 from .record import FLAG_CONVERTED, FLAG_INVERTED, FLAG_RESIZED, GEOMETRY_FIELDS, NO_LABEL, encode_image_info
@@ -231,14 +231,26 @@ def pack(
     return result
 
 
+def _check_names(names: list[str]) -> None:
+    """Names given with images: each storable and unpackable, no two unpacking to one file."""
+    for name in names:
+        problem = unpack_problem(name)
+        if problem:
+            raise InputError(f"{name!r}: cannot be stored ({problem})")
+    if has_duplicates(name_hashes(output_name(n) for n in names)):
+        raise InputError("two names unpack to the same file")
+
+
 def encode(
     images: np.ndarray,
     model: str | os.PathLike | Model | None = None,
     chunk_size: int = CHUNK_SIZE,
     quality: int | None = None,
     effort: int = 0,
+    names: list[str] | None = None,
 ) -> bytes:
-    """uint8 images [N, H, W] -> the bytes of an .aec container (names 0.png, 1.png, ...); effort as for pack."""
+    """uint8 images [N, H, W] -> the bytes of an .aec container; effort as for pack. names: the stored name of
+    each image (checked as pack checks names), default 0.png, 1.png, ..."""
     if effort not in EFFORTS:
         raise ValueError(f"effort must be one of {EFFORTS}")
     codec_model = resolve_model(model, quality)
@@ -250,10 +262,16 @@ def encode(
         )
     if len(images) == 0:
         raise InputError("no images to encode")
-    width = len(str(len(images) - 1))
+    if names is None:
+        width = len(str(len(images) - 1))
+        names = [f"{i:0{width}d}.png" for i in range(len(images))]
+    elif len(names) != len(images):
+        raise InputError(f"{len(names)} names for {len(images)} images")
+    else:
+        _check_names(names)
     batches = (
         Batch(
-            [f"{i:0{width}d}.png" for i in range(first, first + len(part))],
+            names[first : first + len(part)],
             latents,
             np.zeros(len(part), np.uint8),
             [None] * len(part),

@@ -41,3 +41,29 @@ def test_bench_bad_input(tmp_path):
     (tmp_path / "x.txt").write_text("no")
     result = CliRunner().invoke(app, ["bench", str(tmp_path)])
     assert result.exit_code == 1 and "x.txt" in result.stderr
+
+
+def test_bench_counts_the_bytes_pack_writes_with_the_real_names(tmp_path, example_digits):
+    import aec
+
+    result = CliRunner().invoke(app, ["bench", str(example_digits), "--json", "-e", "0"])
+    rows = {r["codec"]: r for r in json.loads(result.stdout)["rows"]}
+    for level in (1, 3):
+        packed = aec.pack([example_digits], tmp_path / f"q{level}.aec", quality=level)
+        assert rows[f"aec mnist-q{level} effort 0"]["bytes_per_image"] == packed.total_bytes / 48
+
+
+def test_encode_takes_names_and_checks_them(example_images):
+    import pytest
+
+    import aec
+
+    data = aec.encode(example_images[:2], names=["a/x.png", "b.jpg"])
+    assert [m.name for m in aec.list_members(data)] == ["a/x.png", "b.jpg"]
+    for names, message in (
+        (["../x.png", "y.png"], "cannot be stored"),
+        (["x.png", "x.jpg"], "same file"),
+        (["x"], "1 names"),
+    ):
+        with pytest.raises(aec.InputError, match=message):
+            aec.encode(example_images[:2], names=names)
