@@ -46,7 +46,7 @@ def _all_names(readers: list[Reader]) -> Iterator[str]:
         yield from iter_names(reader.names_blob, h.names_raw_length, h.image_count)
 
 
-def _check_joinable(readers: list[Reader]) -> None:
+def _check_models(readers: list[Reader]) -> None:
     first = readers[0]
     for reader in readers[1:]:
         if reader.header.fingerprint != first.header.fingerprint:
@@ -54,7 +54,11 @@ def _check_joinable(readers: list[Reader]) -> None:
                 f"{reader.where}: made with model {reader.header.fingerprint.hex()[:12]}, "
                 f"{first.where} with model {first.header.fingerprint.hex()[:12]}: only files of one model join"
             )
-    if has_duplicates(name_hashes(_all_names(readers))):
+
+
+def _check_unique(readers: list[Reader], hashes: np.ndarray) -> None:
+    """InputError naming a name two inputs share, if the names' 64-bit hashes say there may be one."""
+    if has_duplicates(hashes):
         seen: dict[str, str] = {}
         for reader in readers:
             h = reader.header
@@ -82,8 +86,13 @@ def _with_labels(info: bytes, count: int, labelled: bool) -> bytes:
 def _copied(readers: list[Reader], out: BinaryIO, labelled: bool) -> int:
     """Copy every chunk into one container (header, names, chunks); its size in bytes."""
     table = TableWriter()
-    for name in _all_names(readers):
-        table.add(name, checked=True)
+
+    def tabled() -> Iterator[str]:  # one pass over the names builds the table and hashes them
+        for name in _all_names(readers):
+            table.add(name, checked=True)
+            yield name
+
+    _check_unique(readers, name_hashes(tabled()))
     crcs: list[int] = []
     has_crcs = all(r.header.pixel_crcs is not None for r in readers)
     with Writer() as writer:
@@ -124,13 +133,14 @@ def cat(sources: list[str | os.PathLike], output: str | os.PathLike, force: bool
         readers = [open_container(source) for source in sources]
         for reader in readers:
             stack.callback(reader.stream.close)
-        _check_joinable(readers)
+        _check_models(readers)
         labelled = any(r.header.flags & FILE_HAS_LABELS for r in readers)
         images = sum(r.header.image_count for r in readers)
         if _copyable(readers):
             with atomic_output(Path(output), force=force) as out:
                 total = _copied(readers, out, labelled)
             return CatResult(images, total, len(readers), True)
+        _check_unique(readers, name_hashes(_all_names(readers)))
         opened = [open_for_decoding(source) for source in sources]
         for source in opened:
             stack.callback(source.reader.stream.close)
