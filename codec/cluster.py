@@ -20,15 +20,17 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from .arrays import read_array_file
-from .errors import AecError, InputError, list_problems
+from .errors import AecError, InputError
 from .modelfile import Model
 from .pack_inputs import (
     ARRAY_SLICE,
     SEARCH_SLICE,
     Batch,
     Progress,
+    Refusals,
     array_names,
     encode_pixels,
+    files_batch,
     read_batch,
     spans,
 )
@@ -79,17 +81,10 @@ def cluster_batches(
     effort: int = 0,
 ) -> Iterator[Batch]:
     """pack_inputs.encoded_batches, with the reading and encoding done by the cluster's workers."""
-    problems: list[str] = []
+    refusals = Refusals(skip_invalid, skipped)
     alone = len(files) == 1
     shared_model = client.scatter(model, broadcast=True)
     ahead = 4 * max(1, sum(client.nthreads().values()))
-
-    def refuse(path: str, err: InputError) -> None:
-        reason = str(err)
-        if skip_invalid:
-            skipped.append((Path(path), reason[len(path) + 2 :] if reason.startswith(f"{path}: ") else reason))
-        else:
-            problems.append(reason)
 
     def tasks() -> Iterator[tuple]:
         for start, end in spans(arrays):
@@ -100,7 +95,9 @@ def cluster_batches(
                 images, labels = read_array_file(Path(files[start]), model.image_shape)
                 size = Path(files[start]).stat().st_size
             except (InputError, OSError) as err:
-                refuse(files[start], err if isinstance(err, InputError) else InputError(f"{files[start]}: {err}"))
+                refusals.refuse(
+                    files[start], err if isinstance(err, InputError) else InputError(f"{files[start]}: {err}")
+                )
                 progress(1)
                 continue
             step = SEARCH_SLICE if effort else ARRAY_SLICE  # a search takes milliseconds an image: smaller tasks
@@ -120,27 +117,14 @@ def cluster_batches(
     for task, future in in_order(tasks(), submit, ahead):
         if task[0] == "files":
             _, start, end = task
-            results, (latents, crcs) = future.result()
-            good = []
-            for path, name, result in zip(files[start:end], names[start:end], results):
-                if isinstance(result, InputError):
-                    refuse(path, result)
-                else:
-                    good.append((name, *result))
-            if good and not problems:
-                yield Batch(
-                    [g[0] for g in good],
-                    latents,
-                    np.array([g[1] for g in good], np.uint8),
-                    [g[2] for g in good],
-                    input_bytes=sum(g[3] for g in good),
-                    pixel_crcs=crcs,
-                )
+            batch = files_batch(files[start:end], names[start:end], future.result(), refusals)
+            if batch is not None:
+                yield batch
             progress(end - start)
         else:
             _, start, first, count, total, labels, size = task
             flags, latents, crcs = future.result()
-            if not problems:
+            if not refusals.problems:
                 yield Batch(
                     array_names(names[start], total, alone, first, count),
                     latents,
@@ -151,8 +135,4 @@ def cluster_batches(
                     pixel_crcs=crcs,
                 )
             progress(count / total)
-    if problems:
-        raise InputError(
-            f"{len(problems)} of {len(files)} inputs cannot be packed "
-            f"(--skip-invalid packs the rest): {list_problems(problems)}"
-        )
+    refusals.raise_any(len(files))

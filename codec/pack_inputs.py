@@ -169,6 +169,51 @@ def spans(arrays: list[bool]) -> Iterator[tuple[int, int]]:
         start = end
 
 
+class Refusals:
+    """The inputs that cannot be packed: skipped and recorded (--skip-invalid), or gathered to fail the pack
+    at the end with one error naming every one."""
+
+    def __init__(self, skip_invalid: bool, skipped: list[tuple[Path, str]]):
+        self.skip_invalid, self.skipped, self.problems = skip_invalid, skipped, []
+
+    def refuse(self, path: str | Path, err: InputError) -> None:
+        reason = str(err)
+        if self.skip_invalid:
+            self.skipped.append(
+                (Path(path), reason[len(str(path)) + 2 :] if reason.startswith(f"{path}: ") else reason)
+            )
+        else:
+            self.problems.append(reason)
+
+    def raise_any(self, inputs: int) -> None:
+        if self.problems:
+            raise InputError(
+                f"{len(self.problems)} of {inputs} inputs cannot be packed "
+                f"(--skip-invalid packs the rest): {list_problems(self.problems)}"
+            )
+
+
+def files_batch(paths: list[str], names: list[str], read: tuple, refusals: Refusals) -> Batch | None:
+    """The batch of a read_batch result `read` (refusing the files it could not read), or None if it has none."""
+    results, (latents, crcs) = read
+    good = []
+    for path, name, result in zip(paths, names, results):
+        if isinstance(result, InputError):
+            refusals.refuse(path, result)
+        else:
+            good.append((name, *result))
+    if not good or refusals.problems:
+        return None
+    return Batch(
+        [g[0] for g in good],
+        latents,
+        np.array([g[1] for g in good], np.uint8),
+        [g[2] for g in good],
+        input_bytes=sum(g[3] for g in good),
+        pixel_crcs=crcs,
+    )
+
+
 def encoded_batches(
     files: list[str],
     names: list[str],
@@ -187,15 +232,9 @@ def encoded_batches(
     Invalid inputs are appended to `skipped` (skip_invalid), or fail the pack at the end with
     one InputError naming every one of them.
     """
-    problems: list[str] = []
-
-    def refuse(path: Path, err: InputError) -> None:
-        reason = str(err)
-        if skip_invalid:
-            skipped.append((path, reason[len(str(path)) + 2 :] if reason.startswith(f"{path}: ") else reason))
-        else:
-            problems.append(reason)
-
+    refusals = Refusals(skip_invalid, skipped)
+    problems = refusals.problems
+    refuse = refusals.refuse
     alone = len(files) == 1
     searching = effort > 0 and (len(files) >= SEARCH_PARALLEL_FROM or any(arrays))
     pool = workers.worker_pool(worker_count, len(files), model, wanted=searching)
@@ -254,27 +293,11 @@ def encoded_batches(
             if arrays[start]:
                 yield from array_file_batches(start)
                 continue
-            results, (latents, crcs) = (
+            read = (
                 future.result() if future is not None else read_batch(files[start:end], invert, resize, model, effort)
             )
-            good = []
-            for path, name, result in zip(files[start:end], names[start:end], results):
-                if isinstance(result, InputError):
-                    refuse(path, result)
-                else:
-                    good.append((name, *result))
-            if good and not problems:
-                yield Batch(
-                    [g[0] for g in good],
-                    latents,
-                    np.array([g[1] for g in good], np.uint8),
-                    [g[2] for g in good],
-                    input_bytes=sum(g[3] for g in good),
-                    pixel_crcs=crcs,
-                )
+            batch = files_batch(files[start:end], names[start:end], read, refusals)
+            if batch is not None:
+                yield batch
             progress(end - start)
-    if problems:
-        raise InputError(
-            f"{len(problems)} of {len(files)} inputs cannot be packed "
-            f"(--skip-invalid packs the rest): {list_problems(problems)}"
-        )
+    refusals.raise_any(len(files))
