@@ -58,6 +58,12 @@ def main(
     """aec: pack digit images into .aec files and back."""
 
 
+def no_empty_path(value: str | None, option: str = "'--output'") -> None:
+    """An empty path (`-o ''`) names no file: refuse it rather than fall back to the current folder."""
+    if value is not None and not str(value).strip():
+        raise typer.BadParameter("give a file or folder name, not an empty string", param_hint=option)
+
+
 def print_error(message: str) -> None:
     print(f"aec: {message}", file=sys.stderr)
 

@@ -19,7 +19,7 @@ from aec.record import NO_LABEL, flag_words
 from aec.sheet import contact_sheet, pick
 from aec.unpacking import OutputFormat
 
-from .app import Debug, Force, ModelOpt, Quiet, command, print_error, progress_bar
+from .app import Debug, Force, ModelOpt, Quiet, command, no_empty_path, print_error, progress_bar
 
 
 @command()
@@ -86,6 +86,7 @@ def pack(
     debug: Debug = False,
 ) -> None:
     """Pack image files and folders into one .aec file."""
+    no_empty_path(output)
     if output == "-":
         if sys.stdout.isatty():
             raise aec.OutputError("refusing to write binary data to a terminal (use -o FILE or a pipe)")
@@ -145,7 +146,7 @@ def unpack(
         ),
     ] = None,
     output: Annotated[
-        Optional[Path], typer.Option("--output", "-o", metavar="DIR", help="Output folder (default: IN without .aec).")
+        Optional[str], typer.Option("--output", "-o", metavar="DIR", help="Output folder (default: IN without .aec).")
     ] = None,
     model: ModelOpt = None,
     restore_size: Annotated[
@@ -168,6 +169,7 @@ def unpack(
     debug: Debug = False,
 ) -> None:
     """Unpack an .aec file (or the members named) into PNG files with the stored relative names."""
+    no_empty_path(output)
     if test:
         report = aec.verify(sys.stdin.buffer if input == "-" else input, model=model)
         if not quiet:
@@ -270,6 +272,7 @@ def cat(
     debug: Debug = False,
 ) -> None:
     """Join .aec files made with the same model into one, without encoding again."""
+    no_empty_path(output)
     result = aec.cat(inputs, output, force=force)
     if not quiet:
         how = "chunks copied" if result.copied_chunks else "chunks cut anew"
@@ -289,7 +292,7 @@ def show(
         ),
     ] = None,
     output: Annotated[
-        Optional[Path],
+        Optional[str],
         typer.Option(
             "--output",
             "-o",
@@ -311,6 +314,7 @@ def show(
     debug: Debug = False,
 ) -> None:
     """Show decoded images as a contact sheet (with the originals beside them given --compare)."""
+    no_empty_path(output)
     with aec.open(input, model=model) as data:
         image = contact_sheet(data, pick(data, members, limit), compare, columns, scale)
     if output is None and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform == "darwin"):

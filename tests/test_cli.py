@@ -186,3 +186,23 @@ def test_one_file_unpacks_to_byte_identical_pngs_in_fresh_processes(tmp_path, ex
 
     aec.unpack(packed, tmp_path / "here")
     assert {p.name: p.read_bytes() for p in sorted((tmp_path / "here").iterdir())} == outputs[0]
+
+
+def test_usage_errors_are_one_line_with_a_hint(tmp_path, example_digits):
+    for args, message in (
+        (("pack", example_digits), "Missing option '--output' / '-o'. (see 'aec pack -h')"),
+        (("frobnicate",), "No such command 'frobnicate'. (see 'aec -h')"),
+        (("pack", example_digits, "--invert", "sometimes", "-o", tmp_path / "x.aec"), "'--invert'"),
+    ):
+        done = run_aec(*args)
+        lines = done.stderr.decode().strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("aec: ") and message in lines[0], lines
+
+
+def test_an_empty_output_path_is_refused(tmp_path, example_digits):
+    packed = tmp_path / "d.aec"
+    assert invoke("pack", example_digits, "-o", packed, "-q").exit_code == 0
+    for args in (("pack", example_digits, "-o", ""), ("unpack", packed, "-o", ""), ("cat", packed, "-o", " ")):
+        done = run_aec(*args, cwd=tmp_path)
+        assert done.returncode == 2 and "not an empty string" in done.stderr.decode()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.aec"]
