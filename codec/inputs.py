@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import InputError
+from .errors import InputError, list_problems
 from .names import output_name, unpack_problem
 
 
@@ -26,46 +26,62 @@ class InputList:
     names: list[str]  # stored relative POSIX names, same order
     hidden_skipped: list[Path] = field(default_factory=list)
     linked_folders_skipped: list[Path] = field(default_factory=list)
+    unlisted: list[tuple[Path, str]] = field(default_factory=list)  # folders that could not be read, and why
 
 
-def _walk(root: Path, hidden: list[Path], links: list[Path]) -> list[tuple[str, str]]:
+def _walk(root: Path, hidden: list[Path], links: list[Path], unlisted: list[tuple[Path, str]]) -> list[tuple[str, str]]:
+    """(stored name, path) of every file under `root`, folders in sorted pre-order, files sorted in each.
+
+    Iterative, not os.walk: a folder 2,000 levels deep must not exhaust Python's recursion, and a folder
+    that cannot be listed (no permission, a path longer than the system allows) must be reported, not
+    skipped in silence.
+    """
     found = []
-    root_length = len(os.fspath(root).rstrip(os.sep)) + 1
-    for folder, dirs, files in os.walk(root, followlinks=False):
-        folder_path = Path(folder)
-        prefix = folder[root_length:].replace(os.sep, "/") + "/" if len(folder) >= root_length else ""
-        kept = []
-        for d in sorted(dirs):
-            if d.startswith("."):
-                hidden.append(folder_path / d)
-            elif os.path.islink(os.path.join(folder, d)):
-                links.append(folder_path / d)  # not walked: no loops, nothing outside the folder given
+    stack = [(os.fspath(root), "")]
+    while stack:
+        folder, prefix = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(((e.name, e.is_dir(), e.is_symlink()) for e in it), key=lambda e: e[0])
+        except OSError as err:
+            unlisted.append((Path(folder), f"cannot list this folder ({err.strerror or err})"))
+            continue
+        subfolders = []
+        for name, is_dir, is_link in entries:
+            if name.startswith("."):
+                hidden.append(Path(folder) / name)
+            elif is_dir and is_link:
+                links.append(Path(folder) / name)  # not walked: no loops, nothing outside the folder given
+            elif is_dir:
+                subfolders.append((os.path.join(folder, name), f"{prefix}{name}/"))
             else:
-                kept.append(d)
-        dirs[:] = kept
-        for f in sorted(files):
-            if f.startswith("."):
-                hidden.append(folder_path / f)
-            else:
-                found.append((prefix + f, os.path.join(folder, f)))
+                found.append((prefix + name, os.path.join(folder, name)))
+        stack.extend(reversed(subfolders))
     return found
 
 
-def collect_inputs(paths: list[str | os.PathLike]) -> InputList:
-    """Expand files and folders into the ordered list of inputs with stored names."""
+def collect_inputs(paths: list[str | os.PathLike], skip_unlisted: bool = False) -> InputList:
+    """Expand files and folders into the ordered list of inputs with stored names. A folder that cannot be
+    listed fails the whole call, naming it, unless `skip_unlisted` (then it is in .unlisted)."""
     entries: list[tuple[str, str]] = []
     hidden: list[Path] = []
     links: list[Path] = []
+    unlisted: list[tuple[Path, str]] = []
     for arg in paths:
         path = Path(arg)
         if path.is_dir():
-            entries += _walk(path, hidden, links)
+            entries += _walk(path, hidden, links, unlisted)
         elif path.is_file():
             entries.append((path.name, os.fspath(path)))
         elif path.exists():
             raise InputError(f"{path}: not a regular file or folder")
         else:
             raise InputError(f"{path}: no such file or folder")
+    if unlisted and not skip_unlisted:
+        shown = [f"{folder}: {why}" for folder, why in unlisted]
+        raise InputError(
+            f"{len(unlisted)} folders cannot be read (--skip-invalid packs the rest): {list_problems(shown)}"
+        )
     if not entries:
         raise InputError(f"{', '.join(map(str, paths))}: no input files found")
     seen: dict[str, str] = {}
@@ -77,4 +93,4 @@ def collect_inputs(paths: list[str | os.PathLike]) -> InputList:
         if key in seen:
             raise InputError(f"{path}: would unpack to the same {key} as {seen[key]}")
         seen[key] = path
-    return InputList([p for _, p in entries], [n for n, _ in entries], hidden, links)
+    return InputList([p for _, p in entries], [n for n, _ in entries], hidden, links, unlisted)

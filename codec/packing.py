@@ -198,7 +198,7 @@ def pack(
         raise ValueError("chunk_size must be 1..1048576")
     if effort not in EFFORTS:
         raise ValueError(f"effort must be one of {EFFORTS}")
-    inputs = collect_inputs(paths)
+    inputs = collect_inputs(paths, skip_unlisted=skip_invalid)
     arrays = [is_array_file(name) for name in inputs.names]  # the names: cheaper than Path objects
     check_array_prefixes(inputs.files, inputs.names, arrays)
     codec_model = resolve_model(model, quality)
@@ -225,7 +225,7 @@ def pack(
         else:
             with atomic_output(Path(output), force=force) as out:
                 result = write_container(out, codec_model, batches, chunk_size, labelled)
-    result.skipped = skipped
+    result.skipped = inputs.unlisted + skipped
     result.hidden_skipped = inputs.hidden_skipped
     result.linked_folders_skipped = inputs.linked_folders_skipped
     return result

@@ -376,3 +376,49 @@ def test_encode_png_round_trips():
         assert img.mode == "L"
         np.testing.assert_array_equal(np.asarray(img), pixels)
     assert encode_png(pixels) == data
+
+
+# --- folders no walk may lose: very deep, or too deep to list --------------------------
+
+
+def _deep(root, names: list[str], png: bytes) -> None:
+    """Make root/names[0]/names[1]/... with a PNG in the last, through directory descriptors
+    (the whole path may be longer than the system lets a single call name)."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for name in names:
+            os.mkdir(name, dir_fd=fd)
+            inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        out = os.open("x.png", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+        os.write(out, png)
+        os.close(out)
+    finally:
+        os.close(fd)
+
+
+def test_a_folder_deeper_than_the_recursion_limit_packs(tmp_path, example_digits):
+    import aec
+
+    png = (example_digits / "00000_7.png").read_bytes()
+    (tmp_path / "in").mkdir()
+    _deep(tmp_path / "in", ["d"] * 1500, png)
+    result = aec.pack([tmp_path / "in"], tmp_path / "deep.aec")
+    assert result.images == 1
+    assert [m.name for m in aec.list_members(tmp_path / "deep.aec")] == ["d/" * 1500 + "x.png"]
+
+
+def test_a_folder_that_cannot_be_listed_is_reported_not_skipped(tmp_path, example_digits):
+    import aec
+
+    png = (example_digits / "00000_7.png").read_bytes()
+    root = tmp_path / "in"
+    root.mkdir()
+    (root / "top.png").write_bytes(png)
+    _deep(root, ["n" * 200] * 25, png)  # 5,000 bytes of path below `in`: longer than PATH_MAX
+    with pytest.raises(InputError, match="folders cannot be read .*cannot list this folder"):
+        aec.pack([root], tmp_path / "x.aec")
+    assert not (tmp_path / "x.aec").exists()
+    result = aec.pack([root], tmp_path / "y.aec", skip_invalid=True)
+    assert result.images >= 1 and any("cannot list this folder" in why for _, why in result.skipped)
