@@ -148,10 +148,13 @@ def safe_output_path(out_dir: Path, name: str) -> Path:
     if problem:
         raise OutputError(f"{name!r}: refusing to write ({problem})")
     target = out_dir / name
-    root = out_dir.resolve()
-    # resolve() follows symlinks already in the target folder: a link there
-    # that points elsewhere must not carry the output with it.
-    resolved = target.parent.resolve() / target.name
+    try:
+        root = out_dir.resolve()
+        # resolve() follows symlinks already in the target folder: a link there
+        # that points elsewhere must not carry the output with it.
+        resolved = target.parent.resolve() / target.name
+    except (RuntimeError, OSError) as err:  # a symbolic link loop, or a path the system refuses
+        raise OutputError(f"{target}: refusing to write (cannot resolve its folder: {err})") from None
     if root != resolved.parent and root not in resolved.parents:
         raise OutputError(f"{target}: refusing to write outside {out_dir} (symbolic link in the way?)")
     if target.is_symlink():

@@ -196,3 +196,18 @@ def test_unpack_test_refuses_what_unpack_would(tmp_path, small):
     with pytest.raises(AecError):
         aec.unpack(crafted, tmp_path / "out")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.png"))
+
+
+def test_a_symlink_loop_in_the_target_is_a_one_line_error(tmp_path, example_digits):
+    source = tmp_path / "src" / "loop1"
+    source.mkdir(parents=True)
+    (source / "x.png").write_bytes((example_digits / "00000_7.png").read_bytes())
+    packed = tmp_path / "l.aec"
+    aec.pack([tmp_path / "src"], packed)
+    out = tmp_path / "out"
+    out.mkdir()
+    os.symlink("loop2", out / "loop1")
+    os.symlink("loop1", out / "loop2")
+    with pytest.raises(OutputError, match="refusing to write"):
+        aec.unpack(packed, out)
+    assert sorted(p.name for p in out.iterdir()) == ["loop1", "loop2"]

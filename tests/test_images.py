@@ -398,13 +398,35 @@ def _deep(root, names: list[str], png: bytes) -> None:
         os.close(fd)
 
 
-def test_a_folder_deeper_than_the_recursion_limit_packs(tmp_path, example_digits):
+def _remove_deep(root, names: list[str]) -> None:
+    """Undo _deep, bottom up through descriptors: pytest's own clean-up (shutil.rmtree) recurses once
+    per level and would fail on a tree this deep."""
+    fds = [os.open(root, os.O_RDONLY | os.O_DIRECTORY)]
+    try:
+        for name in names:
+            fds.append(os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fds[-1]))
+        os.unlink("x.png", dir_fd=fds[-1])
+        for name, parent in zip(reversed(names), reversed(fds[:-1])):
+            os.rmdir(name, dir_fd=parent)
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+@pytest.fixture()
+def deep_folder(tmp_path, example_digits):
+    """tmp_path/in with a PNG 1,500 folders down (deeper than Python's recursion limit), removed afterwards."""
+    names = ["d"] * 1500
+    (tmp_path / "in").mkdir()
+    _deep(tmp_path / "in", names, (example_digits / "00000_7.png").read_bytes())
+    yield tmp_path / "in"
+    _remove_deep(tmp_path / "in", names)
+
+
+def test_a_folder_deeper_than_the_recursion_limit_packs(tmp_path, deep_folder):
     import aec
 
-    png = (example_digits / "00000_7.png").read_bytes()
-    (tmp_path / "in").mkdir()
-    _deep(tmp_path / "in", ["d"] * 1500, png)
-    result = aec.pack([tmp_path / "in"], tmp_path / "deep.aec")
+    result = aec.pack([deep_folder], tmp_path / "deep.aec")
     assert result.images == 1
     assert [m.name for m in aec.list_members(tmp_path / "deep.aec")] == ["d/" * 1500 + "x.png"]
 
