@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputError, list_problems
-from .names import output_name, unpack_problem
+from .names import output_name, pack_problem
 
 
 @dataclass
@@ -84,13 +84,17 @@ def collect_inputs(paths: list[str | os.PathLike], skip_unlisted: bool = False) 
         )
     if not entries:
         raise InputError(f"{', '.join(map(str, paths))}: no input files found")
-    seen: dict[str, str] = {}
+    seen: dict[str, tuple[str, str]] = {}
     for name, path in entries:
-        problem = unpack_problem(name)
+        problem = pack_problem(name)
         if problem:
             raise InputError(f"{path}: name cannot be stored ({problem})")
-        key = output_name(name)
+        written = output_name(name)
+        key = written.casefold()  # one file on case-insensitive file systems (macOS, Windows)
         if key in seen:
-            raise InputError(f"{path}: would unpack to the same {key} as {seen[key]}")
-        seen[key] = path
+            other, other_path = seen[key]
+            if other == written:
+                raise InputError(f"{path}: would unpack to the same {written} as {other_path}")
+            raise InputError(f"{path}: would unpack to the same file as {other_path} on a case-insensitive file system")
+        seen[key] = written, path
     return InputList([p for _, p in entries], [n for n, _ in entries], hidden, links, unlisted)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import lzma
 import re
+import unicodedata
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -204,6 +205,33 @@ def unpack_problem(name: str) -> str | None:
         if problem:
             problem = f"the file unpack would write for it: {problem}"
     return problem
+
+
+# Characters a name may hold that change or hide what a person reads: C1 controls, line and
+# paragraph separators, and the bidirectional formatting characters (a name could show as another).
+_HIDDEN = re.compile("[\u0080-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_WINDOWS_RESERVED = frozenset(
+    ["CON", "PRN", "AUX", "NUL"] + [f"COM{i}" for i in range(1, 10)] + [f"LPT{i}" for i in range(1, 10)]
+)
+
+
+def pack_problem(name: str) -> str | None:
+    """Why pack refuses to store `name`, or None: unpack_problem's rules, and a name that shows as what it is
+    and unpacks on every common system (NFC, no hidden or direction-changing characters, nothing Windows
+    cannot create). Readers still accept older files' names that break only these extra rules."""
+    problem = unpack_problem(name)
+    if problem:
+        return problem
+    if _HIDDEN.search(name):
+        return "invisible or direction-changing character in name"
+    if unicodedata.normalize("NFC", name) != name:
+        return "name is not in Unicode normal form NFC"
+    for part in output_name(name).split("/"):
+        if part.endswith((".", " ")) or name.split("/")[-1].endswith((".", " ")):
+            return "a name part ends with a dot or a space (Windows cannot create it)"
+        if part.split(".")[0].upper() in _WINDOWS_RESERVED:
+            return f"{part.split('.')[0]!r} is a device name on Windows"
+    return None
 
 
 def output_name(name: str) -> str:

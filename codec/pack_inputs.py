@@ -21,7 +21,7 @@ from .container import image_crcs
 from .errors import InputError, list_problems
 from .images import read_gray_sized
 from .modelfile import Model
-from .names import output_name, unpack_problem
+from .names import output_name, pack_problem
 from .prepare import invert_batch, prepare
 from .search import search_latents
 
@@ -140,7 +140,7 @@ def check_array_prefixes(files: list[str], names: list[str], arrays: list[bool])
         return
     for path, name, is_array in zip(files, names, arrays):
         first = array_names(name, 1, alone=False)[0] if is_array else None
-        problem = first and unpack_problem(first)
+        problem = first and pack_problem(first)
         if problem:
             raise InputError(f"{path}: its images cannot be stored as {first!r} ({problem})")
     prefixes = {}

@@ -27,7 +27,7 @@ from .fileio import atomic_output
 from .inputs import collect_inputs
 from .modelfile import Model
 from .models import resolve_model
-from .names import NAMES_CODEC, TableWriter, has_duplicates, name_hashes, output_name, unpack_problem
+from .names import NAMES_CODEC, TableWriter, has_duplicates, name_hashes, output_name, pack_problem
 from .pack_inputs import ARRAY_SLICE, Batch, Progress, check_array_prefixes, encode_pixels, encoded_batches
 from .prepare import INVERT_CHOICES, Invert
 from .record import FLAG_CONVERTED, FLAG_INVERTED, FLAG_RESIZED, GEOMETRY_FIELDS, NO_LABEL, encode_image_info
@@ -234,10 +234,10 @@ def pack(
 def _check_names(names: list[str]) -> None:
     """Names given with images: each storable and unpackable, no two unpacking to one file."""
     for name in names:
-        problem = unpack_problem(name)
+        problem = pack_problem(name)
         if problem:
             raise InputError(f"{name!r}: cannot be stored ({problem})")
-    if has_duplicates(name_hashes(output_name(n) for n in names)):
+    if has_duplicates(name_hashes(output_name(n).casefold() for n in names)):
         raise InputError("two names unpack to the same file")
 
 

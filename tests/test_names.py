@@ -308,3 +308,47 @@ def test_shared_prefix_is_the_common_prefix_up_to_255(a, b):
         expected += 1
     assert names._shared_prefix(a, b) == expected
     assert names._shared_prefix(a, a) == min(len(a), 255)
+
+
+# --- what pack refuses to store, beyond what readers accept --------------------------
+
+
+@pytest.mark.parametrize(
+    "name, why",
+    [
+        ("a\u0085b.png", "invisible or direction-changing"),
+        ("line\u2028sep.png", "invisible or direction-changing"),
+        ("evil\u202egnp.exe.png", "invisible or direction-changing"),
+        ("cafe\u0301.png", "not in Unicode normal form NFC"),
+        ("CON.png", "device name on Windows"),
+        ("dir/aux", "device name on Windows"),
+        ("LPT1/x.png", "device name on Windows"),
+        ("trailing./x.png", "ends with a dot or a space"),
+        ("trailing .png ", "ends with a dot or a space"),
+    ],
+)
+def test_pack_refuses_names_that_hide_or_do_not_unpack_everywhere(tmp_path, name, why):
+    from aec.inputs import collect_inputs
+
+    assert names.pack_problem(name) is not None and why in names.pack_problem(name)
+    assert names.check_name(name) is None  # readers still accept such names in older files
+    path = tmp_path / "in" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x")
+    with pytest.raises(InputError, match=why):
+        collect_inputs([tmp_path / "in"])
+
+
+def test_plain_and_nfc_names_are_fine():
+    for name in ("café.png", "Ünïcode/数字 7.png", "console.png", "a.b.c.png", "com10.png"):
+        assert names.pack_problem(name) is None, name
+
+
+def test_names_that_differ_only_in_case_are_refused(tmp_path):
+    from aec.inputs import collect_inputs
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "Seven.png").write_bytes(b"x")
+    (tmp_path / "in" / "seven.png").write_bytes(b"x")
+    with pytest.raises(InputError, match="same file as .* on a case-insensitive file system"):
+        collect_inputs([tmp_path / "in"])
