@@ -327,9 +327,14 @@ def open_container(source: str | os.PathLike | BinaryIO | bytes) -> Reader:
         data = bytes(source)
         return Reader(io.BytesIO(data), len(data), "data")
     if hasattr(source, "read"):
-        data = source.read()
         name = getattr(source, "name", "input")
-        return Reader(io.BytesIO(data), len(data), "stdin" if name == "<stdin>" else str(name))
+        where = "stdin" if name == "<stdin>" else str(name)
+        # The signature first: a stream that is no .aec file (`< /dev/zero`) is refused before it is read on.
+        head = source.read(len(MAGIC))
+        if head != MAGIC:
+            return Reader(io.BytesIO(head), len(head), where)  # raises, naming what is wrong
+        data = head + source.read()
+        return Reader(io.BytesIO(data), len(data), where)
     path = Path(source)
     try:
         f = open(path, "rb")

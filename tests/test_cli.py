@@ -206,3 +206,10 @@ def test_an_empty_output_path_is_refused(tmp_path, example_digits):
         done = run_aec(*args, cwd=tmp_path)
         assert done.returncode == 2 and "not an empty string" in done.stderr.decode()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.aec"]
+
+
+def test_an_endless_stdin_that_is_no_aec_file_is_refused_at_once():
+    for args in (("info", "-"), ("unpack", "--test", "-"), ("list", "-")):
+        with open("/dev/zero", "rb") as zero:
+            done = subprocess.run(AEC + list(args), stdin=zero, capture_output=True, timeout=60)
+        assert done.returncode == 1 and b"stdin: not an .aec file (bad signature)" in done.stderr
