@@ -10,7 +10,7 @@ import numpy as np
 
 from .container import CHUNK_HEAD_SIZE, FILE_HAS_LABELS, open_container
 from .entropy import CODER_ID
-from .models import shipped_name
+from .models import shipped_min_bytes_per_image, shipped_name
 from .names import iter_names
 from .record import FLAG_CONVERTED, FLAG_INVERTED, FLAG_RESIZED, NO_LABEL, decode_image_info, flag_words
 
@@ -20,6 +20,8 @@ def info(source: str | os.PathLike | BinaryIO | bytes) -> dict:
     reader = open_container(source)
     with reader.stream:
         h = reader.header
+        # A count the bytes cannot hold is refused before the names are read (they can be billions).
+        reader.check_capacity(shipped_min_bytes_per_image(h.fingerprint))
         first_names = []
         for i, name in enumerate(iter_names(reader.names_blob, h.names_raw_length, h.image_count)):
             if i < 5:

@@ -115,6 +115,17 @@ def model_for_fingerprint(fingerprint: bytes, spec: str | os.PathLike | Model | 
     )
 
 
+def shipped_min_bytes_per_image(fingerprint: bytes) -> float:
+    """The fewest bytes the shipped model of this fingerprint spends on an image, from the index (no
+    weights read); 0 when no shipped model says so."""
+    wanted = fingerprint.hex()
+    for folder in (weights.FOLDER, weights.LEGACY):
+        for entry in weights.index(folder).values():
+            if wanted in (entry.get("decoder_fingerprint"), entry.get("fingerprint")):
+                return float(entry.get("min_bytes_per_image", 0.0))
+    return 0.0
+
+
 def shipped_name(fingerprint: bytes) -> str | None:
     """Name of the shipped model that says it decodes this fingerprint, or None (for display: nothing is decoded)."""
     candidates = _candidates(fingerprint)

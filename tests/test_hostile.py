@@ -211,3 +211,28 @@ def test_a_symlink_loop_in_the_target_is_a_one_line_error(tmp_path, example_digi
     with pytest.raises(OutputError, match="refusing to write"):
         aec.unpack(packed, out)
     assert sorted(p.name for p in out.iterdir()) == ["loop1", "loop2"]
+
+
+def test_info_refuses_a_count_the_bytes_cannot_hold_before_reading_names():
+    """30 million names that a few kilobytes of LZMA expand to, in a file whose bytes hold 48 images:
+    reading every name would take half a minute; the count is refused first."""
+    import lzma
+    import time
+    import zlib
+    from pathlib import Path
+
+    legacy = (Path(__file__).resolve().parent / "conformance" / "digits-q3-e0.aec").read_bytes()  # a 1.0 file
+    count, chunk_size = 30_000_000, 1 << 20
+    raw = b"\0a\0" * count  # the name "a" again and again, front-coded
+    blob = lzma.compress(raw, format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2, "preset": 1}])
+    start = names_offset(legacy)
+    stored = aec.info(legacy)["names_bytes"]
+    rebuilt = legacy[:start] + blob + legacy[start + stored :] + bytes(16 * 30)  # room for the chunk heads
+    crafted = with_header(
+        rebuilt, image_count=count, chunk_size=chunk_size, chunk_count=-(-count // chunk_size),
+        names_stored_length=len(blob), names_raw_length=len(raw), names_crc=zlib.crc32(blob),
+    )  # fmt: skip
+    began = time.perf_counter()
+    with pytest.raises(ContainerError, match="cannot fit"):
+        aec.info(crafted)
+    assert time.perf_counter() - began < 5
