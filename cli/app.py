@@ -64,8 +64,14 @@ def no_empty_path(value: str | None, option: str = "'--output'") -> None:
         raise typer.BadParameter("give a file or folder name, not an empty string", param_hint=option)
 
 
+def printable(text: str) -> str:
+    """`text` safe to print on a terminal: control characters, line breaks and other unprintable
+    characters (they may come from file names) escaped, so one message stays one line."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def print_error(message: str) -> None:
-    print(f"aec: {message}", file=sys.stderr)
+    print(f"aec: {printable(message)}", file=sys.stderr)
 
 
 def log_lines(quiet: bool) -> Callable[[str], None]:

@@ -19,7 +19,7 @@ from aec.record import NO_LABEL, flag_words
 from aec.sheet import contact_sheet, pick
 from aec.unpacking import OutputFormat
 
-from .app import Debug, Force, ModelOpt, Quiet, command, no_empty_path, print_error, progress_bar
+from .app import Debug, Force, ModelOpt, Quiet, command, no_empty_path, print_error, printable, progress_bar
 
 
 @command()
@@ -234,11 +234,6 @@ def info(
     print(f"labels:       {'yes' if facts['labels'] else 'no'}\nchanged:      {', '.join(changed) or 'none'}")
 
 
-def _printable(name: str) -> str:
-    """A stored name safe to print on a terminal: anything unprintable escaped."""
-    return name if name.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in name)
-
-
 @command("list")
 def list_(
     input: Annotated[str, typer.Argument(metavar="IN.aec", help="The .aec file, or - for stdin.")],
@@ -258,7 +253,7 @@ def list_(
             ]
         else:
             lines = [
-                f"{_printable(n)}\t{'-' if b == NO_LABEL else b}\t{plain[f]}" for n, b, f in zip(names, labels, flags)
+                f"{printable(n)}\t{'-' if b == NO_LABEL else b}\t{plain[f]}" for n, b, f in zip(names, labels, flags)
             ]
         sys.stdout.write("\n".join(lines) + "\n")
 

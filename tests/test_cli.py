@@ -213,3 +213,13 @@ def test_an_endless_stdin_that_is_no_aec_file_is_refused_at_once():
         with open("/dev/zero", "rb") as zero:
             done = subprocess.run(AEC + list(args), stdin=zero, capture_output=True, timeout=60)
         assert done.returncode == 1 and b"stdin: not an .aec file (bad signature)" in done.stderr
+
+
+def test_names_in_messages_are_escaped_so_one_message_is_one_line(tmp_path, example_digits):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "bad\x1b[31mred\nline.png").write_bytes((example_digits / "00000_7.png").read_bytes())
+    done = run_aec("pack", folder, "-o", tmp_path / "x.aec")
+    err = done.stderr.decode()
+    assert done.returncode == 1 and "\x1b" not in err and err.count("\n") == 1
+    assert "bad\\x1b[31mred\\nline.png" in err and "cannot be stored" in err
