@@ -273,11 +273,10 @@ class Reader:
     def chunk_offsets(self, min_latent_bytes: float = 0.0) -> np.ndarray:
         """int64 [chunks]: where each chunk starts, from its head alone (lengths checked, nothing else read)."""
         offsets = np.zeros(self.header.chunk_count, np.int64)
-        positions = range(self.header.chunk_count)
         self.stream.seek(self.payload_offset)
         self.pos = self.payload_offset
         remaining = self.header.image_count
-        for index in positions:
+        for index in range(self.header.chunk_count):
             offsets[index] = self.pos
             images, _, _ = self._chunk(index, min(self.header.chunk_size, remaining), min_latent_bytes, False)
             remaining -= images

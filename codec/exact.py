@@ -107,18 +107,17 @@ class ExactDecoder:
 def decode(decoder: ExactDecoder, latents: np.ndarray) -> np.ndarray:
     """int latents [N, latents] -> uint8 pixels [N, outputs], bit-identical on every machine."""
     x = np.clip(np.asarray(latents), -decoder.input_limit, decoder.input_limit).astype(np.float32)
-    last = len(decoder.layers) - 1
-    for i, layer in enumerate(decoder.layers):
-        acc = x @ layer.kernel_f32  # exact: integers below 2^24, any order of summation
-        acc *= layer.scale
-        acc += layer.offset
-        np.rint(acc, out=acc)
-        if i < last:
-            x = np.clip(acc, 0, HIDDEN_MAX, out=acc)
-        else:
-            r = decoder.grid_limit
-            np.clip(acc, -r, r, out=acc)
-            index = acc.astype(np.int32)
-            index += r
-            return decoder.output_table[index]
-    raise AssertionError("unreachable")
+    for layer in decoder.layers[:-1]:
+        x = np.clip(_affine(x, layer), 0, HIDDEN_MAX)  # ReLU and 8 bits
+    r = decoder.grid_limit
+    index = np.clip(_affine(x, decoder.layers[-1]), -r, r).astype(np.int32)
+    index += r
+    return decoder.output_table[index]
+
+
+def _affine(x: np.ndarray, layer: ExactLayer) -> np.ndarray:
+    """rint(acc * scale + offset) in float32, acc = x @ kernel exact (integers below 2^24, any order of summation)."""
+    acc = x @ layer.kernel_f32
+    acc *= layer.scale
+    acc += layer.offset
+    return np.rint(acc, out=acc)

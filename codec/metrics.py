@@ -54,22 +54,29 @@ def pareto(rates, psnrs) -> tuple[np.ndarray, np.ndarray]:
     return np.array(front_r), np.array(front_p)
 
 
-def bd_rate(rates_anchor, psnrs_anchor, rates_test, psnrs_test) -> float:
-    """Average rate difference of test against anchor at equal PSNR, in percent (negative: test needs fewer bytes).
-
-    Raises ValueError when a curve has fewer than MIN_POINTS Pareto points or the PSNR ranges do not overlap.
-    """
+def _fronts(rates_anchor, psnrs_anchor, rates_test, psnrs_test, min_points: int):
+    """((rates, psnrs) of each curve's Pareto front, and the PSNR range both cover); ValueError when a front
+    has fewer than `min_points` points or the ranges do not overlap."""
     ra, pa = pareto(rates_anchor, psnrs_anchor)
     rt, pt = pareto(rates_test, psnrs_test)
-    if len(ra) < MIN_POINTS or len(rt) < MIN_POINTS:
+    if len(ra) < min_points or len(rt) < min_points:
         raise ValueError(
-            f"BD-rate needs >= {MIN_POINTS} points per curve (have {len(ra)} and {len(rt)} on the Pareto fronts)"
+            f"BD-rate needs >= {min_points} points per curve (have {len(ra)} and {len(rt)} on the Pareto fronts)"
         )
     low, high = max(pa.min(), pt.min()), min(pa.max(), pt.max())
     if low >= high:
         raise ValueError(
             f"PSNR ranges do not overlap ({pa.min():.2f}-{pa.max():.2f} vs {pt.min():.2f}-{pt.max():.2f} dB)"
         )
+    return (ra, pa), (rt, pt), low, high
+
+
+def bd_rate(rates_anchor, psnrs_anchor, rates_test, psnrs_test) -> float:
+    """Average rate difference of test against anchor at equal PSNR, in percent (negative: test needs fewer bytes).
+
+    Raises ValueError when a curve has fewer than MIN_POINTS Pareto points or the PSNR ranges do not overlap.
+    """
+    (ra, pa), (rt, pt), low, high = _fronts(rates_anchor, psnrs_anchor, rates_test, psnrs_test, MIN_POINTS)
     fit_a = np.polyint(np.polyfit(pa, np.log(ra), 3))
     fit_t = np.polyint(np.polyfit(pt, np.log(rt), 3))
     mean_a = (np.polyval(fit_a, high) - np.polyval(fit_a, low)) / (high - low)
@@ -147,17 +154,7 @@ def bd_rate_pchip(rates_anchor, psnrs_anchor, rates_test, psnrs_test) -> float:
 
     Raises ValueError when a curve has fewer than PCHIP_MIN_POINTS Pareto points or the PSNR ranges do not overlap.
     """
-    ra, pa = pareto(rates_anchor, psnrs_anchor)
-    rt, pt = pareto(rates_test, psnrs_test)
-    if len(ra) < PCHIP_MIN_POINTS or len(rt) < PCHIP_MIN_POINTS:
-        raise ValueError(
-            f"BD-rate needs >= {PCHIP_MIN_POINTS} points per curve (have {len(ra)} and {len(rt)} on the Pareto fronts)"
-        )
-    low, high = max(pa.min(), pt.min()), min(pa.max(), pt.max())
-    if low >= high:
-        raise ValueError(
-            f"PSNR ranges do not overlap ({pa.min():.2f}-{pa.max():.2f} vs {pt.min():.2f}-{pt.max():.2f} dB)"
-        )
+    (ra, pa), (rt, pt), low, high = _fronts(rates_anchor, psnrs_anchor, rates_test, psnrs_test, PCHIP_MIN_POINTS)
     # Pareto fronts rise in rate and PSNR together, so PSNR is strictly increasing: a valid abscissa
     mean_a = pchip_integral(pa, np.log(ra), low, high) / (high - low)
     mean_t = pchip_integral(pt, np.log(rt), low, high) / (high - low)

@@ -16,7 +16,6 @@ import argparse
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -56,9 +55,7 @@ def main() -> None:
         tmp = Path(tmp)
         for tag, count in (("copied", args.images), ("cut", args.images - 1)):
             files = pack_pair(tmp, np.resize(test, (count, *test.shape[1:])), tag)
-            start = time.perf_counter()
             wall, peak, _ = timed(AEC + ["cat", *map(str, files), "-o", str(tmp / f"{tag}.aec"), "-q"])
-            assert time.perf_counter() - start >= wall
             results[tag] = {"images": 2 * (count + 1), "seconds": wall, "peak_rss_mb": peak}
             print(f"{tag}: {2 * (count + 1):,} images joined in {wall:.2f} s, peak {peak:.0f} MB")
             for f in files:
