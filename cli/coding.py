@@ -14,6 +14,7 @@ import typer
 import aec
 from aec.fileinfo import member_chunks
 from aec.fileio import atomic_output
+from aec.guarantee import DEFAULT_FLOORS, rescue_warning
 from aec.prepare import Invert
 from aec.record import NO_LABEL, flag_words
 from aec.sheet import contact_sheet, pick
@@ -81,11 +82,42 @@ def pack(
             "the same paths. The file is the same. Needs pip install 'aec-codec[cluster]'.",
         ),
     ] = None,
+    min_psnr: Annotated[
+        Optional[float],
+        typer.Option(
+            "--min-psnr",
+            metavar="DB",
+            min=0,
+            help="Quality floor: an image that would come back below DB dB PSNR is rescued (coded with a "
+            "residual that meets it). 0: no floor. Default: the level's floor "
+            f"({', '.join(f'-Q {q}: {f:g}' for q, f in DEFAULT_FLOORS.items())}).",
+            show_default=False,
+        ),
+    ] = None,
+    max_error: Annotated[
+        Optional[int],
+        typer.Option(
+            "--max-error",
+            metavar="N",
+            min=0,
+            max=255,
+            help="Near-lossless: every pixel comes back within N of its input (a residual after the latents). "
+            "Uses level 1 unless -Q or --model is given.",
+            show_default=False,
+        ),
+    ] = None,
+    lossless: Annotated[
+        bool, typer.Option("--lossless", help="Every pixel back exactly (--max-error 0), whatever the image shows.")
+    ] = False,
     force: Force = False,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
     """Pack image files and folders into one .aec file."""
+    if lossless:
+        if max_error not in (None, 0):
+            raise aec.InputError(f"--lossless and --max-error {max_error} disagree: give one")
+        max_error = 0
     no_empty_path(output)
     if output == "-":
         if sys.stdout.isatty():
@@ -107,11 +139,16 @@ def pack(
             on_start=on_start,
             effort=effort,
             cluster=cluster,
+            min_psnr=min_psnr,
+            max_error=max_error,
         )
     if output == "-":
         sys.stdout.buffer.flush()
     for path, reason in result.skipped:
         print_error(f"skipped {path}: {reason}")  # always shown: nothing is skipped silently
+    warning = rescue_warning(result.rescued, result.images, result.min_psnr)
+    if warning:
+        print_error(warning)
     if not quiet:
         raw = result.raw_bytes
         line = (
@@ -124,12 +161,15 @@ def pack(
             (result.converted, "converted to grayscale"),
             (result.inverted, "inverted"),
             (result.resized, "resized"),
+            (result.rescued, f"rescued to the {result.min_psnr:g} dB floor ({result.residual_bytes:,} bytes)"),
             (len(result.skipped), "invalid skipped"),
             (len(result.hidden_skipped), "hidden skipped"),
             (len(result.linked_folders_skipped), "linked folders not walked"),
         ):
             if count:
                 line += f"; {count} {what}"
+        if result.max_error is not None:
+            line += "; lossless" if result.max_error == 0 else f"; every pixel within {result.max_error}"
         print(line, file=sys.stderr)
 
 
@@ -226,12 +266,19 @@ def info(
         f"  header:     {share(facts['header_bytes'])}\n"
         f"  names:      {share(facts['names_bytes'])}\n"
         f"  payload:    {share(facts['payload_bytes'])} in {facts['chunks']} chunks, "
-        f"of which coded latents {facts['latent_bytes']:,} bytes"
+        f"of which coded latents {facts['latent_bytes'] - facts['residual_bytes']:,} bytes"
+        + (f", residuals {facts['residual_bytes']:,} bytes" if facts["residual_bytes"] else "")
     )
     changed = [
-        f"{facts[f'images_{what}']} {what}" for what in ("converted", "inverted", "resized") if facts[f"images_{what}"]
+        f"{facts[f'images_{what}']} {what}"
+        for what in ("converted", "inverted", "resized", "rescued")
+        if facts[f"images_{what}"]
     ]
     print(f"labels:       {'yes' if facts['labels'] else 'no'}\nchanged:      {', '.join(changed) or 'none'}")
+    if facts["images_with_residual"]:
+        errors = facts["max_errors"]
+        bound = "lossless" if errors == [0] else f"every pixel within {', '.join(map(str, errors))} of its input"
+        print(f"residual:     {facts['images_with_residual']} images ({bound})")
 
 
 @command("list")

@@ -21,6 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from .arrays import read_array_file
 from .errors import AecError, InputError
+from .guarantee import Guarantee
 from .modelfile import Model
 from .pack_inputs import (
     ARRAY_SLICE,
@@ -53,18 +54,20 @@ def connect(address: str) -> Any:
         raise AecError(f"{address}: cannot reach the Dask scheduler ({err})") from None
 
 
-def _array_slice(path: str, shape: tuple[int, int], first: int, count: int, invert: str, model: Model, effort: int):
-    """A worker's task: (flags, latents, pixel CRCs) of images first..first+count of an array file."""
+def _array_slice(
+    path: str, shape: tuple[int, int], first: int, count: int, invert: str, model: Model, effort: int, guarantee
+):
+    """A worker's task: (flags, Encoded) of images first..first+count of an array file."""
     with threadpool_limits(1):  # Dask runs a task per worker thread already: one BLAS thread each
         images, _ = read_array_file(Path(path), shape)
         pixels, flags = invert_batch(np.asarray(images[first : first + count]), invert)
-        return flags, *encode_pixels(model, pixels, effort)
+        return flags, encode_pixels(model, pixels, effort, guarantee)
 
 
-def _image_files(paths: list[str], invert: str, resize: bool, model: Model, effort: int):
+def _image_files(paths: list[str], invert: str, resize: bool, model: Model, effort: int, guarantee):
     """A worker's task: pack_inputs.read_batch on one BLAS thread."""
     with threadpool_limits(1):
-        return read_batch(paths, invert, resize, model, effort)
+        return read_batch(paths, invert, resize, model, effort, guarantee)
 
 
 def cluster_batches(
@@ -79,6 +82,7 @@ def cluster_batches(
     skipped: list[tuple[Path, str]],
     progress: Progress,
     effort: int = 0,
+    guarantee: Guarantee = Guarantee(),
 ) -> Iterator[Batch]:
     """pack_inputs.encoded_batches, with the reading and encoding done by the cluster's workers."""
     refusals = Refusals(skip_invalid, skipped)
@@ -107,11 +111,20 @@ def cluster_batches(
     def submit(task: tuple):
         if task[0] == "files":
             return client.submit(
-                _image_files, files[task[1] : task[2]], invert, resize, shared_model, effort, pure=False
+                _image_files, files[task[1] : task[2]], invert, resize, shared_model, effort, guarantee, pure=False
             )
         _, start, first, count, *_ = task
         return client.submit(
-            _array_slice, files[start], model.image_shape, first, count, invert, shared_model, effort, pure=False
+            _array_slice,
+            files[start],
+            model.image_shape,
+            first,
+            count,
+            invert,
+            shared_model,
+            effort,
+            guarantee,
+            pure=False,
         )
 
     for task, future in in_order(tasks(), submit, ahead):
@@ -123,16 +136,18 @@ def cluster_batches(
             progress(end - start)
         else:
             _, start, first, count, total, labels, size = task
-            flags, latents, crcs = future.result()
+            flags, encoded = future.result()
             if not refusals.problems:
                 yield Batch(
                     array_names(names[start], total, alone, first, count),
-                    latents,
-                    flags,
+                    encoded.latents,
+                    flags | encoded.flags,
                     [None] * count,
                     None if labels is None else labels[first : first + count],
                     input_bytes=size if first == 0 else 0,
-                    pixel_crcs=crcs,
+                    pixel_crcs=encoded.pixel_crcs,
+                    max_errors=encoded.max_errors,
+                    originals=encoded.originals,
                 )
             progress(count / total)
     refusals.raise_any(len(files))

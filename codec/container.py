@@ -27,6 +27,11 @@ from .names import NAMES_CODEC as NAMES_LZMA_FRONT
 MAGIC = b"\x89AEC\r\n\x1a\n"  # PNG-style: high bit, CR-LF, ^Z and LF catch text-mode damage
 VERSION_MAJOR = 1
 VERSION_MINOR = 1  # 1.1 appends the decoded pixels' checksums to the header; files without them stay 1.0
+# 2.0: per-image flags 8 (residual) and 16 (rescued) and the residual after the latents; written only for
+# files that have such images, so that every other file stays readable by 1.x readers.
+VERSION_RESIDUAL = 2
+READABLE_MAJORS = (VERSION_MAJOR, VERSION_RESIDUAL)
+MAX_RESIDUAL_BYTES_PER_PIXEL = 2  # generous: an adaptive coder spends about 1 byte on a pixel of noise
 _PREFIX = struct.Struct("<BBH")  # major, minor, header body length
 _BODY = struct.Struct("<32sHHHBBIIIIBIII")
 _CHUNK = struct.Struct("<IIII")  # images, flags length, latents length, CRC-32
@@ -57,6 +62,7 @@ class Header:
     names_crc: int
     # Each chunk's pixel checksum (chunk_pixel_crc), or None.
     pixel_crcs: tuple[int, ...] | None = None
+    major: int = VERSION_MAJOR  # VERSION_RESIDUAL when some image has a residual or was rescued
 
     def pack(self) -> bytes:
         body = _BODY.pack(
@@ -78,8 +84,8 @@ class Header:
         minor = 0
         if self.pixel_crcs is not None:
             body += struct.pack(f"<B{len(self.pixel_crcs)}I", PIXEL_CRC32, *self.pixel_crcs)
-            minor = 1
-        prefix = _PREFIX.pack(VERSION_MAJOR, minor, len(body))
+            minor = 1 if self.major == VERSION_MAJOR else 0  # 2.0 has the extension from the start
+        prefix = _PREFIX.pack(self.major, minor, len(body))
         return MAGIC + prefix + body + struct.pack("<I", zlib.crc32(prefix + body))
 
     def validate(self, where: str) -> None:
@@ -137,6 +143,7 @@ class Writer:
         self._spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
         self.chunk_count = 0
         self._pixel_crcs: list[int | None] = []
+        self.major = VERSION_MAJOR
 
     def __enter__(self) -> "Writer":
         return self
@@ -144,9 +151,13 @@ class Writer:
     def __exit__(self, *exc) -> None:
         self._spool.close()
 
-    def add_chunk(self, images: int, info: bytes, latents: bytes, pixel_crc: int | None = None) -> None:
+    def add_chunk(
+        self, images: int, info: bytes, latents: bytes, pixel_crc: int | None = None, format_2: bool = False
+    ) -> None:
         """Append a chunk; pixel_crc, the CRC-32 of its decoded pixels, goes into the header (1.1)
-        when every chunk has one."""
+        when every chunk has one. format_2: the chunk has residual or rescued images."""
+        if format_2:
+            self.major = VERSION_RESIDUAL
         self._spool.write(chunk_record(images, info, latents))
         self.chunk_count += 1
         self._pixel_crcs.append(pixel_crc)
@@ -156,6 +167,7 @@ class Writer:
         crcs = self._pixel_crcs
         if crcs and None not in crcs and len(crcs) <= MAX_PIXEL_CRCS:
             header = dataclasses.replace(header, pixel_crcs=tuple(crcs))
+        header = dataclasses.replace(header, major=self.major)
         head = header.pack()
         out.write(head)
         out.write(names_blob)
@@ -206,9 +218,10 @@ class Reader:
             raise ContainerError(f"{where}: not an .aec file (bad signature)")
         prefix = self._read(_PREFIX.size, "header")
         major, minor, body_length = _PREFIX.unpack(prefix)
-        if major != VERSION_MAJOR:
+        if major not in READABLE_MAJORS:
             raise ContainerError(
-                f"{where}: format version {major}.{minor} is not supported (this aec reads {VERSION_MAJOR}.x); upgrade aec"
+                f"{where}: format version {major}.{minor} is not supported "
+                f"(this aec reads {VERSION_MAJOR}.x and {VERSION_RESIDUAL}.x); upgrade aec"
             )
         if body_length < _BODY.size:
             raise ContainerError(f"{where}: header: length {body_length} too short")
@@ -217,10 +230,10 @@ class Reader:
         if zlib.crc32(prefix + body) != crc:
             raise ContainerError(f"{where}: header: CRC-32 mismatch (damaged)")
         # A newer minor version may append fields; this reader ignores those it does not know.
-        header = Header(*_BODY.unpack_from(body))
+        header = Header(*_BODY.unpack_from(body), major=major)
         header.validate(where)
         self.version = f"{major}.{minor}"
-        if minor >= 1 and len(body) > _BODY.size and body[_BODY.size] == PIXEL_CRC32:
+        if (minor >= 1 or major >= VERSION_RESIDUAL) and len(body) > _BODY.size and body[_BODY.size] == PIXEL_CRC32:
             end = _BODY.size + 1 + 4 * header.chunk_count
             if len(body) < end:
                 raise ContainerError(f"{where}: header: pixel checksums for {header.chunk_count} chunks do not fit")
@@ -298,7 +311,10 @@ class Reader:
         images, flags_length, length, crc = _CHUNK.unpack(head)
         if images != expected:
             raise ContainerError(f"{self.where}: {what}: holds {images} images, expected {expected} (damaged)")
-        if flags_length > images * 25 + 64 or length > images * h.latents * MAX_SYMBOL_BYTES + 64:
+        per_image = h.latents * MAX_SYMBOL_BYTES
+        if h.major >= VERSION_RESIDUAL:
+            per_image += h.height * h.width * MAX_RESIDUAL_BYTES_PER_PIXEL
+        if flags_length > images * 26 + 64 or length > images * per_image + 64:
             raise ContainerError(f"{self.where}: {what}: implausible length (damaged)")
         if min_latent_bytes and length < images * min_latent_bytes - 16:
             raise ContainerError(f"{self.where}: {what}: {length} bytes cannot hold {images} images (damaged)")

@@ -91,33 +91,42 @@ class Dataset:
         self._list()
         return self._labels
 
-    def _chunk(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """(int32 latents, flags) of chunk `index`, from the cache or read, verified and entropy-decoded."""
+    def _chunk(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(int32 latents, flags, and for a chunk with residuals all its pixels) of chunk `index`, from the
+        cache or read, verified and entropy-decoded."""
         cached = self._cache.get(index)
         if cached is not None:
             self._cache.move_to_end(index)
             return cached
         reader = self._opened.reader
         count, info, latents = reader.chunk_at(index, int(self._offsets[index]), self._opened.coder.min_bytes_per_image)
-        q, flags, _, _ = chunk_latents(self._opened, index, count, info, latents)
-        if not self._checked:
-            checked_pixels(self._opened, index, q)
+        coded, flags, _, _ = chunk_latents(self._opened, index, count, info, latents)
+        pixels = None
+        if not self._checked or coded.max_errors is not None:
+            # A residual is one stream for the chunk's residual images: decoded whole, then cached.
+            pixels = checked_pixels(self._opened, index, coded)
             self._checked = True
-        self._cache[index] = q, flags
+        entry = coded.latents, flags, pixels if coded.max_errors is not None else None
+        self._cache[index] = entry
         if len(self._cache) > self._cache_chunks:
             self._cache.popitem(last=False)
-        return q, flags
+        return entry
 
     def _gather(self, indices: np.ndarray) -> np.ndarray:
         chunks = indices // self._chunk_size
         q_all = np.empty((len(indices), self.model.latents), np.int32)
         f_all = np.empty(len(indices), np.uint8)
+        known = []  # (positions, pixels) from chunks decoded whole
         for chunk in np.unique(chunks):
             where = np.flatnonzero(chunks == chunk)
-            q, f = self._chunk(int(chunk))
+            q, f, whole = self._chunk(int(chunk))
             local = indices[where] - chunk * self._chunk_size
             q_all[where], f_all[where] = q[local], f[local]
+            if whole is not None:
+                known.append((where, whole[local]))
         pixels = runtime.decode_latents(self.model, q_all)
+        for where, whole in known:
+            pixels[where] = whole
         inverted = (f_all & FLAG_INVERTED).astype(bool)
         return np.where(inverted[:, None, None], 255 - pixels, pixels).astype(np.uint8)
 

@@ -13,14 +13,15 @@ from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 
-from . import runtime
+from . import residual, runtime
 from .container import FILE_HAS_LABELS, Reader, chunk_pixel_crc, image_crcs, open_container
 from .entropy import CODER_ID, LatentCoder
 from .errors import ContainerError
+from .guarantee import NO_RESIDUAL
 from .modelfile import Model
 from .models import model_for_fingerprint
 from .names import decode_table, iter_names
-from .record import FLAG_RESIZED, Geometry, decode_image_info
+from .record import FLAG_RESIDUAL, FLAG_RESIZED, Geometry, decode_record
 
 
 @dataclass
@@ -76,27 +77,57 @@ def selected_chunks(
         yield index, count, None if info is None else decode_chunk(opened, index, count, info, latents)
 
 
+@dataclass
+class Coded:
+    """A chunk's entropy-decoded latents, and what its residual needs: the live range decoder (positioned
+    after the latents) and each image's max error (NO_RESIDUAL where it has none)."""
+
+    latents: np.ndarray  # int32 [count, latents]
+    decoder: object
+    max_errors: np.ndarray | None  # int16 [count], None when no image has a residual
+
+    def __len__(self) -> int:
+        return len(self.latents)
+
+
 def chunk_latents(opened: Opened, index: int, count: int, info: bytes, latents: bytes):
-    """One verified chunk's bytes to (int32 latents, flags, geometry, labels): everything but the pixels."""
+    """One verified chunk's bytes to (Coded, flags, geometry, labels): everything but the pixels."""
     reader, model = opened.reader, opened.model
     try:
-        flags, rows, labels = decode_image_info(info, count, bool(reader.header.flags & FILE_HAS_LABELS))
-        q = opened.coder.decode(latents, count)
+        record = decode_record(info, count, bool(reader.header.flags & FILE_HAS_LABELS))
+        flags, rows, labels = record.flags, record.geometry, record.labels
+        q, decoder = opened.coder.decode_stream(latents, count)
     except ContainerError as err:
         raise ContainerError(f"{reader.where}: chunk {index + 1}: {err}") from None
+    max_errors = None
+    if len(record.max_errors):
+        max_errors = np.full(count, NO_RESIDUAL, np.int16)
+        max_errors[flags & FLAG_RESIDUAL != 0] = record.max_errors
     geometry: list[Geometry | None] = [None] * count
     for row, i in zip(rows, np.flatnonzero(flags & FLAG_RESIZED)):
         g = Geometry.from_array(row)
         if not g.valid_for(model.image_shape):
             raise ContainerError(f"{reader.where}: chunk {index + 1}: image {i + 1} has an impossible geometry")
         geometry[i] = g
-    return q, flags, geometry, labels
+    return Coded(q, decoder, max_errors), flags, geometry, labels
 
 
-def checked_pixels(opened: Opened, index: int, q: np.ndarray) -> np.ndarray:
-    """The pixels of chunk `index` (all its latents `q`), checked against the checksum pack recorded."""
+def checked_pixels(opened: Opened, index: int, coded: Coded) -> np.ndarray:
+    """The pixels of chunk `index`, checked against the checksum pack recorded."""
     reader, model = opened.reader, opened.model
-    pixels = runtime.decode_latents(model, q)
+    pixels = runtime.decode_latents(model, coded.latents)
+    if coded.max_errors is not None:
+        if model.exact is None:
+            raise ContainerError(
+                f"{reader.where}: chunk {index + 1}: a residual with a model that has no exact decoder"
+            )
+        with_residual = np.flatnonzero(coded.max_errors >= 0)
+        try:
+            pixels[with_residual] = residual.decode(
+                coded.decoder, opened.coder.categorical, pixels[with_residual], coded.max_errors[with_residual]
+            )
+        except (ValueError, RuntimeError, OverflowError) as err:
+            raise ContainerError(f"{reader.where}: chunk {index + 1}: residual cannot be decoded ({err})") from None
     expected = reader.header.pixel_crcs
     if expected is not None and chunk_pixel_crc(image_crcs(pixels)) != expected[index]:
         raise ContainerError(
@@ -109,8 +140,8 @@ def checked_pixels(opened: Opened, index: int, q: np.ndarray) -> np.ndarray:
 
 def decode_chunk(opened: Opened, index: int, count: int, info: bytes, latents: bytes) -> Chunk:
     """One verified chunk's bytes to (pixels, flags, geometry, labels), the pixels checked."""
-    q, flags, geometry, labels = chunk_latents(opened, index, count, info, latents)
-    return checked_pixels(opened, index, q), flags, geometry, labels
+    coded, flags, geometry, labels = chunk_latents(opened, index, count, info, latents)
+    return checked_pixels(opened, index, coded), flags, geometry, labels
 
 
 def decode(data: bytes | str | os.PathLike, model: str | os.PathLike | Model | None = None) -> np.ndarray:

@@ -14,6 +14,8 @@ same quantized tables.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from .errors import ContainerError
@@ -45,6 +47,7 @@ class LatentCoder:
             constriction.stream.model.Categorical(row.astype(np.float64), perfect=False) for row in model.table_counts
         ]
         self.half_word = constriction.stream.model.Uniform(1 << 16)
+        self.categorical = constriction.stream.model.Categorical(perfect=False)  # rows given per symbol
         counts = model.table_counts.astype(np.float64)
         fewest_bits = -np.log2(counts.max(axis=1) / counts.sum(axis=1)).sum()
         # The fewest bytes any image can cost (all latents at their likeliest
@@ -53,6 +56,13 @@ class LatentCoder:
 
     def encode(self, latents: np.ndarray) -> bytes:
         """int32 [N, latents] -> bytes (a whole number of 32-bit words)."""
+        return self.encode_with(latents)[0]
+
+    def encode_with(self, latents: np.ndarray, then: Callable | None = None) -> tuple[bytes, int]:
+        """int32 [N, latents] -> (bytes, a whole number of 32-bit words; the bits `then` added).
+
+        `then(encoder, categorical)`, if given, codes more symbols (the residual) into the same
+        stream after the latents: one stream per chunk, one flush."""
         symbols = latents.astype(np.int64) - self.low
         outside = (symbols < 0) | (symbols >= self.escape)
         symbols[outside] = self.escape
@@ -64,10 +74,19 @@ class LatentCoder:
         if escaped.size:
             halves = np.stack([escaped >> 16, escaped & 0xFFFF], axis=1).reshape(-1).astype(np.int32)
             encoder.encode(halves, self.half_word)
-        return encoder.get_compressed().astype("<u4").tobytes()
+        added = 0
+        if then is not None:
+            before = encoder.num_bits()
+            then(encoder, self.categorical)
+            added = encoder.num_bits() - before
+        return encoder.get_compressed().astype("<u4").tobytes(), added
 
     def decode(self, data: bytes, count: int) -> np.ndarray:
         """bytes -> int32 [count, latents]; raises ContainerError if the data cannot be decoded."""
+        return self.decode_stream(data, count)[0]
+
+    def decode_stream(self, data: bytes, count: int) -> tuple[np.ndarray, object]:
+        """(int32 [count, latents], the range decoder positioned after them, for a residual)."""
         if len(data) % 4:
             raise ContainerError("latent stream length is not a whole number of 32-bit words")
         words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
@@ -88,4 +107,4 @@ class LatentCoder:
             raise ContainerError(f"latent stream cannot be decoded ({err})") from None
         if np.any(latents > 2**31 - 1) or np.any(latents < -(2**31)):
             raise ContainerError("latent stream decodes to out-of-range values")
-        return np.ascontiguousarray(latents, dtype=np.int32)
+        return np.ascontiguousarray(latents, dtype=np.int32), decoder

@@ -12,7 +12,25 @@ from .container import CHUNK_HEAD_SIZE, FILE_HAS_LABELS, open_container
 from .entropy import CODER_ID
 from .models import shipped_min_bytes_per_image, shipped_name
 from .names import iter_names
-from .record import FLAG_CONVERTED, FLAG_INVERTED, FLAG_RESIZED, NO_LABEL, decode_image_info, flag_words
+from .record import (
+    FLAG_CONVERTED,
+    FLAG_INVERTED,
+    FLAG_RESCUED,
+    FLAG_RESIDUAL,
+    FLAG_RESIZED,
+    NO_LABEL,
+    decode_image_info,
+    decode_record,
+    flag_words,
+)
+
+COUNTED = (
+    ("converted", FLAG_CONVERTED),
+    ("inverted", FLAG_INVERTED),
+    ("resized", FLAG_RESIZED),
+    ("rescued", FLAG_RESCUED),
+    ("residual", FLAG_RESIDUAL),
+)
 
 
 def info(source: str | os.PathLike | BinaryIO | bytes) -> dict:
@@ -26,15 +44,18 @@ def info(source: str | os.PathLike | BinaryIO | bytes) -> dict:
         for i, name in enumerate(iter_names(reader.names_blob, h.names_raw_length, h.image_count)):
             if i < 5:
                 first_names.append(name)
-        latent_bytes = chunk_overhead = 0
-        counts = {"converted": 0, "inverted": 0, "resized": 0}
+        latent_bytes = chunk_overhead = residual_bytes = 0
+        counts = {"converted": 0, "inverted": 0, "resized": 0, "rescued": 0, "residual": 0}
+        max_errors: set[int] = set()
         labelled = bool(h.flags & FILE_HAS_LABELS)
         for count, image_info, latents in reader.chunks():
             latent_bytes += len(latents)
             chunk_overhead += CHUNK_HEAD_SIZE + len(image_info)
-            flags, _, _ = decode_image_info(image_info, count, labelled)
-            for key, bit in (("converted", FLAG_CONVERTED), ("inverted", FLAG_INVERTED), ("resized", FLAG_RESIZED)):
-                counts[key] += int(np.count_nonzero(flags & bit))
+            record = decode_record(image_info, count, labelled)
+            for key, bit in COUNTED:
+                counts[key] += int(np.count_nonzero(record.flags & bit))
+            residual_bytes += record.residual_bytes
+            max_errors.update(np.unique(record.max_errors).tolist())
         total = reader.size
     head = reader.names_offset
     return {
@@ -59,6 +80,10 @@ def info(source: str | os.PathLike | BinaryIO | bytes) -> dict:
         "images_converted": counts["converted"],
         "images_inverted": counts["inverted"],
         "images_resized": counts["resized"],
+        "images_rescued": counts["rescued"],
+        "images_with_residual": counts["residual"],
+        "residual_bytes": residual_bytes,
+        "max_errors": sorted(max_errors),
         "labels": labelled,
         "first_names": first_names,
     }

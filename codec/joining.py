@@ -21,15 +21,15 @@ from typing import BinaryIO, Iterator
 import numpy as np
 
 from . import runtime
-from .container import FILE_HAS_LABELS, Header, Reader, Writer, image_crcs, open_container
-from .decoding import Opened, chunk_latents, open_for_decoding
+from .container import FILE_HAS_LABELS, VERSION_RESIDUAL, Header, Reader, Writer, image_crcs, open_container
+from .decoding import Opened, checked_pixels, chunk_latents, open_for_decoding
 from .errors import InputError
 from .fileio import atomic_output
 from .modelfile import Model
 from .names import NAMES_CODEC, TableWriter, has_duplicates, iter_names, name_hashes
 from .pack_inputs import Batch
 from .packing import write_container
-from .record import NO_LABEL, decode_image_info, encode_image_info
+from .record import NO_LABEL, decode_record, encode_image_info
 
 
 @dataclass
@@ -79,8 +79,9 @@ def _with_labels(info: bytes, count: int, labelled: bool) -> bytes:
     """A chunk's per-image record as a file with labels needs it (NO_LABEL where the source had none)."""
     if labelled:
         return info
-    flags, geometry, _ = decode_image_info(info, count, False)
-    return encode_image_info(flags, geometry, np.full(count, NO_LABEL, np.int32))
+    record = decode_record(info, count, False)
+    labels = np.full(count, NO_LABEL, np.int32)
+    return encode_image_info(record.flags, record.geometry, labels, record.max_errors, record.residual_bytes)
 
 
 def _copied(readers: list[Reader], out: BinaryIO, labelled: bool) -> int:
@@ -100,7 +101,8 @@ def _copied(readers: list[Reader], out: BinaryIO, labelled: bool) -> int:
             own_labels = bool(reader.header.flags & FILE_HAS_LABELS)
             for index, (count, info, latents) in enumerate(reader.chunks()):
                 crc = reader.header.pixel_crcs[index] if has_crcs else None
-                writer.add_chunk(count, _with_labels(info, count, own_labels) if labelled else info, latents, crc)
+                info = _with_labels(info, count, own_labels) if labelled else info
+                writer.add_chunk(count, info, latents, crc, format_2=reader.header.major >= VERSION_RESIDUAL)
                 if crc is not None:
                     crcs.append(crc)
         blob, raw_length = table.finish()
@@ -121,8 +123,14 @@ def _batches(opened: list[Opened]) -> Iterator[Batch]:
         reader = source.reader
         names = source.stored_names()
         for index, (count, info, latents) in enumerate(reader.chunks(source.coder.min_bytes_per_image)):
-            q, flags, geometry, labels = chunk_latents(source, index, count, info, latents)
-            yield Batch([next(names) for _ in range(count)], q, flags, geometry, labels)
+            coded, flags, geometry, labels = chunk_latents(source, index, count, info, latents)
+            batch = Batch([next(names) for _ in range(count)], coded.latents, flags, geometry, labels)
+            if coded.max_errors is not None:
+                # The residuals are coded per chunk: they are decoded, and coded again in their new chunks.
+                pixels = checked_pixels(source, index, coded)
+                batch.pixel_crcs = image_crcs(pixels)
+                batch.max_errors, batch.originals = coded.max_errors, pixels[coded.max_errors >= 0]
+            yield batch
 
 
 def cat(sources: list[str | os.PathLike], output: str | os.PathLike, force: bool = False) -> CatResult:
@@ -153,6 +161,6 @@ def cat(sources: list[str | os.PathLike], output: str | os.PathLike, force: bool
 
 def _decoded_for_writing(model: Model, batch: Batch) -> Batch:
     """The batch with the pixel CRCs the writer records for exact-decoder models (the images decoded again)."""
-    if model.exact is not None:
+    if model.exact is not None and batch.pixel_crcs is None:
         batch.pixel_crcs = image_crcs(runtime.decode_latents(model, batch.latents))
     return batch

@@ -34,6 +34,14 @@ def psnr(mse_value: float) -> float:
     return 10 * math.log10(1 / mse_value) if mse_value > 0 else float("inf")
 
 
+def image_psnrs(original: np.ndarray, decoded: np.ndarray) -> np.ndarray:
+    """Each image's PSNR in dB (uint8 [n, H, W] pairs), float64 [n]; inf where an image is exact."""
+    diff = original.astype(np.int32) - decoded.astype(np.int32)
+    squared = np.einsum("nhw,nhw->n", diff, diff).astype(np.float64) / (255.0**2 * diff[0].size if len(diff) else 1)
+    with np.errstate(divide="ignore"):
+        return np.where(squared > 0, -10 * np.log10(np.where(squared > 0, squared, 1)), np.inf)
+
+
 # --- BD-rate, VCEG-M33 (cubic polynomial) --------------------------------------
 
 MIN_POINTS = 4  # a cubic fit needs at least four points

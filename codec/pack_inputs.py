@@ -19,6 +19,7 @@ from . import runtime, workers
 from .arrays import read_array_file
 from .container import image_crcs
 from .errors import InputError, list_problems
+from .guarantee import Guarantee, guard
 from .images import read_gray_sized
 from .modelfile import Model
 from .names import output_name, pack_problem
@@ -43,33 +44,69 @@ class Batch:
     labels: np.ndarray | None = None  # int32 [n]
     input_bytes: int = 0  # size of the input files behind this batch
     pixel_crcs: np.ndarray | None = None  # uint32 [n]: CRC-32 of each decoded image (exact decoders)
+    max_errors: np.ndarray | None = None  # int16 [n]: each image's residual bound, NO_RESIDUAL for none
+    originals: np.ndarray | None = None  # uint8 [images with a residual, H, W]: what their residual codes
 
     def __len__(self) -> int:
         return len(self.names)
 
     def split(self, k: int) -> tuple["Batch", "Batch"]:
         """The first k images and the rest (input bytes stay with the first part)."""
-        labels = (None, None) if self.labels is None else (self.labels[:k], self.labels[k:])
-        crcs = (None, None) if self.pixel_crcs is None else (self.pixel_crcs[:k], self.pixel_crcs[k:])
+
+        def cut(a):
+            return (None, None) if a is None else (a[:k], a[k:])
+
+        originals = (None, None)
+        if self.max_errors is not None:
+            m = int(np.count_nonzero(self.max_errors[:k] >= 0))
+            originals = (self.originals[:m], self.originals[m:])
+        parts = [
+            cut(a)
+            for a in (
+                self.names,
+                self.latents,
+                self.flags,
+                self.geometry,
+                self.labels,
+                self.pixel_crcs,
+                self.max_errors,
+            )
+        ]
+        names, latents, flags, geometry, labels, crcs, errors = parts
         return (
-            Batch(
-                self.names[:k],
-                self.latents[:k],
-                self.flags[:k],
-                self.geometry[:k],
-                labels[0],
-                self.input_bytes,
-                crcs[0],
-            ),
-            Batch(self.names[k:], self.latents[k:], self.flags[k:], self.geometry[k:], labels[1], 0, crcs[1]),
-        )
+            Batch(names[0], latents[0], flags[0], geometry[0], labels[0], self.input_bytes, crcs[0], errors[0],
+                  originals[0]),
+            Batch(names[1], latents[1], flags[1], geometry[1], labels[1], 0, crcs[1], errors[1], originals[1]),
+        )  # fmt: skip
 
 
-def encode_pixels(model: Model, pixels: np.ndarray, effort: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """(int32 latents, and for a model with an exact decoder the CRC-32 of each image's decoded pixels)
-    of prepared pixels: what the container records, computed wherever the encoder runs."""
+@dataclass
+class Encoded:
+    """Prepared pixels through the encoder, under the guarantee: what the container records."""
+
+    latents: np.ndarray  # int32 [n, latents]
+    pixel_crcs: np.ndarray | None  # uint32 [n] for a model with an exact decoder: each image's unpacked pixels
+    flags: np.ndarray  # uint8 [n]: FLAG_RESIDUAL, FLAG_RESCUED
+    max_errors: np.ndarray | None  # int16 [n], None when no image has a residual
+    originals: np.ndarray | None  # uint8 [images with a residual, H, W]
+
+
+def encode_pixels(model: Model, pixels: np.ndarray, effort: int, guarantee: Guarantee = Guarantee()) -> Encoded:
+    """Prepared pixels to what the container records, computed wherever the encoder runs."""
     latents = search_latents(model, pixels, effort)
-    return latents, image_crcs(runtime.decode_latents(model, latents)) if model.exact else None
+    if not guarantee.active:
+        crcs = image_crcs(runtime.decode_latents(model, latents)) if model.exact else None
+        return Encoded(latents, crcs, np.zeros(len(pixels), np.uint8), None, None)
+    guarded = guard(model, pixels, latents, guarantee)
+    crcs = image_crcs(guarded.pixels) if model.exact else None
+    any_residual = bool(np.any(guarded.max_errors >= 0))
+    return Encoded(
+        guarded.latents,
+        crcs,
+        guarded.flags,
+        guarded.max_errors if any_residual else None,
+        guarded.originals if any_residual else None,
+    )
 
 
 def _read_one(path: str | Path, shape: tuple[int, int], invert: str, resize: bool):
@@ -90,11 +127,18 @@ def _read_one(path: str | Path, shape: tuple[int, int], invert: str, resize: boo
         return err if str(err).startswith(f"{path}: ") else InputError(f"{path}: {err}")
 
 
-def read_batch(paths: list[str], invert: str, resize: bool, model: Model | None = None, effort: int = 0):
+def read_batch(
+    paths: list[str],
+    invert: str,
+    resize: bool,
+    model: Model | None = None,
+    effort: int = 0,
+    guarantee: Guarantee = Guarantee(),
+):
     """Read, prepare and encode a batch of image files (one task for a worker process).
 
-    Returns (per file: (flags, geometry, size) or the InputError naming it; int32 latents of
-    the good files, in order). The encoder runs here, beside the reading, rather than after
+    Returns (per file: (flags, geometry, size) or the InputError naming it; the Encoded good
+    files, in order). The encoder runs here, beside the reading, rather than after
     it in the main process, and the latents are a sixth of the pixels to send back.
     """
     model = model or workers.reader_model()
@@ -108,19 +152,19 @@ def read_batch(paths: list[str], invert: str, resize: bool, model: Model | None 
             result = list(result[1:])
         results.append(result)
     if not pixels:
-        return results, (np.zeros((0, model.latents), np.int32), None)
+        return results, encode_pixels(model, np.zeros((0, *model.image_shape), np.uint8), effort)
     pixels = np.stack(pixels)
     if as_read:
         rows = np.array([p for _, p in as_read])
         pixels[rows], flags = invert_batch(pixels[rows], invert)
         for (r, _), flag in zip(as_read, flags.tolist()):
             results[r][0] |= flag
-    return results, encode_pixels(model, pixels, effort)
+    return results, encode_pixels(model, pixels, effort, guarantee)
 
 
-def _search_slice(pixels: np.ndarray, effort: int) -> tuple[np.ndarray, np.ndarray | None]:
+def _search_slice(pixels: np.ndarray, effort: int, guarantee: Guarantee) -> Encoded:
     """encode_pixels for a slice of an array file (a task for a reader process, with --effort)."""
-    return encode_pixels(workers.reader_model(), pixels, effort)
+    return encode_pixels(workers.reader_model(), pixels, effort, guarantee)
 
 
 def array_names(stored_name: str, count: int, alone: bool, first: int = 0, number: int | None = None) -> list[str]:
@@ -195,7 +239,7 @@ class Refusals:
 
 def files_batch(paths: list[str], names: list[str], read: tuple, refusals: Refusals) -> Batch | None:
     """The batch of a read_batch result `read` (refusing the files it could not read), or None if it has none."""
-    results, (latents, crcs) = read
+    results, encoded = read
     good = []
     for path, name, result in zip(paths, names, results):
         if isinstance(result, InputError):
@@ -206,11 +250,13 @@ def files_batch(paths: list[str], names: list[str], read: tuple, refusals: Refus
         return None
     return Batch(
         [g[0] for g in good],
-        latents,
-        np.array([g[1] for g in good], np.uint8),
+        encoded.latents,
+        np.array([g[1] for g in good], np.uint8) | encoded.flags,
         [g[2] for g in good],
         input_bytes=sum(g[3] for g in good),
-        pixel_crcs=crcs,
+        pixel_crcs=encoded.pixel_crcs,
+        max_errors=encoded.max_errors,
+        originals=encoded.originals,
     )
 
 
@@ -226,6 +272,7 @@ def encoded_batches(
     progress: Progress,
     worker_count: int | None,
     effort: int = 0,
+    guarantee: Guarantee = Guarantee(),
 ) -> Iterator[Batch]:
     """Read, prepare and encode every input, in order; arrays[i]: whether files[i] is an array file.
 
@@ -244,7 +291,7 @@ def encoded_batches(
         start, end = span
         if pool is None or arrays[start]:
             return None
-        return pool.submit(read_batch, files[start:end], invert, resize, None, effort)
+        return pool.submit(read_batch, files[start:end], invert, resize, None, effort, guarantee)
 
     def array_file_batches(start: int) -> Iterator[Batch]:
         path = Path(files[start])
@@ -266,22 +313,24 @@ def encoded_batches(
 
         def start_slice(first: int):
             pixels, flags = invert_batch(np.asarray(images[first : first + count]), invert)
-            searched = pool.submit(_search_slice, pixels, effort) if in_workers and not problems else None
+            searched = pool.submit(_search_slice, pixels, effort, guarantee) if in_workers and not problems else None
             return pixels, flags, searched
 
         for first, (pixels, flags, searched) in workers.in_order(
             range(0, len(images), count), start_slice, ahead if in_workers else 1
         ):
             if not problems:
-                latents, crcs = searched.result() if searched else encode_pixels(model, pixels, effort)
+                encoded = searched.result() if searched else encode_pixels(model, pixels, effort, guarantee)
                 yield Batch(
                     array_names(names[start], len(images), alone, first, len(pixels)),
-                    latents,
-                    flags,
+                    encoded.latents,
+                    flags | encoded.flags,
                     [None] * len(pixels),
                     None if labels is None else labels[first : first + len(pixels)],
                     input_bytes=size if first == 0 else 0,
-                    pixel_crcs=crcs,
+                    pixel_crcs=encoded.pixel_crcs,
+                    max_errors=encoded.max_errors,
+                    originals=encoded.originals,
                 )
             # A share of this file per slice: a big array packed with --effort takes minutes.
             progress(len(pixels) / len(images))
@@ -294,7 +343,9 @@ def encoded_batches(
                 yield from array_file_batches(start)
                 continue
             read = (
-                future.result() if future is not None else read_batch(files[start:end], invert, resize, model, effort)
+                future.result()
+                if future is not None
+                else read_batch(files[start:end], invert, resize, model, effort, guarantee)
             )
             batch = files_batch(files[start:end], names[start:end], read, refusals)
             if batch is not None:

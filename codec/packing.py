@@ -17,6 +17,7 @@ from typing import BinaryIO, Callable, Iterable
 
 import numpy as np
 
+from . import residual, runtime
 from .arrays import has_labels as array_has_labels
 from .arrays import is_array_file
 from .cluster import cluster_batches, connect
@@ -24,13 +25,24 @@ from .container import FILE_HAS_LABELS, Header, Writer, chunk_pixel_crc
 from .entropy import CODER_ID, LatentCoder
 from .errors import InputError
 from .fileio import atomic_output
+from .guarantee import NO_RESIDUAL, RESIDUAL_LEVEL, guarantee_for
 from .inputs import collect_inputs
 from .modelfile import Model
 from .models import resolve_model
 from .names import NAMES_CODEC, TableWriter, has_duplicates, name_hashes, output_name, pack_problem
 from .pack_inputs import ARRAY_SLICE, Batch, Progress, check_array_prefixes, encode_pixels, encoded_batches
 from .prepare import INVERT_CHOICES, Invert
-from .record import FLAG_CONVERTED, FLAG_INVERTED, FLAG_RESIZED, GEOMETRY_FIELDS, NO_LABEL, encode_image_info
+from .record import (
+    FLAG_CONVERTED,
+    FLAG_INVERTED,
+    FLAG_RESCUED,
+    FLAG_RESIDUAL,
+    FLAG_RESIZED,
+    FORMAT_2_FLAGS,
+    GEOMETRY_FIELDS,
+    NO_LABEL,
+    encode_image_info,
+)
 from .search import EFFORTS, search_lambda
 
 CHUNK_SIZE = 4096  # images per chunk: the unit of streaming, integrity and random access
@@ -54,6 +66,11 @@ class PackResult:
     converted: int = 0
     inverted: int = 0
     resized: int = 0
+    rescued: int = 0  # images below the quality floor as first coded (searched again or given a residual)
+    residual_images: int = 0  # images coded with a residual (--max-error, --lossless, or rescued)
+    residual_bytes: int = 0  # what the residuals took
+    min_psnr: float = 0.0  # the floor pack held every image to (0: none)
+    max_error: int | None = None
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # invalid inputs left out (--skip-invalid)
     hidden_skipped: list[Path] = field(default_factory=list)
     linked_folders_skipped: list[Path] = field(default_factory=list)
@@ -70,7 +87,7 @@ class PackResult:
 
 def _take(queue: collections.deque, count: int, has_labels: bool):
     """Cut exactly `count` images (or what is left) off the front of a queue of batches:
-    (latents, flags, geometry rows, labels or None, pixel CRCs or None)."""
+    (latents, flags, geometry rows, labels or None, pixel CRCs or None, max errors, originals)."""
     parts, taken = [], 0
     while queue and taken < count:
         part, rest = queue[0].split(count - taken)
@@ -90,7 +107,13 @@ def _take(queue: collections.deque, count: int, has_labels: bool):
             [p.labels if p.labels is not None else np.full(len(p), NO_LABEL, np.int32) for p in parts]
         )
     crcs = None if any(p.pixel_crcs is None for p in parts) else np.concatenate([p.pixel_crcs for p in parts])
-    return latents, flags, geometry, labels, crcs
+    max_errors = np.concatenate(
+        [p.max_errors if p.max_errors is not None else np.full(len(p), NO_RESIDUAL, np.int16) for p in parts]
+    )
+    originals = [p.originals for p in parts if p.originals is not None and len(p.originals)]
+    shape = (0, *parts[0].originals.shape[1:]) if parts[0].originals is not None else (0, 0, 0)
+    originals = np.concatenate(originals) if originals else np.zeros(shape, np.uint8)
+    return latents, flags, geometry, labels, crcs, max_errors, originals
 
 
 def write_container(
@@ -99,19 +122,31 @@ def write_container(
     """Code batches chunk by chunk, then write the container (header, names, chunks) to `out`."""
     coder = LatentCoder(model)
     table = TableWriter()
-    latent_bytes = converted = inverted = resized = input_bytes = 0
+    latent_bytes = converted = inverted = resized = input_bytes = rescued = residual_images = residual_bytes = 0
     with Writer() as writer:
         queue: collections.deque = collections.deque()
         queued = 0
 
         def flush(count: int) -> None:
-            nonlocal latent_bytes, queued
-            latents, flags, geometry, labels, crcs = _take(queue, count, has_labels)
-            coded = coder.encode(latents)
+            nonlocal latent_bytes, queued, residual_bytes
+            latents, flags, geometry, labels, crcs, max_errors, originals = _take(queue, count, has_labels)
+            with_residual = np.flatnonzero(max_errors >= 0)
+            then = None
+            if len(with_residual):
+                # The residual's prediction is the exact decoder's picture: the same on every machine.
+                predictions = runtime.decode_latents(model, latents[with_residual])
+                bounds = max_errors[with_residual]
+
+                def then(encoder, categorical):
+                    residual.encode(encoder, categorical, originals, predictions, bounds)
+
+            coded, bits = coder.encode_with(latents, then)
+            info = encode_image_info(flags, geometry, labels, max_errors[with_residual], (bits + 7) // 8)
             # An exact decoder's pixels are the same everywhere: record them, so that unpack can prove it.
             pixel_crc = None if crcs is None else chunk_pixel_crc(crcs)
-            writer.add_chunk(len(latents), encode_image_info(flags, geometry, labels), coded, pixel_crc)
+            writer.add_chunk(len(latents), info, coded, pixel_crc, format_2=bool(np.any(flags & FORMAT_2_FLAGS)))
             latent_bytes += len(coded)
+            residual_bytes += (bits + 7) // 8
             queued -= len(latents)
 
         for batch in batches:
@@ -123,6 +158,8 @@ def write_container(
             converted += int(np.count_nonzero(batch.flags & FLAG_CONVERTED))
             inverted += int(np.count_nonzero(batch.flags & FLAG_INVERTED))
             resized += int(np.count_nonzero(batch.flags & FLAG_RESIZED))
+            rescued += int(np.count_nonzero(batch.flags & FLAG_RESCUED))
+            residual_images += int(np.count_nonzero(batch.flags & FLAG_RESIDUAL))
             queue.append(batch)
             queued += len(batch)
             while queued >= chunk_size:
@@ -162,6 +199,9 @@ def write_container(
         inverted=inverted,
         resized=resized,
         input_bytes=input_bytes,
+        rescued=rescued,
+        residual_images=residual_images,
+        residual_bytes=residual_bytes,
     )
 
 
@@ -180,6 +220,8 @@ def pack(
     quality: int | None = None,
     effort: int = 0,
     cluster: str | None = None,
+    min_psnr: float | None = None,
+    max_error: int | None = None,
 ) -> PackResult:
     """Pack image files, array files (IDX, .npy, .npz) and folders into one .aec file (or a binary stream).
 
@@ -191,6 +233,8 @@ def pack(
     skip_invalid: leave out unreadable or unfit files (listed in result.skipped) instead of failing.
     cluster: the address of a Dask scheduler whose workers read and encode the inputs (cluster.py); the
     file is the same, byte for byte.
+    min_psnr: the quality floor in dB (None: the level's default; 0: none); images below it are rescued.
+    max_error: every pixel within +-max_error of its input (0: lossless); level 1 unless model/quality say.
     """
     if invert not in INVERT_CHOICES:
         raise ValueError(f"invert must be one of {INVERT_CHOICES}")
@@ -201,7 +245,8 @@ def pack(
     inputs = collect_inputs(paths, skip_unlisted=skip_invalid)
     arrays = [is_array_file(name) for name in inputs.names]  # the names: cheaper than Path objects
     check_array_prefixes(inputs.files, inputs.names, arrays)
-    codec_model = resolve_model(model, quality)
+    codec_model = _model_for(model, quality, max_error)
+    guarantee = guarantee_for(codec_model, min_psnr, max_error)
     if effort:
         search_lambda(codec_model, effort)  # a model without one fails here, before any work
     on_start(len(inputs.files))
@@ -211,13 +256,13 @@ def pack(
         client = connect(cluster)
         batches = cluster_batches(
             client, inputs.files, inputs.names, arrays, codec_model, invert, resize, skip_invalid, skipped, progress,
-            effort,
+            effort, guarantee,
         )  # fmt: skip
     else:
         client = contextlib.nullcontext()
         batches = encoded_batches(
             inputs.files, inputs.names, arrays, codec_model, invert, resize, skip_invalid, skipped, progress, workers,
-            effort,
+            effort, guarantee,
         )  # fmt: skip
     with client:
         if hasattr(output, "write"):
@@ -225,10 +270,18 @@ def pack(
         else:
             with atomic_output(Path(output), force=force) as out:
                 result = write_container(out, codec_model, batches, chunk_size, labelled)
+    result.min_psnr, result.max_error = guarantee.min_psnr, guarantee.max_error
     result.skipped = inputs.unlisted + skipped
     result.hidden_skipped = inputs.hidden_skipped
     result.linked_folders_skipped = inputs.linked_folders_skipped
     return result
+
+
+def _model_for(model, quality: int | None, max_error: int | None) -> Model:
+    """The model pack uses: the one asked for, else (with a residual for every image) RESIDUAL_LEVEL."""
+    if max_error is not None and model is None and quality is None:
+        quality = RESIDUAL_LEVEL
+    return resolve_model(model, quality)
 
 
 def _check_names(names: list[str]) -> None:
@@ -248,12 +301,15 @@ def encode(
     quality: int | None = None,
     effort: int = 0,
     names: list[str] | None = None,
+    min_psnr: float | None = None,
+    max_error: int | None = None,
 ) -> bytes:
-    """uint8 images [N, H, W] -> the bytes of an .aec container; effort as for pack. names: the stored name of
-    each image (checked as pack checks names), default 0.png, 1.png, ..."""
+    """uint8 images [N, H, W] -> the bytes of an .aec container; effort, min_psnr and max_error as for pack.
+    names: the stored name of each image (checked as pack checks names), default 0.png, 1.png, ..."""
     if effort not in EFFORTS:
         raise ValueError(f"effort must be one of {EFFORTS}")
-    codec_model = resolve_model(model, quality)
+    codec_model = _model_for(model, quality, max_error)
+    guarantee = guarantee_for(codec_model, min_psnr, max_error)
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != codec_model.image_shape:
         raise InputError(
@@ -272,14 +328,16 @@ def encode(
     batches = (
         Batch(
             names[first : first + len(part)],
-            latents,
-            np.zeros(len(part), np.uint8),
+            coded.latents,
+            coded.flags,
             [None] * len(part),
-            pixel_crcs=crcs,
+            pixel_crcs=coded.pixel_crcs,
+            max_errors=coded.max_errors,
+            originals=coded.originals,
         )
         for first in range(0, len(images), ARRAY_SLICE)
         for part in [images[first : first + ARRAY_SLICE]]
-        for latents, crcs in [encode_pixels(codec_model, part, effort)]
+        for coded in [encode_pixels(codec_model, part, effort, guarantee)]
     )
     buffer = io.BytesIO()
     write_container(buffer, codec_model, batches, chunk_size)

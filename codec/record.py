@@ -14,9 +14,18 @@ from .errors import ContainerError
 FLAG_CONVERTED = 1 << 0  # colour/alpha/palette/16-bit converted to 8-bit grayscale
 FLAG_INVERTED = 1 << 1  # black-on-white input inverted for the model
 FLAG_RESIZED = 1 << 2  # resized to the model's geometry
-KNOWN_FLAGS = FLAG_CONVERTED | FLAG_INVERTED | FLAG_RESIZED
+FLAG_RESIDUAL = 1 << 3  # a residual follows the latents: pixels within the record's max error (format 2)
+FLAG_RESCUED = 1 << 4  # below the quality floor as first coded: searched again or given a residual (format 2)
+KNOWN_FLAGS = FLAG_CONVERTED | FLAG_INVERTED | FLAG_RESIZED | FLAG_RESIDUAL | FLAG_RESCUED
+FORMAT_2_FLAGS = FLAG_RESIDUAL | FLAG_RESCUED  # a file with any of these is written as format 2.0
 NO_LABEL = -1  # the label of an image without one, in a file where others have labels
-FLAG_WORDS = {FLAG_CONVERTED: "converted", FLAG_INVERTED: "inverted", FLAG_RESIZED: "resized"}
+FLAG_WORDS = {
+    FLAG_CONVERTED: "converted",
+    FLAG_INVERTED: "inverted",
+    FLAG_RESIZED: "resized",
+    FLAG_RESIDUAL: "residual",
+    FLAG_RESCUED: "rescued",
+}
 
 
 def flag_words(flags: int) -> list[str]:
@@ -57,10 +66,29 @@ class Geometry:
         )
 
 
-def encode_image_info(flags: np.ndarray, geometry: np.ndarray, labels: np.ndarray | None = None) -> bytes:
+@dataclass(frozen=True)
+class Record:
+    """A chunk's per-image record, decoded."""
+
+    flags: np.ndarray  # uint8 [count]
+    geometry: np.ndarray  # uint16 [resized, GEOMETRY_FIELDS]
+    labels: np.ndarray | None  # int32 [count]
+    max_errors: np.ndarray  # uint8 [images with FLAG_RESIDUAL]: each one's bound on |pixel - original|
+    residual_bytes: int = 0  # what the chunk's residual took (informational)
+
+
+def encode_image_info(
+    flags: np.ndarray,
+    geometry: np.ndarray,
+    labels: np.ndarray | None = None,
+    max_errors: np.ndarray | None = None,
+    residual_bytes: int = 0,
+) -> bytes:
     """A chunk's per-image record: zlib of one flag byte per image, GEOMETRY_FIELDS
     little-endian uint16 per resized image, then (files with labels) one
-    little-endian int32 label per image. Empty when there is nothing to say."""
+    little-endian int32 label per image, then (format 2) one max-error byte per
+    image with a residual and a uint32: the bytes the residual took. Empty when
+    there is nothing to say."""
     if not flags.any() and labels is None:
         return b""
     resized = int(np.count_nonzero(flags & FLAG_RESIZED))
@@ -69,6 +97,11 @@ def encode_image_info(flags: np.ndarray, geometry: np.ndarray, labels: np.ndarra
     raw = flags.astype(np.uint8).tobytes() + geometry.astype("<u2").tobytes()
     if labels is not None:
         raw += labels.astype("<i4").tobytes()
+    residuals = int(np.count_nonzero(flags & FLAG_RESIDUAL))
+    if residuals:
+        if max_errors is None or len(max_errors) != residuals:
+            raise ValueError("one max error per image with a residual")
+        raw += np.asarray(max_errors, np.uint8).tobytes() + int(residual_bytes).to_bytes(4, "little")
     return zlib.compress(raw, 9)
 
 
@@ -76,12 +109,19 @@ def decode_image_info(
     stored: bytes, count: int, has_labels: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(flags uint8[count], geometry uint16[resized, GEOMETRY_FIELDS], labels int32[count] or None) of one chunk."""
+    record = decode_record(stored, count, has_labels)
+    return record.flags, record.geometry, record.labels
+
+
+def decode_record(stored: bytes, count: int, has_labels: bool = False) -> Record:
+    """One chunk's record, every length checked against the image count."""
+    no_errors = np.zeros(0, np.uint8)
     if not stored:
         if has_labels:
             raise ContainerError(f"image record missing: the file has labels for its {count} images")
-        return np.zeros(count, np.uint8), np.zeros((0, GEOMETRY_FIELDS), np.uint16), None
+        return Record(np.zeros(count, np.uint8), np.zeros((0, GEOMETRY_FIELDS), np.uint16), None, no_errors)
     label_bytes = 4 * count if has_labels else 0
-    limit = count * (1 + 2 * GEOMETRY_FIELDS) + label_bytes
+    limit = count * (2 + 2 * GEOMETRY_FIELDS) + label_bytes + 4
     try:
         decompressor = zlib.decompressobj()
         raw = decompressor.decompress(stored, limit + 1)
@@ -93,11 +133,22 @@ def decode_image_info(
     if np.any(flags & ~np.uint8(KNOWN_FLAGS)):
         raise ContainerError("image flags: unknown flag bits")
     resized = int(np.count_nonzero(flags & FLAG_RESIZED))
+    residuals = int(np.count_nonzero(flags & FLAG_RESIDUAL))
     geometry_bytes = 2 * GEOMETRY_FIELDS * resized
-    if len(raw) != count + geometry_bytes + label_bytes:
+    residual_part = residuals + 4 if residuals else 0
+    if len(raw) != count + geometry_bytes + label_bytes + residual_part:
         raise ContainerError(
             f"image flags: record of {len(raw)} bytes does not fit {count} images, {resized} with geometry"
+            + (f", {residuals} with a residual" if residuals else "")
         )
     geometry = np.frombuffer(raw, dtype="<u2", offset=count, count=resized * GEOMETRY_FIELDS)
-    labels = np.frombuffer(raw, dtype="<i4", offset=count + geometry_bytes).astype(np.int32) if has_labels else None
-    return flags, geometry.reshape(resized, GEOMETRY_FIELDS).astype(np.uint16), labels
+    at = count + geometry_bytes
+    labels = np.frombuffer(raw, dtype="<i4", offset=at, count=count).astype(np.int32) if has_labels else None
+    at += label_bytes
+    max_errors, residual_bytes = no_errors, 0
+    if residuals:
+        max_errors = np.frombuffer(raw, dtype=np.uint8, offset=at, count=residuals).copy()
+        residual_bytes = int.from_bytes(raw[at + residuals : at + residuals + 4], "little")
+    return Record(
+        flags, geometry.reshape(resized, GEOMETRY_FIELDS).astype(np.uint16), labels, max_errors, residual_bytes
+    )

@@ -132,11 +132,11 @@ def test_file_from_a_model_that_is_not_installed_says_what_to_do(tmp_path, examp
 
 def test_file_from_a_future_format_version_says_upgrade(tmp_path, example_images):
     data = bytearray(aec.encode(example_images))
-    data[len(container.MAGIC)] = 2  # major version
+    data[len(container.MAGIC)] = 3  # major version
     path = tmp_path / "future.aec"
     path.write_bytes(bytes(data))
     for args in (("info", path), ("unpack", path, "--test")):
         result = cli(*args)
         assert result.exit_code == 1
         line = result.stderr.strip()
-        assert "\n" not in line and "format version 2." in line and "upgrade aec" in line
+        assert "\n" not in line and "format version 3." in line and "upgrade aec" in line

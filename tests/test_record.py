@@ -83,7 +83,7 @@ def test_decode_image_info_rejects_damaged_data():
 
 
 def test_decode_image_info_rejects_unknown_flag_bits():
-    stored = zlib.compress(bytes([1, 8, 0]))
+    stored = zlib.compress(bytes([1, 32, 0]))
     with pytest.raises(ContainerError, match="unknown flag bits"):
         record.decode_image_info(stored, 3)
 
@@ -94,3 +94,17 @@ def test_decode_image_info_rejects_missing_geometry():
         record.decode_image_info(zlib.compress(flags + b"\x00" * (2 * G - 2)), 2)  # one byte pair short
     with pytest.raises(ContainerError, match="geometry"):
         record.decode_image_info(zlib.compress(flags), 2)
+
+
+def test_residual_images_carry_their_max_error_and_the_residual_bytes():
+    flags = np.array([0, record.FLAG_RESIDUAL | record.FLAG_RESCUED, record.FLAG_RESIDUAL, 0], np.uint8)
+    stored = record.encode_image_info(flags, NO_GEOMETRY, None, np.array([40, 0], np.uint8), 1234)
+    decoded = record.decode_record(stored, 4)
+    assert decoded.flags.tolist() == flags.tolist()
+    assert decoded.max_errors.tolist() == [40, 0]
+    assert decoded.residual_bytes == 1234
+    with pytest.raises(ValueError, match="one max error"):
+        record.encode_image_info(flags, NO_GEOMETRY, None, np.array([1], np.uint8))
+    raw = zlib.decompress(stored)
+    with pytest.raises(ContainerError, match="with a residual"):
+        record.decode_record(zlib.compress(raw[:-1]), 4)  # one byte short
