@@ -1,8 +1,8 @@
 """`aec`: pack, unpack and inspect .aec files; train models.
 
 The app and its shared options live in app.py; the commands in coding.py
-(pack, unpack, list, cat, show, info, bench) and training.py (train,
-fetch-mnist).
+(pack, unpack, info, bench), files.py (list, cat, show) and training.py
+(train, fetch-mnist).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from . import coding, training  # noqa: F401 - importing them registers their commands
+from . import coding, files, training  # noqa: F401 - importing them registers their commands
 from .app import app, print_error
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
+import time
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -77,14 +79,16 @@ def _umask() -> int:
 # 180-370 us (it slows as the folder fills); mkstemp + link + unlink + chmod
 # far more. renameat2 is not in Python's os module, hence ctypes; where it is
 # missing (not Linux, old glibc, a file system that refuses the flag) the
-# same no-clobber rename is done with link() + unlink().
+# same no-clobber rename is done with link() + unlink(). Everything is done
+# relative to an open folder (dir_fd), so a folder swapped for a symbolic
+# link after it was opened cannot redirect the file.
 _RENAME_NOREPLACE = 1
-_AT_FDCWD = -100
 _renameat2 = None
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
-def _rename_no_replace(src: str, dst: str) -> None:
-    """Rename src to dst in one step, failing with FileExistsError if dst exists (even as a link)."""
+def _rename_no_replace(folder: int, src: str, dst: str) -> None:
+    """Rename src to dst in `folder` in one step, failing with FileExistsError if dst exists (even as a link)."""
     global _renameat2
     if _renameat2 is None:
         try:
@@ -96,47 +100,69 @@ def _rename_no_replace(src: str, dst: str) -> None:
             _renameat2 = False
     if _renameat2:
         call, ctypes = _renameat2
-        if call(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE) == 0:
+        if call(folder, os.fsencode(src), folder, os.fsencode(dst), _RENAME_NOREPLACE) == 0:
             return
         code = ctypes.get_errno()
         if code not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
             raise OSError(code, os.strerror(code), dst)
-    os.link(src, dst)  # fails if dst exists
-    os.unlink(src)
+    os.link(src, dst, src_dir_fd=folder, dst_dir_fd=folder)  # fails if dst exists
+    os.unlink(src, dir_fd=folder)
 
 
-def write_new_file(path: str | Path, data: bytes, force: bool = False) -> None:
-    """Write `data` to `path` so that it appears whole or not at all; refuse an existing path unless `force`.
+def file_key(status: os.stat_result) -> int:
+    """A file's identity (device and inode) as one 64-bit number above 1 (0 and 1 are left for "none" and "unknown")."""
+    key = (status.st_ino ^ (status.st_dev * 0x9E3779B97F4A7C15)) & 0xFFFFFFFFFFFFFFFF
+    return key if key > 1 else key + 2
 
-    Not fsynced: a crash of the machine (not of aec) may lose recent files,
-    as with cp or tar. A killed aec leaves at most a hidden .NAME.PID.tmp.
+
+def write_file_at(folder: int, base: str, data: bytes, force: bool, shown: str) -> tuple[int, int, int, int]:
+    """Write `data` as `base` in the open folder `folder`, appearing whole or not at all. An existing `base`
+    is an error unless `force`; then it is replaced in one rename by the complete new file, and never
+    removed otherwise. `shown`: the path for messages.
+
+    Returns (key of the new file, monotonic ns once it had that key, key of the file it replaced or 0,
+    monotonic ns when that one was seen or 0). The times order a replaced file against files written
+    elsewhere: a freed inode is soon given to a new file, so a key alone cannot tell which came first.
+
+    Not fsynced: a crash of the machine (not of aec) may lose recent files, as with cp or tar. A killed
+    aec leaves at most a hidden .NAME.PID.tmp.
     """
-    path = os.fspath(path)
-    folder, base = os.path.split(path)
-    tmp = os.path.join(folder, f".{base}.{os.getpid()}.tmp")
+    tmp, replaced, seen_ns = None, 0, 0
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        try:
+            fd = os.open(f".{base}.{os.getpid()}.tmp", _TEMP_FLAGS, 0o666, dir_fd=folder)
+            tmp = f".{base}.{os.getpid()}.tmp"
+        except FileExistsError:  # left by a killed run with this process id: keep it, use another name
+            name = f".{base}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+            fd = os.open(name, _TEMP_FLAGS, 0o666, dir_fd=folder)
+            tmp = name
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
+            key, made_ns = file_key(os.fstat(fd)), time.monotonic_ns()
         finally:
             os.close(fd)
-        if force:
-            os.replace(tmp, path)
-        else:
-            _rename_no_replace(tmp, path)
+        try:
+            _rename_no_replace(folder, tmp, base)
+        except FileExistsError:
+            if not force:
+                raise
+            old = os.stat(base, dir_fd=folder, follow_symlinks=False)
+            if stat.S_ISDIR(old.st_mode):
+                raise OutputError(f"{shown}: cannot write (a folder is in the way)") from None
+            replaced, seen_ns = file_key(old), time.monotonic_ns()
+            os.rename(tmp, base, src_dir_fd=folder, dst_dir_fd=folder)
+        tmp = None
     except FileExistsError:
-        _remove_quietly(tmp)
-        raise OutputError(f"{path}: already exists (use --force to overwrite)") from None
+        raise OutputError(f"{shown}: already exists (use --force to overwrite)") from None
     except OSError as err:
-        _remove_quietly(tmp)
-        raise OutputError(f"{path}: cannot write ({err.strerror or err})") from None
-
-
-def _remove_quietly(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
+        raise OutputError(f"{shown}: cannot write ({err.strerror or err})") from None
+    finally:
+        if tmp is not None:  # only a temporary file this call made
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=folder)
+    return key, made_ns, replaced, seen_ns
 
 
 # --- where outputs go -----------------------------------------------------------
@@ -165,9 +191,10 @@ def safe_output_path(out_dir: Path, name: str) -> Path:
 class OutputFolder:
     """Targets under one output folder for many names, each folder checked once (not once per file).
 
-    A folder is trusted once it exists and resolves inside the root; files
-    are then created without following links (write_new_file refuses an
-    existing name, a symbolic link included).
+    A folder is trusted once it exists and resolves inside the root. This is
+    the check before anything is written, for a clear message; the writes
+    themselves go through dirfd.Tree, which never follows a link, so a folder
+    swapped after this check cannot carry them elsewhere.
     """
 
     def __init__(self, root: Path):

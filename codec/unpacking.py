@@ -9,7 +9,6 @@ writes nothing.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 from dataclasses import dataclass
 from enum import Enum
@@ -19,9 +18,11 @@ from typing import BinaryIO, Callable, Iterable, Iterator
 import numpy as np
 
 from .arrays import labels_path, npy_writer, write_array_file
+from .container import FILE_HAS_LABELS
 from .decoding import Chunk, Opened, decoded_chunks, open_for_decoding, selected_chunks
+from .dirfd import UNKNOWN, Rollback, Tree
 from .errors import ContainerError, InputError, OutputError
-from .fileio import OutputFolder, atomic_output, write_new_file
+from .fileio import OutputFolder, atomic_output, file_key, write_file_at
 from .images import encode_png
 from .members import Selection, everything, select
 from .modelfile import Model
@@ -54,39 +55,6 @@ class UnpackResult:
     flags: np.ndarray
     restored_sizes: int = 0
     labels: np.ndarray | None = None
-
-
-class _Rollback:
-    """Files and folders an unpack created, removed again if it fails (the target stays as it was).
-
-    Files are written in name order, so the first `written` targets are
-    ours: counting them keeps memory flat for millions of files.
-    """
-
-    def __init__(self):
-        self.written = 0  # files of completed chunks
-        self.pending: list[Path] = []  # targets of the chunk being written (some may not exist yet)
-        self.folders: list[Path] = []
-
-    def make_folders(self, folder: Path) -> None:
-        missing = []
-        while not folder.exists():
-            missing.append(folder)
-            folder = folder.parent
-        for f in reversed(missing):
-            f.mkdir()
-            self.folders.append(f)
-
-    def undo(self, targets: Iterator[Path]) -> None:
-        for f in itertools.chain((f for _, f in zip(range(self.written), targets)), self.pending):
-            if os.path.isfile(f) and not os.path.islink(f):  # never a folder or link that was in the way
-                with contextlib.suppress(OSError):
-                    os.unlink(f)
-        for d in reversed(self.folders):
-            try:
-                d.rmdir()
-            except OSError:
-                pass
 
 
 def unpack(
@@ -147,42 +115,37 @@ def unpack(
             verb = "exists" if len(existing) == 1 else "exist"
             raise OutputError(f"{', '.join(existing[:3])}{more}: already {verb} (use --force to overwrite)")
         on_start(chosen.count)
-        rollback = _Rollback()
+        # Folders made are capped by the image count: a few bytes of names could ask for millions.
+        rollback = Rollback(out, force, folder_limit=4 * chosen.count + 4096)
         all_flags, all_labels, restored, index = [], [], 0, 0
         names = stored_names()
-        made: set[str] = set()
         pool = worker_pool(workers, chosen.count)
         try:
             with contextlib.ExitStack() as stack:
                 if pool is not None:
                     stack.enter_context(pool)
-                rollback.make_folders(out)
+                tree = rollback.open()
                 for images, flags, geometry, labels in _chosen_chunks(opened, chosen):
-                    rollback.pending = targets = []
-                    for _ in range(len(images)):
-                        name = output_name(next(names))
-                        parent = name.rpartition("/")[0]
-                        if parent not in made:
-                            rollback.make_folders(out / parent)
-                            made.add(parent)
-                        targets.append(folder.target(name))  # checked again, now that its folder exists
-                    spans = [(i, min(i + WRITE_BATCH, len(images))) for i in range(0, len(images), WRITE_BATCH)]
-                    jobs = [
-                        (images[a:b], flags[a:b], geometry[a:b], targets[a:b], restore_size, force) for a, b in spans
-                    ]
-                    results = pool.map(_write_batch, jobs) if pool is not None else map(_write_batch, jobs)
-                    for (a, b), _ in zip(spans, results):
-                        progress(b - a)
-                    rollback.written += len(images)
-                    rollback.pending = []
+                    chunk_names = [output_name(next(names)) for _ in range(len(images))]
+                    parent = None
+                    for name in chunk_names:  # made here, in order, so that the record is the main process's
+                        folder_name = name.rpartition("/")[0]
+                        if folder_name != parent:
+                            tree.folder(folder_name, make=True)
+                            parent = folder_name
+                    error = _write_chunk(rollback, pool, (images, flags, geometry, chunk_names), restore_size, progress)
+                    rollback.written(chunk_names)
+                    if error is not None:
+                        raise error
                     restored += sum(1 for g in geometry if g is not None) if restore_size else 0
                     index += len(images)
                     all_flags.append(flags)
                     if labels is not None:
                         all_labels.append(labels)
         except BaseException:
-            rollback.undo((out / output_name(n) for n in stored_names()))
+            rollback.undo(output_name(n) for n in stored_names())
             raise
+        rollback.tree.close()
     return UnpackResult(
         index,
         [out],
@@ -193,11 +156,60 @@ def unpack(
     )
 
 
-def _write_batch(job) -> None:
-    """Restore, PNG-encode and write a batch of decoded images (one task for a worker process)."""
-    images, flags, geometry, targets, restore_size, force = job
-    for image, flag, g, target in zip(images, flags.tolist(), geometry, targets):
-        write_new_file(target, encode_png(restore(image, flag, g, restore_size)), force=force)
+def _write_chunk(rollback: Rollback, pool, chunk: tuple, restore_size: bool, progress: Progress):
+    """Write one chunk's images in batches (in worker processes if there is a pool); rollback.pending
+    follows what is written. The first error of a batch, or None."""
+    images, flags, geometry, names = chunk
+    tree = rollback.tree
+    record = rollback.pending = np.zeros((4, len(names)), np.uint64)  # as write_file_at returns, per file
+    spans = [(i, min(i + WRITE_BATCH, len(names))) for i in range(0, len(names), WRITE_BATCH)]
+    jobs = [
+        (images[a:b], flags[a:b], geometry[a:b], names[a:b], (tree.path, tree.key), restore_size, rollback.force)
+        for a, b in spans
+    ]
+    if pool is None:
+        for (a, b), job in zip(spans, jobs):
+            error = _write_batch(job, tree, record[:, a:b])[1]
+            if error is not None:
+                return error
+            progress(b - a)
+        return None
+    record[0] = UNKNOWN  # until a worker reports what it wrote
+    first = None
+    for (a, b), (written, error) in zip(spans, pool.map(_write_batch, jobs)):
+        record[:, a:b] = written
+        if error is None:
+            progress(b - a)
+        first = first or error
+    return first
+
+
+_worker_trees: dict[int, Tree] = {}  # in a worker process: the output root, opened once
+
+
+def _write_batch(job, tree: Tree | None = None, record: np.ndarray | None = None):
+    """Restore, PNG-encode and write a batch of decoded images (one task for a worker process): (per file
+    what write_file_at returned, in rows; the OutputError that stopped the batch, or None)."""
+    images, flags, geometry, names, (root, root_key), restore_size, force = job
+    record = np.zeros((4, len(names)), np.uint64) if record is None else record
+    try:
+        if tree is None:
+            tree = _worker_trees.get(root_key)
+            if tree is None:
+                tree = _worker_trees[root_key] = Tree.reopen(root, root_key)
+        for i, (image, flag, g, name) in enumerate(zip(images, flags.tolist(), geometry, names)):
+            folder, _, base = name.rpartition("/")
+            data = encode_png(restore(image, flag, g, restore_size))
+            fd = tree.folder(folder)
+            record[0, i] = UNKNOWN  # if this process dies now, the file may or may not be there
+            try:
+                record[:, i] = write_file_at(fd, base, data, force, tree.shown(name))
+            except OutputError:
+                record[0, i] = 0
+                raise
+    except OutputError as err:
+        return record, err
+    return record, None
 
 
 def _refuse_duplicates(outputs: Iterable[str], stored_names: Callable[[], Iterator[str]], where: str) -> None:
@@ -236,6 +248,12 @@ def _unpack_to_array(
     if path.suffix.lower() != f".{format.value}":
         path = path.with_name(path.name + f".{format.value}")
     names = list(chosen.filter(opened.stored_names())) if format == OutputFormat.NPZ else None
+    label_path = labels_path(path)
+    if format == OutputFormat.NPY and opened.reader.header.flags & FILE_HAS_LABELS and not force:
+        for target in (path, label_path):  # both free before either is written
+            if os.path.lexists(target):
+                raise OutputError(f"{target}: already exists (use --force to overwrite)")
+    existed = os.path.lexists(path)
     on_start(chosen.count)
     shape = (chosen.count, *opened.model.image_shape)
     images, flags, labels = [], [], []
@@ -260,9 +278,15 @@ def _unpack_to_array(
     else:
         written = [path]
         if all_labels is not None:
-            label_path = labels_path(path)
-            with atomic_output(label_path, force=force) as f:
-                np.save(f, all_labels, allow_pickle=False)
+            ours = None if existed else _key_of(path)
+            try:
+                with atomic_output(label_path, force=force) as f:
+                    np.save(f, all_labels, allow_pickle=False)
+            except BaseException:
+                if ours is not None and _key_of(path) == ours:  # the images file this call made, not one it replaced
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
+                raise
             written.append(label_path)
     return UnpackResult(
         chosen.count,
@@ -272,6 +296,13 @@ def _unpack_to_array(
         0,
         all_labels,
     )
+
+
+def _key_of(path: Path) -> int | None:
+    try:
+        return file_key(os.lstat(path))
+    except OSError:
+        return None
 
 
 def verify(source: str | os.PathLike | BinaryIO | bytes, model: str | os.PathLike | Model | None = None) -> dict:

@@ -91,8 +91,8 @@ def test_huge_claimed_counts_fail_fast_without_memory(small):
 
 
 def test_version_rules(small):
-    newer_major = small[:8] + bytes([2]) + small[9:]
-    with pytest.raises(ContainerError, match="version 2.1 is not supported"):
+    newer_major = small[:8] + bytes([3]) + small[9:]
+    with pytest.raises(ContainerError, match="version 3.1 is not supported"):
         aec.info(newer_major)
     # A newer minor version may append header fields: still readable.
     import zlib
