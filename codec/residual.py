@@ -2,23 +2,25 @@
 
 Each coded image's pixels are quantised to bins of width 2N+1 anchored at 0
 (bin k is the value k(2N+1), clipped to 255), so background zeros stay
-exact and every pixel is within N of the original. The bins are
-entropy-coded in raster order with adaptive context modelling, conditioned
-on the decoder's picture of the image (the prediction) and on the
-already-coded neighbours W, N, NW, NE:
+exact and every pixel is within N of the original. Each bin is coded as a
+class (8 value ranges, CLASS_EDGES) and, for classes other than 0, its
+offset in the class as two symbols of up to 8 (high, low), with adaptive
+context modelling conditioned on the decoder's picture of the image (the
+prediction) and on the already-coded neighbours:
 
-- a class symbol (8 value ranges, CLASS_EDGES), its table chosen by the
-  prediction and the four neighbours;
-- for classes other than 0, the bin's offset within its class, its table
-  chosen by a coarser context.
+- class: the prediction, the classes of W and N, the levels of NW and NE,
+  and whether WW or NN has ink;
+- high: where the prediction, W and N lie among the class's bins;
+- low: where W and N lie among the high symbol's bins.
 
-The tables are counts that start empty and learn as the chunk is coded; they
-are updated after each row of pixels, for all images of the chunk at once,
-so coding is vectorised across images: 28 rows x 28 columns of NumPy steps,
-whatever the chunk size. Probabilities handed to constriction are integer
-counts as float64 (exact), so every machine codes the same bytes.
-Specified in docs/FORMAT.md ("Residual coder 1"); changing anything here
-changes the format.
+Pixels go in waves (2r + c constant): every neighbour a context uses is on
+an earlier wave, so a wave is coded at once for all images of the chunk: 82
+vectorised NumPy steps for 28x28 images, whatever the chunk size. The tables
+are whole-number weights (2 x count + 1, Krichevsky-Trofimov) that start
+afresh for each chunk and learn after each wave; handed to constriction as
+float64 they are exact, so every machine codes the same bytes. Specified in
+docs/FORMAT.md ("Residual coder 1"): changing anything here changes the
+format.
 """
 
 from __future__ import annotations
@@ -27,13 +29,14 @@ import numpy as np
 
 CLASS_EDGES = np.array([1, 16, 64, 128, 192, 244, 252])  # class c holds values [lower[c], lower[c+1])
 CLASSES = len(CLASS_EDGES) + 1
-MAX_OFFSETS = 64  # the widest class (64..127, 128..191) holds 64 lossless values
-PART = 8  # an offset is coded as two symbols of up to 8: offset // 8, then offset % 8
-NEIGHBOUR_EDGES = np.array([1, 64, 160, 252])  # 5 levels for W, N, NW, NE
-PREDICTION_EDGES = np.array([1, 32, 64, 96, 128, 160, 192, 224, 250])  # 10 levels
-COARSE_EDGES = np.array([1, 64, 128, 192, 250])  # 6 levels (offset context)
-CLASS_CONTEXTS = 10 * 5**4
-OFFSET_CONTEXTS = 6 * 5  # coarse prediction level x level of the brighter of W and N
+PART = 8  # an offset in a class is coded as offset // 8 (high), then offset % 8 (low)
+NEIGHBOUR_EDGES = np.array([1, 64, 160, 252])  # 5 levels, for NW and NE
+PREDICTION_EDGES = np.array([1, 16, 48, 96, 144, 192, 224, 250])  # 9 levels
+FAR_EDGES = np.array([1, 160])  # 3 levels, for the brighter of WW and NN
+ERROR_GROUP_EDGES = np.array([1, 3, 9])  # tables are shared by max errors 0 | 1-2 | 3-8 | 9-255
+CLASS_CONTEXTS = 9 * 3 * CLASSES * CLASSES * 5 * 5
+HIGH_CONTEXTS = CLASSES * 10 * 10 * 10
+LOW_CONTEXTS = CLASSES * PART * 10 * 10
 
 
 def _levels(edges: np.ndarray) -> np.ndarray:
@@ -43,8 +46,9 @@ def _levels(edges: np.ndarray) -> np.ndarray:
 
 NEIGHBOUR_LEVEL = _levels(NEIGHBOUR_EDGES)
 PREDICTION_LEVEL = _levels(PREDICTION_EDGES)
-COARSE_LEVEL = _levels(COARSE_EDGES)
+FAR_LEVEL = _levels(FAR_EDGES)
 CLASS_OF_VALUE = _levels(CLASS_EDGES)
+PREDICTION_LEVEL32 = PREDICTION_LEVEL.astype(np.int32)
 
 
 def bins(max_error: int) -> int:
@@ -60,22 +64,24 @@ def quantise(images: np.ndarray, max_errors: np.ndarray) -> np.ndarray:
 
 
 class _Plan:
-    """Per max error present in the chunk: each bin's class and offset, and which classes and offsets
-    can occur (the others get probability 0)."""
+    """Per max error present in the chunk: each bin's class and offset, and which symbols can occur
+    (a mask of 0s and 1s that zeroes the weights of the others)."""
 
     def __init__(self, max_errors: np.ndarray):
         self.errors = np.unique(max_errors)
         self.which = np.searchsorted(self.errors, max_errors)  # per image: its max error's row below
         n = len(self.errors)
         most = bins(int(self.errors.min()))
+        self.bin_of_value = np.zeros((n, 256), np.int32)
         self.bin_class = np.zeros((n, most), np.int64)
         self.bin_offset = np.zeros((n, most), np.int64)
         self.first_bin = np.zeros((n, CLASSES), np.int64)
         self.class_mask = np.zeros((n, CLASSES), np.float64)
-        self.high_mask = np.zeros((n, CLASSES, PART), np.float64)  # which offset // 8 can occur
-        self.low_mask = np.zeros((n, CLASSES, PART, PART), np.float64)  # ... and offset % 8 after it
+        self.high_mask = np.zeros((n, CLASSES, PART), np.float64)
+        self.low_mask = np.zeros((n, CLASSES, PART, PART), np.float64)
         for i, e in enumerate(self.errors.tolist()):
             count = bins(e)
+            self.bin_of_value[i] = (np.arange(256) + e) // (2 * e + 1)
             classes = CLASS_OF_VALUE[np.minimum(np.arange(count) * (2 * e + 1), 255)]
             for c in range(CLASSES):
                 members = np.flatnonzero(classes == c)
@@ -87,35 +93,40 @@ class _Plan:
                         self.low_mask[i, c, j // PART, j % PART] = 1
             self.bin_class[i, :count] = classes
             self.bin_offset[i, :count] = np.arange(count) - self.first_bin[i, classes]
+        # Per image: its table set (the rank of its error group among those present) and bin width.
+        groups = np.searchsorted(ERROR_GROUP_EDGES, max_errors, side="right")
+        present = np.unique(groups)
+        self.table_set = np.searchsorted(present, groups).astype(np.int64)
+        self.sets = len(present)
         self.width = 2 * max_errors.astype(np.int64) + 1
+
+    def bin_of(self, values: np.ndarray, which: np.ndarray | None) -> np.ndarray:
+        """The bin of each value, for its image's max error (`which`: the images' rows; None: the one error)."""
+        return self.bin_of_value[0][values] if which is None else self.bin_of_value[which, values]
 
 
 class _Tables:
-    """The adaptive tables of one chunk, one set per max error: 2 x count + 1 for each possible symbol
-    (Krichevsky-Trofimov; impossible symbols stay 0), as float64 rows ready for constriction. Both
-    sides update them the same way, once per wave."""
+    """A chunk's adaptive weights: 2 x count + 1 per symbol, rows of 8, one set per error group present.
+    Both sides add 2 for every symbol coded, after each wave."""
 
-    def __init__(self, plan: _Plan):
-        self.classes = np.repeat(plan.class_mask[:, None, :], CLASS_CONTEXTS, axis=1).reshape(-1, CLASSES)
-        self.highs = np.repeat(plan.high_mask[:, None], OFFSET_CONTEXTS, axis=1).reshape(-1, PART)
-        self.lows = plan.low_mask.reshape(-1, PART).copy()
+    def __init__(self, sets: int):
+        self.classes = np.ones((sets * CLASS_CONTEXTS, CLASSES))
+        self.highs = np.ones((sets * HIGH_CONTEXTS, PART))
+        self.lows = np.ones((sets * LOW_CONTEXTS, PART))
 
-    def update(self, class_keys, classes, high_keys, highs, low_keys, lows) -> None:
-        for table, flat in (
-            (self.classes, class_keys * CLASSES + classes),
-            (self.highs, high_keys * PART + highs),
-            (self.lows, low_keys * PART + lows),
-        ):
+    def update(self, seen) -> None:
+        for table, keys, symbols in seen:
             cells = table.reshape(-1)
+            flat = keys * table.shape[1] + symbols
             if flat.size > cells.size // 64:
-                cells += 2.0 * np.bincount(flat, minlength=cells.size)
+                cells += np.bincount(flat, weights=np.full(flat.size, 2.0), minlength=cells.size)
             elif flat.size:
                 np.add.at(cells, flat, 2.0)  # cheaper than a pass over the whole table for a few symbols
 
 
 def waves(height: int, width: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """The coding order: wave t holds the pixels (r, c) with 2r + c = t, by rising r. A pixel's
-    neighbours W, NW, N and NE all lie on earlier waves, so a whole wave is coded at once."""
+    neighbours W, WW, NW, N, NN and NE all lie on earlier waves, so a whole wave is coded at once."""
     out = []
     for t in range(2 * (height - 1) + width):
         r = np.arange(max(0, -(-(t - width + 1) // 2)), min(height - 1, t // 2) + 1)
@@ -123,59 +134,87 @@ def waves(height: int, width: int) -> list[tuple[np.ndarray, np.ndarray]]:
     return out
 
 
+def _place(bin_index: np.ndarray, first: np.ndarray, shift: int) -> np.ndarray:
+    """Where a bin lies from `first` in steps of 2**shift bins: 0 below, 1..8 the 8 steps, 9 above."""
+    return np.clip((bin_index - first) >> shift, -1, 8) + 1
+
+
+def pixel_major(images: np.ndarray) -> np.ndarray:
+    """uint8 [n, H, W] -> int64 [H, W, n], contiguous: each pixel's values across the images side by side."""
+    return np.ascontiguousarray(np.moveaxis(images, 0, -1), dtype=np.int32)
+
+
 def _code(coder, categorical, predictions: np.ndarray, max_errors: np.ndarray, images: np.ndarray | None):
     """Code (images given) or decode (images None) the residual; returns the coded pixels uint8 [n, H, W]."""
     n, height, width = predictions.shape
     plan = _Plan(max_errors)
-    tables = _Tables(plan)
+    tables = _Tables(plan.sets)
     encoding = images is not None
+    one_error = len(plan.errors) == 1
+    all_classes = one_error and plan.class_mask[0].all()
+    per_image = None if one_error else plan.which  # rows of the plan's tables, when they differ
     # Pixel-major layouts [H, W, n]: a wave reads contiguous runs of values across the images.
     if encoding:
-        k_all = (np.moveaxis(images, 0, -1).astype(np.int64) + plan.width // 2) // plan.width
-    coded = np.zeros((height, width, n), np.uint8)
-    # Neighbour levels with a zero border (outside the image is background).
-    level = np.zeros((height + 1, width + 2, n), np.int64)
-    which = np.moveaxis(np.broadcast_to(plan.which, (height, width, n)), -1, -1)
-    prediction_part = np.moveaxis(PREDICTION_LEVEL[predictions], 0, -1) * 5**4 + which * CLASS_CONTEXTS
-    coarse_part = (np.moveaxis(COARSE_LEVEL[predictions], 0, -1) * 5 + which * OFFSET_CONTEXTS) * CLASSES
+        k_all = plan.bin_of(pixel_major(images), per_image)
+    # Coded values with a zero border: 2 above, 2 left, 1 right (neighbours outside the image are 0).
+    value = np.zeros((height + 2, width + 3, n), np.int32)
+    prediction = pixel_major(predictions)
+    prediction_part = (plan.table_set.astype(np.int32) * 9 + PREDICTION_LEVEL32[prediction]) * 3
+    prediction_bin = plan.bin_of(prediction, per_image)
+    tiled = {}  # wave length -> (the plan's row, the image) of each (pixel, image) pair of a wave
     for r, c in waves(height, width):
-        west, north = level[r + 1, c].ravel(), level[r, c + 1].ravel()
-        class_keys = prediction_part[r, c].ravel() + west * 125 + north * 25
-        class_keys += level[r, c].ravel() * 5 + level[r, c + 2].ravel()
+        if len(r) not in tiled:
+            tiled[len(r)] = np.tile(plan.which, len(r)), np.tile(np.arange(n), len(r))
+        which, images_of = tiled[len(r)]
+        west, north = value[r + 2, c + 1].ravel(), value[r + 1, c + 2].ravel()
+        far = FAR_LEVEL[np.maximum(value[r + 2, c], value[r, c + 2]).ravel()]
+        class_keys = ((prediction_part[r, c].ravel() + far) * CLASSES + CLASS_OF_VALUE[west]) * CLASSES
+        class_keys += CLASS_OF_VALUE[north]
+        class_keys = (class_keys * 5 + NEIGHBOUR_LEVEL[value[r + 1, c + 1].ravel()]) * 5
+        class_keys += NEIGHBOUR_LEVEL[value[r + 1, c + 3].ravel()]
+        weights = tables.classes[class_keys]
+        if not all_classes:
+            weights *= plan.class_mask[0] if one_error else plan.class_mask[which]
         if encoding:
             k = k_all[r, c].ravel()
-            which_here = which[r, c].ravel()
-            classes = plan.bin_class[which_here, k]
-            coder.encode(classes.astype(np.int32), categorical, tables.classes[class_keys])
+            classes = plan.bin_class[which, k]
+            coder.encode(classes.astype(np.int32), categorical, weights)
         else:
-            classes = coder.decode(categorical, tables.classes[class_keys]).astype(np.int64)
+            classes = coder.decode(categorical, weights).astype(np.int64)
         inked = np.flatnonzero(classes)
-        ink_classes = classes[inked]
-        ink_which = plan.which[inked % n]
-        high_keys = coarse_part[r, c].ravel()[inked] + np.maximum(west[inked], north[inked]) * CLASSES
-        high_keys += ink_classes
+        ink_classes, ink_which, ink_image = classes[inked], which[inked], images_of[inked]
+        first = plan.first_bin[ink_which, ink_classes]
+        ink_rows = None if one_error else ink_which
+        west_bin, north_bin = plan.bin_of(west[inked], ink_rows), plan.bin_of(north[inked], ink_rows)
+        set_class = plan.table_set[ink_image] * CLASSES + ink_classes
+        high_keys = (set_class * 10 + _place(prediction_bin[r, c].ravel()[inked], first, 3)) * 10
+        high_keys = (high_keys + _place(west_bin, first, 3)) * 10 + _place(north_bin, first, 3)
         if encoding:
             offsets = plan.bin_offset[ink_which, k[inked]]
-            highs, lows = offsets >> 3, offsets & 7
-        low_keys = (ink_which * CLASSES + ink_classes) * PART
-        if len(inked) and encoding:
-            coder.encode(highs.astype(np.int32), categorical, tables.highs[high_keys])
-            low_keys += highs
-            coder.encode(lows.astype(np.int32), categorical, tables.lows[low_keys])
-        elif len(inked):
-            highs = coder.decode(categorical, tables.highs[high_keys]).astype(np.int64)
-            low_keys += highs
-            lows = coder.decode(categorical, tables.lows[low_keys]).astype(np.int64)
-            offsets = highs * PART + lows
+            highs, lows = offsets // PART, offsets % PART
+        if len(inked):
+            weights = tables.highs[high_keys] * plan.high_mask[ink_which, ink_classes]
+            if encoding:
+                coder.encode(highs.astype(np.int32), categorical, weights)
+            else:
+                highs = coder.decode(categorical, weights).astype(np.int64)
         elif not encoding:
-            offsets = highs = lows = np.zeros(0, np.int64)
+            highs = lows = np.zeros(0, np.int64)
+        start = first + PART * highs
+        low_keys = ((set_class * PART + highs) * 10 + _place(west_bin, start, 0)) * 10 + _place(north_bin, start, 0)
+        if len(inked):
+            weights = tables.lows[low_keys] * plan.low_mask[ink_which, ink_classes, highs]
+            if encoding:
+                coder.encode(lows.astype(np.int32), categorical, weights)
+            else:
+                lows = coder.decode(categorical, weights).astype(np.int64)
         values = np.zeros(len(classes), np.int64)
-        values[inked] = np.minimum((plan.first_bin[ink_which, ink_classes] + offsets) * plan.width[inked % n], 255)
-        values = values.reshape(len(r), n)
-        coded[r, c] = values
-        level[r + 1, c + 1] = NEIGHBOUR_LEVEL[values]
-        tables.update(class_keys, classes, high_keys, highs, low_keys, lows)
-    return np.ascontiguousarray(np.moveaxis(coded, -1, 0))
+        values[inked] = np.minimum((start + lows) * plan.width[ink_image], 255)
+        value[r + 2, c + 2] = values.reshape(len(r), n)
+        tables.update(
+            ((tables.classes, class_keys, classes), (tables.highs, high_keys, highs), (tables.lows, low_keys, lows))
+        )
+    return np.ascontiguousarray(np.moveaxis(value[2:, 2:-1], -1, 0)).astype(np.uint8)
 
 
 def encode(coder, categorical, images: np.ndarray, predictions: np.ndarray, max_errors: np.ndarray) -> np.ndarray:
