@@ -25,7 +25,7 @@ from .residual import quantise
 
 # Each level's default floor in dB: at most 1% of the MNIST test digits fall below it at effort 0
 # (benchmarks/RESULTS.md, "Quality floor"). A model of another level gets the highest floor.
-DEFAULT_FLOORS = {1: 15.0, 2: 17.0, 3: 18.0, 4: 18.0, 5: 18.0}
+DEFAULT_FLOORS = {1: 14.5, 2: 17.0, 3: 18.0, 4: 18.5, 5: 18.5}
 # Max errors tried for a rescue, coarsest (cheapest) first; 0 always meets any floor.
 RESCUE_ERRORS = (128, 96, 72, 56, 44, 36, 28, 22, 17, 13, 10, 8, 6, 5, 4, 3, 2, 1, 0)
 NO_RESIDUAL = -1
