@@ -103,7 +103,7 @@ class LatentCoder:
                 transposed = latents.T.copy()
                 transposed[outside.T] = values
                 latents = transposed.T
-        except (ValueError, RuntimeError, OverflowError) as err:
+        except (ValueError, RuntimeError, OverflowError, AssertionError) as err:  # constriction asserts on bad data
             raise ContainerError(f"latent stream cannot be decoded ({err})") from None
         if np.any(latents > 2**31 - 1) or np.any(latents < -(2**31)):
             raise ContainerError("latent stream decodes to out-of-range values")

@@ -207,3 +207,23 @@ def test_residual_flags_are_recorded_per_image(train_fixture):
     flags = [m.flags for m in aec.list_members(data)]
     assert flags[-1] & FLAG_RESCUED and flags[-1] & FLAG_RESIDUAL
     assert not any(f & FLAG_RESIDUAL for f in flags[:5])
+
+
+def test_a_damaged_residual_with_a_repaired_checksum_is_a_container_error(nondigits):
+    import struct
+    import zlib
+
+    from aec import container
+
+    good = aec.encode(nondigits[:12], max_error=1)
+    head = container.open_container(good).payload_offset
+    images, info_length, length, _ = struct.unpack_from("<IIII", good, head)
+    start = head + 16 + info_length
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        damaged = bytearray(good)
+        damaged[start + int(rng.integers(length // 2, length))] ^= 1 << int(rng.integers(0, 8))  # the residual half
+        body = bytes(damaged[head + 16 : start + length])
+        struct.pack_into("<I", damaged, head + 12, zlib.crc32(body, zlib.crc32(bytes(damaged[head : head + 12]))))
+        with pytest.raises(aec.ContainerError):
+            aec.decode(bytes(damaged))
