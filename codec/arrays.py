@@ -11,16 +11,20 @@ codec/idx.py.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
+import struct
+import tokenize
 import zipfile
+import zlib
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 
 from .errors import DataError, InputError, OutputError
-from .filearray import FileArray
+from .filearray import FileArray, StreamArray, open_regular
 from .fileio import atomic_output
 from .idx import read_idx
 
@@ -28,6 +32,8 @@ _IDX_NAME = re.compile(r"-idx\d-ubyte(\.gz)?$|\.idx\d?(\.gz)?$", re.IGNORECASE)
 ARRAY_SUFFIXES = (".npy", ".npz")
 IMAGE_KEYS = ("images", "x", "x_test", "x_train", "arr_0")
 LABEL_KEYS = ("labels", "y", "y_test", "y_train", "arr_1")
+IN_MEMORY_LIMIT = 1 << 26  # bytes: a Fortran-order image array (not sliceable) is read whole up to this
+NPZ_DIRECTORY_LIMIT = 1 << 20  # bytes of an .npz's zip directory (a real one lists a few arrays)
 
 
 def is_array_file(path: str | os.PathLike) -> bool:
@@ -37,19 +43,121 @@ def is_array_file(path: str | os.PathLike) -> bool:
     return base.lower().endswith(ARRAY_SUFFIXES) or ("idx" in base and bool(_IDX_NAME.search(base)))
 
 
-def _npy_file_array(path: Path) -> FileArray | None:
-    """A FileArray over a plain uint8 C-order .npy, or None (then np.load reads it)."""
-    with open(path, "rb") as f:
-        major, _ = np.lib.format.read_magic(f)
+def _npy_header(stream: BinaryIO, name: str) -> tuple[np.dtype, tuple[int, ...], bool]:
+    """(dtype, shape, Fortran order) from the .npy header at the start of `stream`, left at the first data byte."""
+    try:
+        major, _ = np.lib.format.read_magic(stream)
+        if major not in (1, 2):
+            raise ValueError(f".npy version {major} is not read")
         read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
-        shape, fortran, dtype = read_header(f)
-        offset = f.tell()
-    if dtype != np.uint8 or fortran or len(shape) < 2:
-        return None
-    return FileArray(path, offset, tuple(shape))
+        shape, fortran, dtype = read_header(stream)
+    except (ValueError, SyntaxError, TypeError, tokenize.TokenError) as err:  # what numpy raises for a bad header
+        raise InputError(f"{name}: cannot read array ({err})") from None
+    if dtype.hasobject:
+        raise InputError(f"{name}: holds Python objects, not numbers")
+    return dtype, tuple(shape), fortran
 
 
-def _read_idx(path: Path) -> np.ndarray | FileArray:
+def _data_text(shape: tuple[int, ...], need: int) -> str:
+    return f"its header says [{', '.join(map(str, shape))}] ({need} data bytes)"
+
+
+def _fortran_whole(lazy: FileArray | StreamArray, name: str) -> FileArray | StreamArray | np.ndarray:
+    """A Fortran-order array, given as `lazy` over its data with the shape reversed: read whole (its images
+    are not contiguous), so only when small."""
+    if lazy.ndim < 2:
+        return lazy  # one dimension: the same in either order
+    if math.prod(lazy.shape) * lazy.dtype.itemsize > IN_MEMORY_LIMIT:
+        raise InputError(
+            f"{name}: Fortran-order arrays over {IN_MEMORY_LIMIT >> 20} MiB are not read; save it in C order"
+        )
+    return np.ascontiguousarray(np.asarray(lazy).T)
+
+
+def _read_npy(path: Path) -> FileArray | np.ndarray:
+    """A FileArray over an .npy whose size matches its header exactly (Fortran order: read whole, if small)."""
+    with open_regular(path) as f:
+        dtype, shape, fortran = _npy_header(f, str(path))
+        offset, size = f.tell(), os.fstat(f.fileno()).st_size
+    need = math.prod(shape) * dtype.itemsize
+    if size - offset < need:
+        raise InputError(f"{path}: truncated: {_data_text(shape, need)}, the file holds {size - offset}")
+    if size - offset > need:
+        raise InputError(f"{path}: holds more data than {_data_text(shape, need)}: {size - offset}")
+    if fortran:
+        return _fortran_whole(FileArray(path, offset, shape[::-1], dtype), str(path))
+    return FileArray(path, offset, shape, dtype)
+
+
+def _zip_directory_fits(f: BinaryIO, path: Path) -> None:
+    """Refuse a zip whose directory is larger than an .npz of images has (zipfile would read it all).
+
+    Its size is in the end record (or the ZIP64 record before it), found as zipfile finds it.
+    """
+    size = os.fstat(f.fileno()).st_size
+    tail_len = min(size, 22 + 0xFFFF + 20 + 56)  # end record, longest comment, ZIP64 locator and record
+    f.seek(size - tail_len)
+    tail = f.read(tail_len)
+    f.seek(0)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < 22:
+        return  # not a zip: ZipFile says so
+    entries, directory = struct.unpack_from("<HI", tail, at + 10)
+    if at >= 76 and tail[at - 20 : at - 16] == b"PK\x06\x07" and tail[at - 76 : at - 72] == b"PK\x06\x06":
+        entries, directory = struct.unpack_from("<QQ", tail, at - 76 + 32)
+    if directory > NPZ_DIRECTORY_LIMIT:
+        raise InputError(f"{path}: zip directory of {entries} entries ({directory} bytes) is too large for an .npz")
+
+
+def _npz_member_data(path: Path, member: str):
+    """The StreamArray opener of an .npz member: its decompressed data, past the .npy header."""
+
+    def opener(stack):
+        f = stack.enter_context(open_regular(path))
+        _zip_directory_fits(f, path)
+        stream = stack.enter_context(stack.enter_context(zipfile.ZipFile(f)).open(member))
+        _npy_header(stream, f"{path}: {member}")
+        return stream
+
+    return opener
+
+
+def _npz_member(path: Path, z: zipfile.ZipFile, info: zipfile.ZipInfo) -> StreamArray | np.ndarray:
+    """An .npz member as a StreamArray, its header checked against the size the zip declares for it."""
+    name = f"{path}: {info.filename}"
+    if not info.filename.endswith(".npy"):
+        raise InputError(f"{name}: not an .npy array")
+    with z.open(info) as stream:
+        dtype, shape, fortran = _npy_header(stream, name)
+        header = stream.tell()
+    need = math.prod(shape) * dtype.itemsize
+    if info.file_size != header + need:
+        raise InputError(f"{name}: the zip declares {info.file_size - header} data bytes, {_data_text(shape, need)}")
+    if fortran:
+        return _fortran_whole(StreamArray(name, _npz_member_data(path, info.filename), shape[::-1], dtype), name)
+    return StreamArray(name, _npz_member_data(path, info.filename), shape, dtype)
+
+
+def _read_npz(path: Path) -> tuple[StreamArray | np.ndarray, StreamArray | np.ndarray | None]:
+    """(images, labels or None) of an .npz, neither read yet; keys as np.load names them."""
+    with open_regular(path) as f:
+        _zip_directory_fits(f, path)
+        with zipfile.ZipFile(f) as z:
+            members = {(i.filename[:-4] if i.filename.endswith(".npy") else i.filename): i for i in z.infolist()}
+            keys = list(members)
+            image_key = next((k for k in IMAGE_KEYS if k in keys), keys[0] if len(keys) == 1 else None)
+            if image_key is None:
+                raise InputError(
+                    f"{path}: which array are the images? (holds {', '.join(keys) or 'none'}; "
+                    f"name it images, or save only one)"
+                )
+            label_key = next((k for k in LABEL_KEYS if k in keys and k != image_key), None)
+            images = _npz_member(path, z, members[image_key])
+            labels = _npz_member(path, z, members[label_key]) if label_key else None
+    return images, labels
+
+
+def _read_idx(path: Path) -> FileArray | StreamArray:
     try:
         return read_idx(path)
     except DataError as err:  # pack reports unreadable inputs as InputError
@@ -66,8 +174,9 @@ def _idx_labels_for(path: Path) -> Path | None:
     return None
 
 
-def as_images(array: np.ndarray | FileArray, path: Path, shape: tuple[int, int]) -> np.ndarray | FileArray:
-    """uint8 images [N, H, W] from [N, H, W] or [N, H*W] (a FileArray stays one); anything else is an InputError."""
+def as_images(array, path: Path, shape: tuple[int, int]):
+    """uint8 images [N, H, W] from [N, H, W] or [N, H*W] (a FileArray or StreamArray stays one, unread);
+    anything else is an InputError."""
     h, w = shape
     if array.dtype != np.uint8:
         raise InputError(f"{path}: images must be uint8, not {array.dtype}")
@@ -78,11 +187,13 @@ def as_images(array: np.ndarray | FileArray, path: Path, shape: tuple[int, int])
     raise InputError(f"{path}: array of shape {list(array.shape)} is not [N, {h}, {w}] or [N, {h * w}]")
 
 
-def _as_labels(labels: np.ndarray | None, count: int, path: Path) -> np.ndarray | None:
+def _as_labels(labels, count: int, path: str | Path) -> np.ndarray | None:
+    """int32 labels [count], checked from the header before any are read (so they cost 4 bytes an image)."""
     if labels is None:
         return None
     if labels.ndim != 1 or len(labels) != count or not np.issubdtype(labels.dtype, np.integer):
         raise InputError(f"{path}: labels must be {count} integers, not {labels.dtype} {list(labels.shape)}")
+    labels = np.asarray(labels)
     if labels.size and (labels.min() < -(2**31) or labels.max() > 2**31 - 1):
         raise InputError(f"{path}: labels out of the int32 range")
     return labels.astype(np.int32)
@@ -92,40 +203,42 @@ def has_labels(path: Path) -> bool:
     """Whether an array file brings labels (checked before reading it, so the container can say so up front)."""
     if path.suffix.lower() == ".npz":
         try:
-            with zipfile.ZipFile(path) as z:
-                return any(Path(n).stem in LABEL_KEYS for n in z.namelist())
-        except (OSError, zipfile.BadZipFile):
-            return False
+            with open_regular(path) as f:
+                _zip_directory_fits(f, path)
+                with zipfile.ZipFile(f) as z:
+                    return any(Path(n).stem in LABEL_KEYS for n in z.namelist())
+        except (InputError, OSError, zipfile.BadZipFile):
+            return False  # reading it says why
     return path.suffix.lower() != ".npy" and _idx_labels_for(path) is not None
 
 
-def read_array_file(path: Path, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray | None]:
-    """(uint8 images [N, H, W], int32 labels [N] or None) from an IDX, .npy or .npz file."""
+def read_array_file(path: Path, shape: tuple[int, int]):
+    """(uint8 images [N, H, W], int32 labels [N] or None) from an IDX, .npy or .npz file.
+
+    The images are a FileArray or StreamArray read slice by slice (a small Fortran-order array: in
+    memory); their data is checked against the header before this returns, so a file that does not
+    hold what it says is refused here, not halfway through a pack. Only regular files are read.
+    """
+    path = Path(path)
     suffix = path.suffix.lower()
-    labels = None
+    labels, labels_at = None, str(path)
     try:
         if suffix == ".npy":
-            array = _npy_file_array(path) or np.load(path, allow_pickle=False)
+            array = _read_npy(path)
         elif suffix == ".npz":
-            with np.load(path, allow_pickle=False) as npz:
-                keys = list(npz.keys())
-                image_key = next((k for k in IMAGE_KEYS if k in keys), keys[0] if len(keys) == 1 else None)
-                if image_key is None:
-                    raise InputError(
-                        f"{path}: which array are the images? (holds {', '.join(keys) or 'none'}; "
-                        f"name it images, or save only one)"
-                    )
-                array = npz[image_key]
-                label_key = next((k for k in LABEL_KEYS if k in keys and k != image_key), None)
-                labels = npz[label_key] if label_key else None
+            array, labels = _read_npz(path)
         else:
             array = _read_idx(path)
-            label_file = _idx_labels_for(path)
-            labels = _read_idx(label_file) if label_file else None
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+            label_path = _idx_labels_for(path)
+            labels = _read_idx(label_path) if label_path else None
+            labels_at = f"{path}: its labels file {label_path}"
+        images = as_images(array, path, shape)
+        if isinstance(images, StreamArray):
+            images.check()  # the images exist before their count sizes anything (labels, names)
+        return images, _as_labels(labels, len(images), labels_at)
+    # zipfile raises RuntimeError for an encrypted member, NotImplementedError for an unknown compression.
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError) as err:
         raise InputError(f"{path}: cannot read array ({err})") from None
-    images = as_images(array if isinstance(array, FileArray) else np.asarray(array), path, shape)
-    return images, _as_labels(labels, len(images), path)
 
 
 def labels_path(path: Path) -> Path:
