@@ -25,7 +25,7 @@ from .container import FILE_HAS_LABELS, Header, Writer, chunk_pixel_crc
 from .entropy import CODER_ID, LatentCoder
 from .errors import InputError
 from .fileio import atomic_output
-from .guarantee import NO_RESIDUAL, RESIDUAL_LEVEL, guarantee_for
+from .guarantee import NO_RESIDUAL, RESIDUAL_LEVEL, Guarantee, guarantee_for
 from .inputs import collect_inputs
 from .modelfile import Model
 from .models import resolve_model
@@ -40,6 +40,7 @@ from .record import (
     FLAG_RESIZED,
     FORMAT_2_FLAGS,
     GEOMETRY_FIELDS,
+    MAX_RESIDUAL_IMAGES,
     NO_LABEL,
     encode_image_info,
 )
@@ -131,6 +132,10 @@ def write_container(
             nonlocal latent_bytes, queued, residual_bytes
             latents, flags, geometry, labels, crcs, max_errors, originals = _take(queue, count, has_labels)
             with_residual = np.flatnonzero(max_errors >= 0)
+            if len(with_residual) > MAX_RESIDUAL_IMAGES:  # cat into chunks bigger than pack allows with residuals
+                raise InputError(
+                    f"a chunk of {len(with_residual)} images with a residual (at most {MAX_RESIDUAL_IMAGES})"
+                )
             then = None
             if len(with_residual):
                 # The residual's prediction is the exact decoder's picture: the same on every machine.
@@ -247,6 +252,7 @@ def pack(
     check_array_prefixes(inputs.files, inputs.names, arrays)
     codec_model = _model_for(model, quality, max_error)
     guarantee = guarantee_for(codec_model, min_psnr, max_error)
+    _check_chunk_size(chunk_size, guarantee)
     if effort:
         search_lambda(codec_model, effort)  # a model without one fails here, before any work
     on_start(len(inputs.files))
@@ -275,6 +281,14 @@ def pack(
     result.hidden_skipped = inputs.hidden_skipped
     result.linked_folders_skipped = inputs.linked_folders_skipped
     return result
+
+
+def _check_chunk_size(chunk_size: int, guarantee: Guarantee) -> None:
+    if guarantee.active and chunk_size > MAX_RESIDUAL_IMAGES:
+        raise InputError(
+            f"chunks of {chunk_size} images cannot carry residuals (at most {MAX_RESIDUAL_IMAGES}): "
+            "use a smaller chunk size, or --min-psnr 0 without --max-error"
+        )
 
 
 def _model_for(model, quality: int | None, max_error: int | None) -> Model:
@@ -310,6 +324,7 @@ def encode(
         raise ValueError(f"effort must be one of {EFFORTS}")
     codec_model = _model_for(model, quality, max_error)
     guarantee = guarantee_for(codec_model, min_psnr, max_error)
+    _check_chunk_size(chunk_size, guarantee)
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != codec_model.image_shape:
         raise InputError(

@@ -19,6 +19,9 @@ FLAG_RESCUED = 1 << 4  # below the quality floor as first coded: searched again 
 KNOWN_FLAGS = FLAG_CONVERTED | FLAG_INVERTED | FLAG_RESIZED | FLAG_RESIDUAL | FLAG_RESCUED
 FORMAT_2_FLAGS = FLAG_RESIDUAL | FLAG_RESCUED  # a file with any of these is written as format 2.0
 NO_LABEL = -1  # the label of an image without one, in a file where others have labels
+# The residual decoder holds all of a chunk's residual images at once (its tables adapt across them):
+# about 30 bytes a pixel, so this bounds its memory near 200 MB for 28x28 images.
+MAX_RESIDUAL_IMAGES = 8192
 FLAG_WORDS = {
     FLAG_CONVERTED: "converted",
     FLAG_INVERTED: "inverted",
@@ -134,6 +137,10 @@ def decode_record(stored: bytes, count: int, has_labels: bool = False) -> Record
         raise ContainerError("image flags: unknown flag bits")
     resized = int(np.count_nonzero(flags & FLAG_RESIZED))
     residuals = int(np.count_nonzero(flags & FLAG_RESIDUAL))
+    if residuals > MAX_RESIDUAL_IMAGES:
+        raise ContainerError(
+            f"image flags: {residuals} images with a residual in one chunk (at most {MAX_RESIDUAL_IMAGES})"
+        )
     geometry_bytes = 2 * GEOMETRY_FIELDS * resized
     residual_part = residuals + 4 if residuals else 0
     if len(raw) != count + geometry_bytes + label_bytes + residual_part:

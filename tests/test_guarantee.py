@@ -227,3 +227,16 @@ def test_a_damaged_residual_with_a_repaired_checksum_is_a_container_error(nondig
         struct.pack_into("<I", damaged, head + 12, zlib.crc32(body, zlib.crc32(bytes(damaged[head : head + 12]))))
         with pytest.raises(aec.ContainerError):
             aec.decode(bytes(damaged))
+
+
+def test_residual_images_per_chunk_are_bounded(train_fixture):
+    from aec.record import MAX_RESIDUAL_IMAGES, encode_image_info
+
+    with pytest.raises(aec.InputError, match="cannot carry residuals"):
+        aec.encode(train_fixture[:10], chunk_size=MAX_RESIDUAL_IMAGES + 1)
+    assert aec.decode(aec.encode(train_fixture[:10], chunk_size=MAX_RESIDUAL_IMAGES + 1, min_psnr=0)).shape[0] == 10
+    count = MAX_RESIDUAL_IMAGES + 1
+    flags = np.full(count, FLAG_RESIDUAL, np.uint8)
+    stored = encode_image_info(flags, np.zeros((0, 10), np.uint16), None, np.zeros(count, np.uint8))
+    with pytest.raises(aec.ContainerError, match="at most 8192"):
+        aec.record.decode_record(stored, count)
