@@ -20,8 +20,8 @@ KNOWN_FLAGS = FLAG_CONVERTED | FLAG_INVERTED | FLAG_RESIZED | FLAG_RESIDUAL | FL
 FORMAT_2_FLAGS = FLAG_RESIDUAL | FLAG_RESCUED  # a file with any of these is written as format 2.0
 NO_LABEL = -1  # the label of an image without one, in a file where others have labels
 # The residual decoder holds all of a chunk's residual images at once (its tables adapt across them):
-# about 30 bytes a pixel, so this bounds its memory near 200 MB for 28x28 images.
-MAX_RESIDUAL_IMAGES = 8192
+# about 40 bytes a pixel and its tables, so this bounds its memory near 150 MB for 28x28 images.
+MAX_RESIDUAL_IMAGES = 4096
 FLAG_WORDS = {
     FLAG_CONVERTED: "converted",
     FLAG_INVERTED: "inverted",
@@ -37,6 +37,9 @@ def flag_words(flags: int) -> list[str]:
 
 
 GEOMETRY_FIELDS = 10  # per resized image: width, height, ink box (4), place in frame (4), as uint16
+# The largest original canvas: pack's limit on input images (images.MAX_PIXELS), so that a few bytes of
+# record cannot ask --restore-size for a 65535x65535 canvas.
+MAX_CANVAS_PIXELS = 4096 * 4096
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class Geometry:
         return (
             0 <= x0 < x1 <= self.width
             and 0 <= y0 < y1 <= self.height
+            and self.width * self.height <= MAX_CANVAS_PIXELS
             and w >= 1
             and h >= 1
             and x + w <= shape[1]

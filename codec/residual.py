@@ -8,35 +8,49 @@ offset in the class as two symbols of up to 8 (high, low), with adaptive
 context modelling conditioned on the decoder's picture of the image (the
 prediction) and on the already-coded neighbours:
 
-- class: the prediction, the classes of W and N, the levels of NW and NE,
-  and whether WW or NN has ink;
-- high: where the prediction, W and N lie among the class's bins;
-- low: where W and N lie among the high symbol's bins.
+- class: the prediction, how far W and N came out above or below their
+  predictions, whether WW or NN has ink, the classes of W and N and the
+  levels of NW and NE;
+- high: where the prediction, W, N and JPEG-LS's median predictor lie among
+  the class's bins;
+- low: where W, N and the median predictor lie among the high symbol's bins.
 
 Pixels go in waves (2r + c constant): every neighbour a context uses is on
 an earlier wave, so a wave is coded at once for all images of the chunk: 82
 vectorised NumPy steps for 28x28 images, whatever the chunk size. The tables
-are whole-number weights (2 x count + 1, Krichevsky-Trofimov) that start
-afresh for each chunk and learn after each wave; handed to constriction as
-float64 they are exact, so every machine codes the same bytes. Specified in
-docs/FORMAT.md ("Residual coder 1"): changing anything here changes the
-format.
+are whole-number weights that start from a prior fitted on the MNIST
+training digits (weights/residual-prior-1.npz) and learn after each wave
+(+2 for each symbol coded); handed to constriction as float64 they are
+exact, so every machine codes the same bytes. Specified in docs/FORMAT.md
+("Residual coder 1"): changing anything here changes the format.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+
 import numpy as np
+
+from . import weights
+from .errors import AecError
 
 CLASS_EDGES = np.array([1, 16, 64, 128, 192, 244, 252])  # class c holds values [lower[c], lower[c+1])
 CLASSES = len(CLASS_EDGES) + 1
 PART = 8  # an offset in a class is coded as offset // 8 (high), then offset % 8 (low)
 NEIGHBOUR_EDGES = np.array([1, 64, 160, 252])  # 5 levels, for NW and NE
-PREDICTION_EDGES = np.array([1, 16, 48, 96, 144, 192, 224, 250])  # 9 levels
+PREDICTION_EDGES = np.array([1, 8, 24, 48, 80, 112, 144, 176, 208, 232, 248, 254])  # 13 levels
+SURPRISE_EDGES = np.array([-100, -20, 21, 101])  # 5 levels of (W + N) - (their predictions)
 FAR_EDGES = np.array([1, 160])  # 3 levels, for the brighter of WW and NN
 ERROR_GROUP_EDGES = np.array([1, 3, 9])  # tables are shared by max errors 0 | 1-2 | 3-8 | 9-255
-CLASS_CONTEXTS = 9 * 3 * CLASSES * CLASSES * 5 * 5
-HIGH_CONTEXTS = CLASSES * 10 * 10 * 10
-LOW_CONTEXTS = CLASSES * PART * 10 * 10
+CLASS_CONTEXTS = 13 * 3 * 5 * CLASSES * CLASSES * 5 * 5
+HIGH_CONTEXTS = CLASSES * 10**4
+LOW_CONTEXTS = CLASSES * PART * 10**3
+GROUPS = len(ERROR_GROUP_EDGES) + 1
+# The tables' starting weights, fitted on the MNIST training digits (python -m aec.training.residual_prior):
+# part of the format, like JPEG's example tables, so a file and its SHA-256 never change.
+PRIOR_FILE = weights.FOLDER / "residual-prior-1.npz"
+PRIOR_SHA256 = "882d807b86b373436f94151fc87a25a9bc9ebf909a12afb677d4a5bc81ba745a"
 
 
 def _levels(edges: np.ndarray) -> np.ndarray:
@@ -95,9 +109,9 @@ class _Plan:
             self.bin_offset[i, :count] = np.arange(count) - self.first_bin[i, classes]
         # Per image: its table set (the rank of its error group among those present) and bin width.
         groups = np.searchsorted(ERROR_GROUP_EDGES, max_errors, side="right")
-        present = np.unique(groups)
-        self.table_set = np.searchsorted(present, groups).astype(np.int64)
-        self.sets = len(present)
+        self.groups = np.unique(groups)
+        self.table_set = np.searchsorted(self.groups, groups).astype(np.int64)
+        self.sets = len(self.groups)
         self.width = 2 * max_errors.astype(np.int64) + 1
 
     def bin_of(self, values: np.ndarray, which: np.ndarray | None) -> np.ndarray:
@@ -109,19 +123,21 @@ class _Tables:
     """A chunk's adaptive weights: 2 x count + 1 per symbol, rows of 8, one set per error group present.
     Both sides add 2 for every symbol coded, after each wave."""
 
-    def __init__(self, sets: int):
+    def __init__(self, groups: np.ndarray, prior=None):
+        sets = len(groups)
         self.classes = np.ones((sets * CLASS_CONTEXTS, CLASSES))
         self.highs = np.ones((sets * HIGH_CONTEXTS, PART))
         self.lows = np.ones((sets * LOW_CONTEXTS, PART))
+        if prior is not None:
+            for i, g in enumerate(groups.tolist()):
+                self.classes[i * CLASS_CONTEXTS : (i + 1) * CLASS_CONTEXTS] = prior["classes"][g]
+                self.highs[i * HIGH_CONTEXTS : (i + 1) * HIGH_CONTEXTS] = prior["highs"][g]
+                self.lows[i * LOW_CONTEXTS : (i + 1) * LOW_CONTEXTS] = prior["lows"][g]
 
     def update(self, seen) -> None:
         for table, keys, symbols in seen:
-            cells = table.reshape(-1)
-            flat = keys * table.shape[1] + symbols
-            if flat.size > cells.size // 64:
-                cells += np.bincount(flat, weights=np.full(flat.size, 2.0), minlength=cells.size)
-            elif flat.size:
-                np.add.at(cells, flat, 2.0)  # cheaper than a pass over the whole table for a few symbols
+            if keys.size:
+                np.add.at(table.reshape(-1), keys * table.shape[1] + symbols, 2.0)
 
 
 def waves(height: int, width: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -139,16 +155,47 @@ def _place(bin_index: np.ndarray, first: np.ndarray, shift: int) -> np.ndarray:
     return np.clip((bin_index - first) >> shift, -1, 8) + 1
 
 
+def _median_predictor(west: np.ndarray, north: np.ndarray, north_west: np.ndarray) -> np.ndarray:
+    """JPEG-LS's predictor: the median of W, N and W + N - NW (it follows an edge), in 0..255."""
+    low, high = np.minimum(west, north), np.maximum(west, north)
+    return np.where(north_west >= high, low, np.where(north_west <= low, high, west + north - north_west))
+
+
 def pixel_major(images: np.ndarray) -> np.ndarray:
     """uint8 [n, H, W] -> int64 [H, W, n], contiguous: each pixel's values across the images side by side."""
     return np.ascontiguousarray(np.moveaxis(images, 0, -1), dtype=np.int32)
 
 
-def _code(coder, categorical, predictions: np.ndarray, max_errors: np.ndarray, images: np.ndarray | None):
+PRIOR_TABLES = {"classes": (CLASS_CONTEXTS, CLASSES), "highs": (HIGH_CONTEXTS, PART), "lows": (LOW_CONTEXTS, PART)}
+
+
+def prior_digest(tables: dict[str, np.ndarray]) -> str:
+    """SHA-256 over each table's name, shape and little-endian uint16 values, in PRIOR_TABLES order."""
+    digest = hashlib.sha256()
+    for name in PRIOR_TABLES:
+        table = np.ascontiguousarray(tables[name], dtype="<u2")
+        digest.update(f"{name}\0{table.shape}\0".encode() + table.tobytes())
+    return digest.hexdigest()
+
+
+@functools.cache
+def prior() -> dict[str, np.ndarray]:
+    """The starting weights: classes [GROUPS, CLASS_CONTEXTS, 8], highs, lows (uint16)."""
+    try:
+        with np.load(PRIOR_FILE, allow_pickle=False) as stored:
+            tables = {name: stored[name] for name in PRIOR_TABLES}
+    except (OSError, ValueError, KeyError) as err:
+        raise AecError(f"{PRIOR_FILE}: cannot be read ({err}): reinstall aec") from None
+    if prior_digest(tables) != PRIOR_SHA256:
+        raise AecError(f"{PRIOR_FILE}: damaged (its SHA-256 is not the one residual coder 1 specifies): reinstall aec")
+    return tables  # uint16: each table set becomes float64 as a chunk starts with it
+
+
+def _code(coder, categorical, predictions: np.ndarray, max_errors: np.ndarray, images: np.ndarray | None, tables=None):
     """Code (images given) or decode (images None) the residual; returns the coded pixels uint8 [n, H, W]."""
     n, height, width = predictions.shape
     plan = _Plan(max_errors)
-    tables = _Tables(plan.sets)
+    tables = tables or _Tables(plan.groups, prior())
     encoding = images is not None
     one_error = len(plan.errors) == 1
     all_classes = one_error and plan.class_mask[0].all()
@@ -159,16 +206,22 @@ def _code(coder, categorical, predictions: np.ndarray, max_errors: np.ndarray, i
     # Coded values with a zero border: 2 above, 2 left, 1 right (neighbours outside the image are 0).
     value = np.zeros((height + 2, width + 3, n), np.int32)
     prediction = pixel_major(predictions)
-    prediction_part = (plan.table_set.astype(np.int32) * 9 + PREDICTION_LEVEL32[prediction]) * 3
+    prediction_part = (plan.table_set.astype(np.int32) * 13 + PREDICTION_LEVEL32[prediction]) * 3
     prediction_bin = plan.bin_of(prediction, per_image)
+    padded = np.zeros((height + 1, width + 1, n), np.int32)
+    padded[1:, 1:] = prediction
+    prediction_w, prediction_n = padded[1:, :-1], padded[:-1, 1:]
     tiled = {}  # wave length -> (the plan's row, the image) of each (pixel, image) pair of a wave
     for r, c in waves(height, width):
         if len(r) not in tiled:
             tiled[len(r)] = np.tile(plan.which, len(r)), np.tile(np.arange(n), len(r))
         which, images_of = tiled[len(r)]
         west, north = value[r + 2, c + 1].ravel(), value[r + 1, c + 2].ravel()
-        far = FAR_LEVEL[np.maximum(value[r + 2, c], value[r, c + 2]).ravel()]
-        class_keys = ((prediction_part[r, c].ravel() + far) * CLASSES + CLASS_OF_VALUE[west]) * CLASSES
+        # How much brighter W and N came out than predicted: the decoder's error nearby.
+        surprise = west + north - prediction_w[r, c].ravel() - prediction_n[r, c].ravel()
+        class_keys = prediction_part[r, c].ravel() + FAR_LEVEL[np.maximum(value[r + 2, c], value[r, c + 2]).ravel()]
+        class_keys = class_keys * 5 + np.searchsorted(SURPRISE_EDGES, surprise, side="right")
+        class_keys = (class_keys * CLASSES + CLASS_OF_VALUE[west]) * CLASSES
         class_keys += CLASS_OF_VALUE[north]
         class_keys = (class_keys * 5 + NEIGHBOUR_LEVEL[value[r + 1, c + 1].ravel()]) * 5
         class_keys += NEIGHBOUR_LEVEL[value[r + 1, c + 3].ravel()]
@@ -189,6 +242,9 @@ def _code(coder, categorical, predictions: np.ndarray, max_errors: np.ndarray, i
         set_class = plan.table_set[ink_image] * CLASSES + ink_classes
         high_keys = (set_class * 10 + _place(prediction_bin[r, c].ravel()[inked], first, 3)) * 10
         high_keys = (high_keys + _place(west_bin, first, 3)) * 10 + _place(north_bin, first, 3)
+        median = _median_predictor(west[inked], north[inked], value[r + 1, c + 1].ravel()[inked])
+        median_bin = plan.bin_of(median, ink_rows)
+        high_keys = high_keys * 10 + _place(median_bin, first, 3)
         if encoding:
             offsets = plan.bin_offset[ink_which, k[inked]]
             highs, lows = offsets // PART, offsets % PART
@@ -202,6 +258,7 @@ def _code(coder, categorical, predictions: np.ndarray, max_errors: np.ndarray, i
             highs = lows = np.zeros(0, np.int64)
         start = first + PART * highs
         low_keys = ((set_class * PART + highs) * 10 + _place(west_bin, start, 0)) * 10 + _place(north_bin, start, 0)
+        low_keys = low_keys * 10 + _place(median_bin, start, 0)
         if len(inked):
             weights = tables.lows[low_keys] * plan.low_mask[ink_which, ink_classes, highs]
             if encoding:

@@ -238,5 +238,5 @@ def test_residual_images_per_chunk_are_bounded(train_fixture):
     count = MAX_RESIDUAL_IMAGES + 1
     flags = np.full(count, FLAG_RESIDUAL, np.uint8)
     stored = encode_image_info(flags, np.zeros((0, 10), np.uint16), None, np.zeros(count, np.uint8))
-    with pytest.raises(aec.ContainerError, match="at most 8192"):
+    with pytest.raises(aec.ContainerError, match="at most 4096"):
         aec.record.decode_record(stored, count)
