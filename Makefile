@@ -57,9 +57,19 @@ bench: $(VENV)/.installed-dev
 clean:
 	rm -rf $(DEMO_OUT) build *.egg-info .pytest_cache
 
-# Coverage-guided fuzzing of the container reader (atheris), FUZZ_SECONDS long.
+# Coverage-guided fuzzing (atheris) of the container reader, the model-file reader and pack's input
+# readers, FUZZ_SECONDS each. Findings land in fuzz-corpus/artifacts/; inputs on which libhdf5 itself spins or
+# crashes (what the model reader's child process contains) in fuzz-corpus/hdf5-findings/.
 FUZZ_SECONDS ?= 60
 fuzz: $(VENV)/.installed-dev
 	$(BIN)/python -m pip install --quiet atheris
-	$(BIN)/python tests/fuzz/make_corpus.py fuzz-corpus
-	$(BIN)/python tests/fuzz/fuzz_container.py fuzz-corpus -max_total_time=$(FUZZ_SECONDS) -timeout=2 -rss_limit_mb=1024
+	mkdir -p fuzz-corpus/artifacts
+	$(BIN)/python tests/fuzz/make_corpus.py fuzz-corpus/container container
+	$(BIN)/python tests/fuzz/make_corpus.py fuzz-corpus/model model
+	$(BIN)/python tests/fuzz/make_corpus.py fuzz-corpus/inputs inputs
+	$(BIN)/python tests/fuzz/fuzz_container.py fuzz-corpus/container -max_total_time=$(FUZZ_SECONDS) -timeout=2 \
+		-rss_limit_mb=1024 -artifact_prefix=fuzz-corpus/artifacts/container-
+	AEC_FUZZ_HDF5_FINDINGS=fuzz-corpus/hdf5-findings $(BIN)/python tests/fuzz/fuzz_model.py fuzz-corpus/model \
+		-max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=2048 -artifact_prefix=fuzz-corpus/artifacts/model-
+	$(BIN)/python tests/fuzz/fuzz_inputs.py fuzz-corpus/inputs -max_total_time=$(FUZZ_SECONDS) -timeout=5 \
+		-rss_limit_mb=1024 -artifact_prefix=fuzz-corpus/artifacts/inputs-

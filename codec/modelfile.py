@@ -112,8 +112,7 @@ class Model:
         return self.image_shape[0] * self.image_shape[1]
 
     def __post_init__(self):
-        # Hold every array in its documented type, so that the fingerprint of
-        # a model built in memory equals that of the same model read back.
+        # Every array in its documented type: a model built in memory fingerprints as the same model read back.
         for layer in self.encoder + self.decoder:
             layer.kernel = _as(layer.kernel, np.float32, self.name)
             layer.bias = _as(layer.bias, np.float32, self.name)
@@ -355,8 +354,8 @@ def _read_exact(f, path: Path) -> ExactDecoder:
     return ExactDecoder(layers, int(attrs["input_limit"]), _array(f, "exact/output_table", np.uint8, 1, path))
 
 
-def read_model(path: str | os.PathLike) -> Model:
-    """Read and verify a model file; raises ModelError on anything unexpected."""
+def read_model(path: str | os.PathLike, check=None) -> Model:
+    """Read and verify a model file; ModelError on anything unexpected. `check(file, path)` vets the open file first."""
     import h5py
 
     path = Path(path)
@@ -366,6 +365,8 @@ def read_model(path: str | os.PathLike) -> Model:
         raise ModelError(f"{path}: not a readable model file ({err})") from None
     try:
         with f:
+            if check is not None:
+                check(f, path)
             if f.attrs.get("format") != FORMAT:
                 raise ModelError(f"{path}: not an aec model file")
             version = int(f.attrs.get("format_version", -1))
@@ -378,8 +379,7 @@ def read_model(path: str | os.PathLike) -> Model:
             for part in ("encoder", "decoder"):
                 count = int(f[part].attrs["layers"]) if part in f else 0
                 layers[part] = [_read_layer(f, f"{part}/{i}", version, path) for i in range(count)]
-            stored = str(f.attrs.get("fingerprint", ""))
-            stored_decoder = str(f.attrs.get("decoder_fingerprint", ""))
+            stored, stored_decoder = (str(f.attrs.get(k, "")) for k in ("fingerprint", "decoder_fingerprint"))
             exact = _read_exact(f, path) if version >= 3 and "exact" in f else None
             model = Model(
                 name=str(f.attrs["name"]),
@@ -393,7 +393,7 @@ def read_model(path: str | os.PathLike) -> Model:
                 metadata=json.loads(f.attrs.get("metadata", "{}")),
                 exact=exact,
             )
-    except (KeyError, ValueError, TypeError, OSError) as err:
+    except (KeyError, ValueError, TypeError, OSError, RuntimeError) as err:  # RuntimeError: h5py, damaged heaps
         raise ModelError(f"{path}: malformed or damaged model file ({err})") from None
     if model.fingerprint_hex != stored or stored_decoder not in ("", model.decoder_fingerprint.hex()):
         raise ModelError(f"{path}: fingerprint mismatch; the model file is damaged or was edited")

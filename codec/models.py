@@ -9,6 +9,7 @@ from pathlib import Path
 from . import weights
 from .errors import ModelError
 from .modelfile import Model, read_model
+from .modelguard import read_untrusted
 
 DEFAULT_MODEL = "mnist-q3"
 
@@ -18,9 +19,21 @@ def shipped_model_files() -> dict[str, Path]:
     return {path.stem: path for path in weights.model_files()}
 
 
+def _is_shipped(path: Path, size: int) -> bool:
+    """Whether `path` is, or is byte for byte, a shipped model file: those are trusted and read directly."""
+    shipped = weights.model_files(weights.FOLDER) + weights.model_files(weights.LEGACY)
+    if path in shipped:
+        return True
+    try:
+        return any(s.stat().st_size == size and s.read_bytes() == path.read_bytes() for s in shipped)
+    except OSError:
+        return False
+
+
 @functools.lru_cache(maxsize=8)
-def _load(path: str, mtime_ns: int) -> Model:
-    return read_model(path)
+def _load(path: str, mtime_ns: int, size: int) -> Model:
+    # Any other file may be hostile: modelguard reads it with limits, in a child process.
+    return read_model(path) if _is_shipped(Path(path), size) else read_untrusted(path)
 
 
 def load_model_file(path: str | os.PathLike) -> Model:
@@ -29,7 +42,7 @@ def load_model_file(path: str | os.PathLike) -> Model:
         stat = path.stat()
     except OSError as err:
         raise ModelError(f"{path}: cannot open model file ({err.strerror})") from None
-    return _load(str(path.resolve()), stat.st_mtime_ns)
+    return _load(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
 
 
 def quality_levels() -> dict[int, str]:
