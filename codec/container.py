@@ -106,7 +106,8 @@ class Header:
 
 def image_crcs(pixels: np.ndarray) -> np.ndarray:
     """uint32 [n]: the CRC-32 of each image's decoded pixels (uint8 [n, ...], row-major)."""
-    flat = np.ascontiguousarray(pixels, np.uint8).reshape(len(pixels), -1)
+    flat = np.ascontiguousarray(pixels, np.uint8)
+    flat = flat.reshape(len(flat), int(np.prod(flat.shape[1:])))  # (not -1: a batch may have no images)
     return np.fromiter((zlib.crc32(row) for row in flat), np.uint32, len(flat))
 
 

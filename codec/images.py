@@ -71,8 +71,9 @@ def read_gray_sized(path: Path) -> tuple[np.ndarray, int, int]:
             flags = 0
             if array is None:
                 with source, warnings.catch_warnings():
-                    # Pillow warns of "decompression bombs" above 89 M pixels; MAX_PIXELS refuses them first.
-                    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                    # Pillow warns of "decompression bombs" above 89 M pixels (MAX_PIXELS refuses them first) and of
+                    # damaged tags; a file it cannot read is one error line, not warnings on stderr.
+                    warnings.simplefilter("ignore")
                     with Image.open(source) as img:
                         width, height = img.size
                         if width * height > MAX_PIXELS:
@@ -92,7 +93,7 @@ def read_gray_sized(path: Path) -> tuple[np.ndarray, int, int]:
         raise InputError(f"{path}: not an image Pillow can read") from None
     except Image.DecompressionBombError as err:
         raise InputError(f"{path}: image too large ({err})") from None
-    except (OSError, ValueError, SyntaxError, EOFError) as err:
+    except (OSError, ValueError, SyntaxError, EOFError, TypeError) as err:  # TypeError: Pillow on damaged TIFF tags
         raise InputError(f"{path}: cannot read image ({err})") from None
     if array.ndim != 2 or 0 in array.shape:
         raise InputError(f"{path}: not a single-channel image after conversion ({array.shape})")

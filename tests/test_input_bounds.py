@@ -306,3 +306,16 @@ def test_an_npz_with_a_huge_zip_directory_is_refused_before_it_is_read(folder, t
         for i in range(40_000):  # a directory entry costs zipfile a few hundred bytes of memory
             z.writestr(f"{i}", b"")
     refused(pack(folder, "-o", tmp_path / "o.aec"), "many.npz", "zip directory")
+
+
+def test_a_tiff_with_damaged_tags_is_one_error_line(tmp_path):
+    """Found by the input-reader fuzzer: Pillow raises TypeError inside load() and warns on stderr."""
+    damaged = Path(__file__).resolve().parent / "fixtures" / "hostile" / "damaged-tags.tif"
+    done = subprocess.run(
+        [sys.executable, "-m", "aec", "pack", str(damaged), "-o", str(tmp_path / "x.aec")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and "damaged-tags.tif: cannot read image" in done.stderr
