@@ -9,11 +9,13 @@
 Images come back as `aec unpack --format npy` writes them: inverted back
 where pack inverted them, at the model's size. Only the chunks that hold the
 images asked for are read (each verified) and entropy-decoded, and only the
-images asked for go through the decoder network; the latents of the last few
+images asked for go through the decoder network (and the images with a residual
+in the chunks read: the residual is one stream); the latents of the last few
 chunks are kept (`cache_chunks`). Pixel checksums prove that this machine's
 decoder gives the file's pixels: the first chunk read is checked in full
 (whole chunks cost what unpack costs; random access would lose its point).
-Names and labels are read on first use.
+Every name is checked when the file is opened (as unpack checks them); names
+and labels are kept only on first use.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from . import runtime
+from . import residual, runtime
 from .container import FILE_HAS_LABELS
-from .decoding import Opened, checked_pixels, chunk_latents, open_for_decoding
+from .decoding import Coded, Opened, checked_pixels, chunk_latents, open_for_decoding
+from .errors import ContainerError
 from .fileinfo import list_members
 from .modelfile import Model
+from .names import table_pieces
 from .record import FLAG_INVERTED
 
 
@@ -39,12 +43,15 @@ class Dataset:
         try:
             reader = self._opened.reader
             self._offsets = reader.chunk_offsets(self._opened.coder.min_bytes_per_image)
+            h = reader.header
+            for _ in table_pieces(reader.names_blob, h.names_raw_length, h.image_count):
+                pass  # a file with an unsafe or repeated name is refused, as unpack refuses it
         except BaseException:
             self._opened.reader.stream.close()
             raise
         self._chunk_size = reader.header.chunk_size
         self._count = reader.header.image_count
-        self._cache: collections.OrderedDict[int, tuple[np.ndarray, np.ndarray]] = collections.OrderedDict()
+        self._cache: collections.OrderedDict[int, tuple] = collections.OrderedDict()
         self._checked = False
         self._cache_chunks = max(1, cache_chunks)
         self._names: list[str] | None = None
@@ -91,9 +98,9 @@ class Dataset:
         self._list()
         return self._labels
 
-    def _chunk(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """(int32 latents, flags, and for a chunk with residuals all its pixels) of chunk `index`, from the
-        cache or read, verified and entropy-decoded."""
+    def _chunk(self, index: int) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+        """(int32 latents, flags, and for a chunk with residuals (positions, pixels) of its residual images) of
+        chunk `index`, from the cache or read, verified and entropy-decoded."""
         cached = self._cache.get(index)
         if cached is not None:
             self._cache.move_to_end(index)
@@ -101,32 +108,51 @@ class Dataset:
         reader = self._opened.reader
         count, info, latents = reader.chunk_at(index, int(self._offsets[index]), self._opened.coder.min_bytes_per_image)
         coded, flags, _, _ = chunk_latents(self._opened, index, count, info, latents)
-        pixels = None
-        if not self._checked or coded.max_errors is not None:
-            # A residual is one stream for the chunk's residual images: decoded whole, then cached.
+        residuals = None
+        if not self._checked:
             pixels = checked_pixels(self._opened, index, coded)
             self._checked = True
-        entry = coded.latents, flags, pixels if coded.max_errors is not None else None
+            if coded.max_errors is not None:
+                where = np.flatnonzero(coded.max_errors >= 0)
+                residuals = where, pixels[where]
+        elif coded.max_errors is not None:
+            # The residual is one stream for the chunk's residual images: those are decoded, not the whole chunk.
+            residuals = self._residual_pixels(index, coded)
+        entry = coded.latents, flags, residuals
         self._cache[index] = entry
         if len(self._cache) > self._cache_chunks:
             self._cache.popitem(last=False)
         return entry
 
+    def _residual_pixels(self, index: int, coded: Coded) -> tuple[np.ndarray, np.ndarray]:
+        opened = self._opened
+        if opened.model.exact is None:
+            raise ContainerError(f"{self.path}: chunk {index + 1}: a residual with a model that has no exact decoder")
+        where = np.flatnonzero(coded.max_errors >= 0)
+        predictions = runtime.decode_latents(opened.model, coded.latents[where])
+        try:
+            pixels = residual.decode(coded.decoder, opened.coder.categorical, predictions, coded.max_errors[where])
+        except (ValueError, RuntimeError, OverflowError, AssertionError) as err:  # constriction asserts on bad data
+            raise ContainerError(f"{self.path}: chunk {index + 1}: residual cannot be decoded ({err})") from None
+        return where, pixels
+
     def _gather(self, indices: np.ndarray) -> np.ndarray:
         chunks = indices // self._chunk_size
         q_all = np.empty((len(indices), self.model.latents), np.int32)
         f_all = np.empty(len(indices), np.uint8)
-        known = []  # (positions, pixels) from chunks decoded whole
+        known = []  # (positions, pixels) of images with a residual
         for chunk in np.unique(chunks):
             where = np.flatnonzero(chunks == chunk)
-            q, f, whole = self._chunk(int(chunk))
+            q, f, residuals = self._chunk(int(chunk))
             local = indices[where] - chunk * self._chunk_size
             q_all[where], f_all[where] = q[local], f[local]
-            if whole is not None:
-                known.append((where, whole[local]))
+            if residuals is not None:
+                at = np.minimum(np.searchsorted(residuals[0], local), len(residuals[0]) - 1)
+                hit = residuals[0][at] == local
+                known.append((where[hit], residuals[1][at[hit]]))
         pixels = runtime.decode_latents(self.model, q_all)
-        for where, whole in known:
-            pixels[where] = whole
+        for where, values in known:
+            pixels[where] = values
         inverted = (f_all & FLAG_INVERTED).astype(bool)
         return np.where(inverted[:, None, None], 255 - pixels, pixels).astype(np.uint8)
 

@@ -112,7 +112,7 @@ def member_chunks(source: str | os.PathLike | BinaryIO | bytes) -> Iterator[tupl
         labelled = bool(h.flags & FILE_HAS_LABELS)
         for count, image_info, _ in reader.chunks():
             flags, _, labels = decode_image_info(image_info, count, labelled)
-            chunk_names = [next(names) for _ in range(count)]
+            chunk_names = names.take(count)
             yield chunk_names, labels.tolist() if labels is not None else [NO_LABEL] * count, flags.tolist()
 
 

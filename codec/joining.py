@@ -16,7 +16,7 @@ import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from .decoding import Opened, checked_pixels, chunk_latents, open_for_decoding
 from .errors import InputError
 from .fileio import atomic_output
 from .modelfile import Model
-from .names import NAMES_CODEC, TableWriter, has_duplicates, iter_names, name_hashes
+from .names import NAMES_CODEC, TableWriter, hash_name, iter_names, name_hashes, table_pieces
 from .pack_inputs import Batch
 from .packing import write_container
 from .record import NO_LABEL, decode_record, encode_image_info
@@ -56,16 +56,24 @@ def _check_models(readers: list[Reader]) -> None:
             )
 
 
-def _check_unique(readers: list[Reader], hashes: np.ndarray) -> None:
-    """InputError naming a name two inputs share, if the names' 64-bit hashes say there may be one."""
-    if has_duplicates(hashes):
+def _check_unique(readers: list[Reader], hashes: np.ndarray, hashed: Callable[[str], int]) -> None:
+    """InputError naming a name two inputs share, if the names' 64-bit hashes (`hashed` of each) say there
+    may be one; only the names whose hashes meet are held to compare."""
+    ordered = np.sort(hashes)
+    met = set(ordered[1:][ordered[1:] == ordered[:-1]].tolist())
+    if met:
         seen: dict[str, str] = {}
         for reader in readers:
             h = reader.header
             for name in iter_names(reader.names_blob, h.names_raw_length, h.image_count):
-                if name in seen:
-                    raise InputError(f"{reader.where}: {name!r} is also in {seen[name]}: names must be unique")
-                seen[name] = reader.where
+                if hashed(name) in met:
+                    if name in seen:
+                        raise InputError(f"{reader.where}: {name!r} is also in {seen[name]}: names must be unique")
+                    seen[name] = reader.where
+
+
+def _blake(name: str) -> int:
+    return int(name_hashes([name])[0])
 
 
 def _copyable(readers: list[Reader]) -> bool:
@@ -86,14 +94,15 @@ def _with_labels(info: bytes, count: int, labelled: bool) -> bytes:
 
 def _copied(readers: list[Reader], out: BinaryIO, labelled: bool) -> int:
     """Copy every chunk into one container (header, names, chunks); its size in bytes."""
-    table = TableWriter()
-
-    def tabled() -> Iterator[str]:  # one pass over the names builds the table and hashes them
-        for name in _all_names(readers):
-            table.add(name, checked=True)
-            yield name
-
-    _check_unique(readers, name_hashes(tabled()))
+    table = TableWriter(threaded=True)
+    hashes = []
+    for reader in readers:  # each table read once: checked, hashed, and its names written to the new table
+        h = reader.header
+        for piece in table_pieces(reader.names_blob, h.names_raw_length, h.image_count):
+            table.add_piece(piece)
+            hashes.append(piece.hashes)
+    _check_unique(readers, np.concatenate(hashes) if hashes else np.zeros(0, np.uint64), hash_name)
+    del hashes
     crcs: list[int] = []
     has_crcs = all(r.header.pixel_crcs is not None for r in readers)
     with Writer() as writer:
@@ -148,7 +157,7 @@ def cat(sources: list[str | os.PathLike], output: str | os.PathLike, force: bool
             with atomic_output(Path(output), force=force) as out:
                 total = _copied(readers, out, labelled)
             return CatResult(images, total, len(readers), True)
-        _check_unique(readers, name_hashes(_all_names(readers)))
+        _check_unique(readers, name_hashes(_all_names(readers)), _blake)
         opened = [open_for_decoding(source) for source in sources]
         for source in opened:
             stack.callback(source.reader.stream.close)

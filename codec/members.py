@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from .errors import InputError, list_problems
-from .names import output_name
+from .names import Names, output_name
 
 _GLOB = re.compile(r"[*?\[]")
 
@@ -68,21 +68,42 @@ def select(names: Iterable[str], patterns: list[str], where: str) -> Selection:
     chosen: list[int] = []
     chosen_names: list[str] = []
     total = 0
-    for i, name in enumerate(names):  # one pass over up to millions of names: the common cases first
-        total = i + 1
+
+    def match(i: int, name: str) -> None:
         written = name if name.endswith(".png") else output_name(name)
-        hit = None
-        if name in exact or written in exact:
-            hit = [p for p in (name, written) if p in exact]
-        if globs:
-            matched = [p for p, rx in globs if rx.match(name) or rx.match(written)]
-            hit = (hit or []) + matched if matched else hit
+        hit = [p for p in (name, written) if p in exact]
+        hit += [p for p, rx in globs if rx.match(name) or rx.match(written)]
         if hit:
             chosen.append(i)
             chosen_names.append(name)
             used.update(hit)
+
+    if isinstance(names, Names) and not globs:
+        # Only names that start as a pattern does (its stem, for a .png name) can match it: found in the
+        # table's pieces with bytes.find, every name checked all the same (the pieces are).
+        stems = sorted({_stem(p) for p in exact} - {None})
+        for piece in names.pieces():
+            found = sorted({i for stem in stems for i in piece.starting_with(stem)})
+            for i, name in zip(found, piece.pick(found)):
+                match(piece.start + i, name)
+            total = piece.start + len(piece.ends)
+    else:
+        for i, name in enumerate(names):  # one pass over up to millions of names: the common cases first
+            total = i + 1
+            written = name if name.endswith(".png") else output_name(name)
+            if name in exact or written in exact or globs:
+                match(i, name)
     missing = [p for p in patterns if p not in used]
     if missing:
         shown = [f"no stored name matches {p!r}" for p in missing]
         raise InputError(f"{where}: {list_problems(shown)} (aec list shows the names)")
     return Selection(np.array(chosen, dtype=np.int64), total, chosen_names)
+
+
+def _stem(pattern: str) -> bytes | None:
+    """What every name `pattern` selects starts with: the name itself, or its stem when it names a .png that
+    unpack writes for another suffix (None: it can select nothing)."""
+    try:
+        return (pattern[:-4] if pattern.endswith(".png") else pattern).encode("utf-8")
+    except UnicodeEncodeError:
+        return None
