@@ -20,7 +20,7 @@ an earlier wave, so a wave is coded at once for all images of the chunk: 82
 vectorised NumPy steps for 28x28 images, whatever the chunk size. The tables
 are whole-number weights that start from a prior fitted on the MNIST
 training digits (weights/residual-prior-1.npz) and learn after each wave
-(+2 for each symbol coded); handed to constriction as float64 they are
+(+2 for each symbol coded); handed to constriction as float32 they are
 exact, so every machine codes the same bytes. Specified in docs/FORMAT.md
 ("Residual coder 1"): changing anything here changes the format.
 """
@@ -61,6 +61,7 @@ def _levels(edges: np.ndarray) -> np.ndarray:
 NEIGHBOUR_LEVEL = _levels(NEIGHBOUR_EDGES)
 PREDICTION_LEVEL = _levels(PREDICTION_EDGES)
 FAR_LEVEL = _levels(FAR_EDGES)
+SURPRISE_LEVEL = np.searchsorted(SURPRISE_EDGES, np.arange(-510, 511), side="right")  # indexed by surprise + 510
 CLASS_OF_VALUE = _levels(CLASS_EDGES)
 PREDICTION_LEVEL32 = PREDICTION_LEVEL.astype(np.int32)
 
@@ -90,9 +91,9 @@ class _Plan:
         self.bin_class = np.zeros((n, most), np.int64)
         self.bin_offset = np.zeros((n, most), np.int64)
         self.first_bin = np.zeros((n, CLASSES), np.int64)
-        self.class_mask = np.zeros((n, CLASSES), np.float64)
-        self.high_mask = np.zeros((n, CLASSES, PART), np.float64)
-        self.low_mask = np.zeros((n, CLASSES, PART, PART), np.float64)
+        self.class_mask = np.zeros((n, CLASSES), np.float32)
+        self.high_mask = np.zeros((n, CLASSES, PART), np.float32)
+        self.low_mask = np.zeros((n, CLASSES, PART, PART), np.float32)
         for i, e in enumerate(self.errors.tolist()):
             count = bins(e)
             self.bin_of_value[i] = (np.arange(256) + e) // (2 * e + 1)
@@ -125,9 +126,9 @@ class _Tables:
 
     def __init__(self, groups: np.ndarray, prior=None):
         sets = len(groups)
-        self.classes = np.ones((sets * CLASS_CONTEXTS, CLASSES))
-        self.highs = np.ones((sets * HIGH_CONTEXTS, PART))
-        self.lows = np.ones((sets * LOW_CONTEXTS, PART))
+        self.classes = np.ones((sets * CLASS_CONTEXTS, CLASSES), np.float32)
+        self.highs = np.ones((sets * HIGH_CONTEXTS, PART), np.float32)
+        self.lows = np.ones((sets * LOW_CONTEXTS, PART), np.float32)
         if prior is not None:
             for i, g in enumerate(groups.tolist()):
                 self.classes[i * CLASS_CONTEXTS : (i + 1) * CLASS_CONTEXTS] = prior["classes"][g]
@@ -137,7 +138,7 @@ class _Tables:
     def update(self, seen) -> None:
         for table, keys, symbols in seen:
             if keys.size:
-                np.add.at(table.reshape(-1), keys * table.shape[1] + symbols, 2.0)
+                np.add.at(table.reshape(-1), keys * table.shape[1] + symbols, np.float32(2))
 
 
 def waves(height: int, width: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -188,7 +189,7 @@ def prior() -> dict[str, np.ndarray]:
         raise AecError(f"{PRIOR_FILE}: cannot be read ({err}): reinstall aec") from None
     if prior_digest(tables) != PRIOR_SHA256:
         raise AecError(f"{PRIOR_FILE}: damaged (its SHA-256 is not the one residual coder 1 specifies): reinstall aec")
-    return tables  # uint16: each table set becomes float64 as a chunk starts with it
+    return tables  # uint16: each table set becomes float32 as a chunk starts with it
 
 
 def _code(coder, categorical, predictions: np.ndarray, max_errors: np.ndarray, images: np.ndarray | None, tables=None):
@@ -218,9 +219,9 @@ def _code(coder, categorical, predictions: np.ndarray, max_errors: np.ndarray, i
         which, images_of = tiled[len(r)]
         west, north = value[r + 2, c + 1].ravel(), value[r + 1, c + 2].ravel()
         # How much brighter W and N came out than predicted: the decoder's error nearby.
-        surprise = west + north - prediction_w[r, c].ravel() - prediction_n[r, c].ravel()
+        surprise = west + north - prediction_w[r, c].ravel() - prediction_n[r, c].ravel() + 510
         class_keys = prediction_part[r, c].ravel() + FAR_LEVEL[np.maximum(value[r + 2, c], value[r, c + 2]).ravel()]
-        class_keys = class_keys * 5 + np.searchsorted(SURPRISE_EDGES, surprise, side="right")
+        class_keys = class_keys * 5 + SURPRISE_LEVEL[surprise]
         class_keys = (class_keys * CLASSES + CLASS_OF_VALUE[west]) * CLASSES
         class_keys += CLASS_OF_VALUE[north]
         class_keys = (class_keys * 5 + NEIGHBOUR_LEVEL[value[r + 1, c + 1].ravel()]) * 5
@@ -271,7 +272,7 @@ def _code(coder, categorical, predictions: np.ndarray, max_errors: np.ndarray, i
         tables.update(
             ((tables.classes, class_keys, classes), (tables.highs, high_keys, highs), (tables.lows, low_keys, lows))
         )
-    return np.ascontiguousarray(np.moveaxis(value[2:, 2:-1], -1, 0)).astype(np.uint8)
+    return np.ascontiguousarray(np.moveaxis(value[2:, 2:-1].astype(np.uint8), -1, 0))
 
 
 def encode(coder, categorical, images: np.ndarray, predictions: np.ndarray, max_errors: np.ndarray) -> np.ndarray:
