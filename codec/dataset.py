@@ -98,9 +98,10 @@ class Dataset:
         self._list()
         return self._labels
 
-    def _chunk(self, index: int) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
-        """(int32 latents, flags, and for a chunk with residuals (positions, pixels) of its residual images) of
-        chunk `index`, from the cache or read, verified and entropy-decoded."""
+    def _chunk(self, index: int) -> list:
+        """[int32 latents, flags, Coded or None, (positions, pixels) of its residual images or None] of chunk
+        `index`, from the cache or read, verified and entropy-decoded. A chunk's residual is decoded only when
+        one of its images with a residual is asked for (it is one stream for all of them)."""
         cached = self._cache.get(index)
         if cached is not None:
             self._cache.move_to_end(index)
@@ -108,17 +109,13 @@ class Dataset:
         reader = self._opened.reader
         count, info, latents = reader.chunk_at(index, int(self._offsets[index]), self._opened.coder.min_bytes_per_image)
         coded, flags, _, _ = chunk_latents(self._opened, index, count, info, latents)
-        residuals = None
+        entry = [coded.latents, flags, coded if coded.max_errors is not None else None, None]
         if not self._checked:
             pixels = checked_pixels(self._opened, index, coded)
             self._checked = True
             if coded.max_errors is not None:
                 where = np.flatnonzero(coded.max_errors >= 0)
-                residuals = where, pixels[where]
-        elif coded.max_errors is not None:
-            # The residual is one stream for the chunk's residual images: those are decoded, not the whole chunk.
-            residuals = self._residual_pixels(index, coded)
-        entry = coded.latents, flags, residuals
+                entry[3] = where, pixels[where]
         self._cache[index] = entry
         if len(self._cache) > self._cache_chunks:
             self._cache.popitem(last=False)
@@ -143,13 +140,18 @@ class Dataset:
         known = []  # (positions, pixels) of images with a residual
         for chunk in np.unique(chunks):
             where = np.flatnonzero(chunks == chunk)
-            q, f, residuals = self._chunk(int(chunk))
+            entry = self._chunk(int(chunk))
+            q, f, coded = entry[0], entry[1], entry[2]
             local = indices[where] - chunk * self._chunk_size
             q_all[where], f_all[where] = q[local], f[local]
-            if residuals is not None:
-                at = np.minimum(np.searchsorted(residuals[0], local), len(residuals[0]) - 1)
-                hit = residuals[0][at] == local
-                known.append((where[hit], residuals[1][at[hit]]))
+            if coded is None or not np.any(coded.max_errors[local] >= 0):
+                continue
+            if entry[3] is None:
+                entry[3] = self._residual_pixels(int(chunk), coded)
+            positions, values = entry[3]
+            at = np.minimum(np.searchsorted(positions, local), len(positions) - 1)
+            hit = positions[at] == local
+            known.append((where[hit], values[at[hit]]))
         pixels = runtime.decode_latents(self.model, q_all)
         for where, values in known:
             pixels[where] = values
