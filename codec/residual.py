@@ -50,7 +50,7 @@ GROUPS = len(ERROR_GROUP_EDGES) + 1
 # The tables' starting weights, fitted on the MNIST training digits (python -m aec.training.residual_prior):
 # part of the format, like JPEG's example tables, so a file and its SHA-256 never change.
 PRIOR_FILE = weights.FOLDER / "residual-prior-1.npz"
-PRIOR_SHA256 = "882d807b86b373436f94151fc87a25a9bc9ebf909a12afb677d4a5bc81ba745a"
+PRIOR_SHA256 = "aa317854ce5c82d1c93979a3715951a00bd46180655b994b6817cf0f98a033da"
 
 
 def _levels(edges: np.ndarray) -> np.ndarray:
@@ -170,26 +170,42 @@ def pixel_major(images: np.ndarray) -> np.ndarray:
 PRIOR_TABLES = {"classes": (CLASS_CONTEXTS, CLASSES), "highs": (HIGH_CONTEXTS, PART), "lows": (LOW_CONTEXTS, PART)}
 
 
-def prior_digest(tables: dict[str, np.ndarray]) -> str:
-    """SHA-256 over each table's name, shape and little-endian uint16 values, in PRIOR_TABLES order."""
+def sparse_prior(tables: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The prior as stored: for each table, the rows (over all groups) not all 1 and their weights."""
+    stored = {}
+    for name in PRIOR_TABLES:
+        flat = tables[name].reshape(-1, tables[name].shape[-1])
+        rows = np.flatnonzero((flat != 1).any(axis=1)).astype("<i4")
+        stored[f"{name}_rows"], stored[f"{name}_weights"] = rows, flat[rows].astype("<u2")
+    return stored
+
+
+def prior_digest(stored: dict[str, np.ndarray]) -> str:
+    """SHA-256 over each stored array's name, then its little-endian bytes, in PRIOR_TABLES order."""
     digest = hashlib.sha256()
     for name in PRIOR_TABLES:
-        table = np.ascontiguousarray(tables[name], dtype="<u2")
-        digest.update(f"{name}\0{table.shape}\0".encode() + table.tobytes())
+        for part, dtype in (("rows", "<i4"), ("weights", "<u2")):
+            digest.update(f"{name}_{part}\0".encode())
+            digest.update(np.ascontiguousarray(stored[f"{name}_{part}"], dtype=dtype).data)
     return digest.hexdigest()
 
 
 @functools.cache
 def prior() -> dict[str, np.ndarray]:
-    """The starting weights: classes [GROUPS, CLASS_CONTEXTS, 8], highs, lows (uint16)."""
+    """The starting weights: classes [GROUPS, CLASS_CONTEXTS, 8], highs, lows (uint16; 1 where not stored)."""
     try:
-        with np.load(PRIOR_FILE, allow_pickle=False) as stored:
-            tables = {name: stored[name] for name in PRIOR_TABLES}
-    except (OSError, ValueError, KeyError) as err:
+        with np.load(PRIOR_FILE, allow_pickle=False) as file:
+            stored = {name: file[name] for name in file.files}
+        if prior_digest(stored) != PRIOR_SHA256:
+            raise AecError(f"{PRIOR_FILE}: damaged (not the prior residual coder 1 specifies): reinstall aec")
+        tables = {}
+        for name, (rows, width) in PRIOR_TABLES.items():
+            table = np.ones((GROUPS * rows, width), np.uint16)
+            table[stored[f"{name}_rows"]] = stored[f"{name}_weights"]
+            tables[name] = table.reshape(GROUPS, rows, width)
+    except (OSError, ValueError, KeyError, IndexError) as err:
         raise AecError(f"{PRIOR_FILE}: cannot be read ({err}): reinstall aec") from None
-    if prior_digest(tables) != PRIOR_SHA256:
-        raise AecError(f"{PRIOR_FILE}: damaged (its SHA-256 is not the one residual coder 1 specifies): reinstall aec")
-    return tables  # uint16: each table set becomes float32 as a chunk starts with it
+    return tables  # each table set becomes float32 as a chunk starts with it
 
 
 def _code(coder, categorical, predictions: np.ndarray, max_errors: np.ndarray, images: np.ndarray | None, tables=None):

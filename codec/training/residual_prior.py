@@ -63,9 +63,9 @@ def main() -> None:
     images, _ = load_mnist("train", args.data)
     model = resolve_model(quality=RESIDUAL_LEVEL)
     predictions = runtime.decode_latents(model, runtime.encode_latents(model, images))
-    tables = fit(images, predictions)
-    np.savez_compressed(args.out, **tables)
-    print(f"{args.out}: tables' SHA-256 {residual.prior_digest(tables)} (residual.PRIOR_SHA256)")
+    stored = residual.sparse_prior(fit(images, predictions))
+    np.savez_compressed(args.out, **stored)
+    print(f"{args.out}: SHA-256 {residual.prior_digest(stored)} (residual.PRIOR_SHA256)")
 
 
 if __name__ == "__main__":
