@@ -109,8 +109,13 @@ def classic_rows(images: np.ndarray) -> list[dict]:
         files = [imagecodecs.jpegls_encode(image, level=error) for image in images]
         for data, image in zip(files[:50], images[:50]):
             assert np.abs(imagecodecs.jpegls_decode(data).astype(int) - image).max() <= error
-        rows.append({"codec": "JPEG-LS (imagecodecs, per file)", "max_error": error,
-                     "bytes_per_image": sum(map(len, files)) / n})
+        rows.append(
+            {
+                "codec": "JPEG-LS (imagecodecs, per file)",
+                "max_error": error,
+                "bytes_per_image": sum(map(len, files)) / n,
+            }
+        )
         together = lzma.compress(b"".join(files), preset=9 | lzma.PRESET_EXTREME)
         rows.append({"codec": "JPEG-LS files, xz -9e together", "max_error": error,
                      "bytes_per_image": len(together) / n})  # fmt: skip
