@@ -11,6 +11,7 @@ codec/idx.py.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import os
 import re
@@ -19,13 +20,13 @@ import tokenize
 import zipfile
 import zlib
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 import numpy as np
 
 from .errors import DataError, InputError, OutputError
 from .filearray import FileArray, StreamArray, open_regular
-from .fileio import atomic_output
+from .fileio import atomic_output, file_key
 from .idx import read_idx
 
 _IDX_NAME = re.compile(r"-idx\d-ubyte(\.gz)?$|\.idx\d?(\.gz)?$", re.IGNORECASE)
@@ -34,6 +35,7 @@ IMAGE_KEYS = ("images", "x", "x_test", "x_train", "arr_0")
 LABEL_KEYS = ("labels", "y", "y_test", "y_train", "arr_1")
 IN_MEMORY_LIMIT = 1 << 26  # bytes: a Fortran-order image array (not sliceable) is read whole up to this
 NPZ_DIRECTORY_LIMIT = 1 << 20  # bytes of an .npz's zip directory (a real one lists a few arrays)
+NPZ_NAMES_LIMIT = 256 << 20  # bytes of the names array unpack writes in an .npz (fixed width: 4 bytes a character)
 
 
 def is_array_file(path: str | os.PathLike) -> bool:
@@ -270,29 +272,114 @@ def npy_writer(path: Path, shape: tuple[int, ...], force: bool = False) -> Itera
             raise OutputError(f"{path}: {written} of {shape[0]} images written")
 
 
+def npz_names_width(names: Iterable[str], path: Path) -> int:
+    """The width of an .npz's names array: numpy stores names at the longest one's width, 4 bytes a character,
+    so a few long names make it huge; InputError when names x width x 4 would pass NPZ_NAMES_LIMIT
+    (checked as the names come, so a pass over billions stops early)."""
+    count, width = 0, 1
+    for name in names:
+        count, width = count + 1, max(width, len(name))
+        if count * width * 4 > NPZ_NAMES_LIMIT:
+            raise InputError(
+                f"{path}: the names would take over {NPZ_NAMES_LIMIT >> 20} MiB as an .npz array (numpy stores "
+                f"every name as wide as the longest, here {width} characters): use --format npy (no names) or png"
+            )
+    return width
+
+
+def _npy_member(z: zipfile.ZipFile, name: str, dtype: np.dtype, shape: tuple[int, ...]) -> BinaryIO:
+    member = z.open(f"{name}.npy", "w", force_zip64=True)
+    np.lib.format.write_array_header_1_0(member, {"descr": dtype.str, "fortran_order": False, "shape": shape})
+    return member
+
+
+@contextlib.contextmanager
+def npz_writer(
+    path: Path, shape: tuple[int, ...], names: Callable[[], Iterable[str]], width: int, force: bool = False
+) -> Iterator[Callable[[np.ndarray, np.ndarray | None], None]]:
+    """Write a compressed .npz (images, labels if given, names) with flat memory, atomically: yields
+    write(uint8 images chunk, its int32 labels or None); the names (`names()`, shape[0] of them, at most
+    `width` characters: npz_names_width) follow the images, read again, a batch at a time."""
+    path = Path(path)
+    written, labels = 0, []
+    with atomic_output(path, force=force) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
+        with _npy_member(z, "images", np.dtype(np.uint8), tuple(shape)) as member:
+
+            def write(chunk: np.ndarray, chunk_labels: np.ndarray | None = None) -> None:
+                nonlocal written
+                if chunk.dtype != np.uint8 or chunk.shape[1:] != tuple(shape[1:]):
+                    raise ValueError(f"chunk {chunk.dtype} {list(chunk.shape)} does not fit uint8 {list(shape)}")
+                member.write(memoryview(np.ascontiguousarray(chunk)).cast("B"))
+                written += len(chunk)
+                if chunk_labels is not None:
+                    labels.append(np.asarray(chunk_labels, np.int32))
+
+            yield write
+        if written != shape[0]:
+            raise OutputError(f"{path}: {written} of {shape[0]} images written")
+        if labels:
+            with _npy_member(z, "labels", np.dtype("<i4"), (shape[0],)) as member:
+                member.write(np.concatenate(labels).astype("<i4").tobytes())
+        dtype, count, every = np.dtype(f"<U{width}"), 0, iter(names())
+        with _npy_member(z, "names", dtype, (shape[0],)) as member:
+            while batch := list(itertools.islice(every, 4096)):
+                if max(map(len, batch)) > width:  # numpy would cut it short without a word
+                    raise ValueError(f"a name is longer than the {width} characters the names array holds")
+                member.write(np.array(batch, dtype).tobytes())
+                count += len(batch)
+        if count != shape[0]:
+            raise OutputError(f"{path}: {count} names for {shape[0]} images")
+
+
 def write_array_file(
     path: Path, images: np.ndarray, labels: np.ndarray | None, names: list[str], force: bool = False
 ) -> list[Path]:
     """Write .npy (images; labels beside as NAME-labels.npy) or .npz (images, labels, names), atomically."""
     path = Path(path)
-    written = []
     if path.suffix.lower() == ".npz":
-        with atomic_output(path, force=force) as f:
-            extra = {"labels": labels} if labels is not None else {}
-            np.savez_compressed(f, images=images, names=np.array(names), **extra)
+        width = npz_names_width(names, path)
+        with npz_writer(path, images.shape, lambda: names, width, force=force) as write:
+            write(np.asarray(images, np.uint8), labels)
         return [path]
     if path.suffix.lower() != ".npy":
         raise OutputError(f"{path}: array output must end in .npy or .npz")
+    label_path = labels_path(path)
+    if not force:  # both free before either is written
+        for target in (path, label_path) if labels is not None else (path,):
+            if os.path.lexists(target):
+                raise OutputError(f"{target}: already exists (use --force to overwrite)")
+    existed = os.path.lexists(path)
     if images.dtype == np.uint8 and images.ndim >= 1:
         with npy_writer(path, images.shape, force=force) as write:
             write(images)
     else:
         with atomic_output(path, force=force) as f:
             np.save(f, images, allow_pickle=False)
-    written.append(path)
-    if labels is not None:
-        label_path = labels_path(path)
+    if labels is None:
+        return [path]
+    write_labels_beside(path, labels, existed, force)
+    return [path, label_path]
+
+
+def _key_of(path: Path) -> int | None:
+    try:
+        return file_key(os.lstat(path))
+    except OSError:
+        return None
+
+
+def write_labels_beside(path: Path, labels: np.ndarray, existed: bool, force: bool = False) -> Path:
+    """Write the labels of the images just written to `path` (NAME.npy) as NAME-labels.npy; if that fails, the
+    images file goes again when this call's caller made it (`existed`: it was there before), so that no
+    images file is left without its labels."""
+    ours = None if existed else _key_of(path)
+    label_path = labels_path(path)
+    try:
         with atomic_output(label_path, force=force) as f:
             np.save(f, labels, allow_pickle=False)
-        written.append(label_path)
-    return written
+    except BaseException:
+        if ours is not None and _key_of(path) == ours:  # the images file made, not one it replaced
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        raise
+    return label_path

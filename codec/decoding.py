@@ -8,19 +8,20 @@ pixels as the model gives them, chunk by chunk.
 from __future__ import annotations
 
 import os
+import zlib
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 import numpy as np
 
 from . import residual, runtime
-from .container import FILE_HAS_LABELS, Reader, chunk_pixel_crc, image_crcs, open_container
+from .container import FILE_HAS_LABELS, Reader, image_crcs, open_container
 from .entropy import CODER_ID, LatentCoder
 from .errors import ContainerError
 from .guarantee import NO_RESIDUAL
 from .modelfile import Model
 from .models import model_for_fingerprint
-from .names import decode_table, iter_names
+from .names import iter_names, name_hashes
 from .record import FLAG_RESIDUAL, FLAG_RESIZED, Geometry, decode_record
 
 
@@ -59,22 +60,36 @@ def open_for_decoding(
 
 
 Chunk = tuple[np.ndarray, np.ndarray, list[Geometry | None], np.ndarray | None]
+# Images through the decoder at once: its activations and the pixels stay a few MB whatever a chunk holds.
+PIXEL_SLICE = 4096
+# A chunk's pixels held while they are checked before use; a chunk with more (a chunk may hold 2^20 images)
+# is decoded twice, once to check its pixels and once to use them, so that memory stays bounded.
+PIXELS_HELD = 64 << 20
 
 
-def decoded_chunks(opened: Opened) -> Iterator[Chunk]:
-    """(uint8 images as the model gives them, flags, geometry per image, labels or None) for each chunk."""
-    for _, _, chunk in selected_chunks(opened):
-        yield chunk
-
-
-def selected_chunks(
-    opened: Opened, wanted: Callable[[int], bool] | None = None
-) -> Iterator[tuple[int, int, Chunk | None]]:
-    """(chunk index, image count, decoded chunk or None) for each chunk; the chunks `wanted` refuses
+def decoded_parts(opened: Opened, wanted: Callable[[int], bool] | None = None) -> Iterator[tuple[int, int, Chunk]]:
+    """(chunk index, first image in the chunk, part) for each part of each chunk, in order: a part is up to
+    PIXEL_SLICE images' (pixels, flags, geometry, labels), every pixel checked. The chunks `wanted` refuses
     are stepped over, neither read nor decoded."""
     reader = opened.reader
     for index, (count, info, latents) in enumerate(reader.chunks(opened.coder.min_bytes_per_image, wanted)):
-        yield index, count, None if info is None else decode_chunk(opened, index, count, info, latents)
+        if info is None:
+            continue
+        coded, flags, geometry, labels = chunk_latents(opened, index, count, info, latents)
+        for start, pixels in pixel_slices(opened, index, coded):
+            end = start + len(pixels)
+            part_labels = None if labels is None else labels[start:end]
+            yield index, start, (pixels, flags[start:end], geometry[start:end], part_labels)
+
+
+def verify_chunks(opened: Opened) -> int:
+    """Read, entropy-decode and decode every chunk, checking its pixels, keeping none: the images counted."""
+    images = 0
+    for index, (count, info, latents) in enumerate(opened.reader.chunks(opened.coder.min_bytes_per_image)):
+        coded = chunk_latents(opened, index, count, info, latents)[0]
+        _checked_pass(opened, index, coded, _residual_pixels(opened, index, coded), hold=False)
+        images += count
+    return images
 
 
 @dataclass
@@ -112,29 +127,72 @@ def chunk_latents(opened: Opened, index: int, count: int, info: bytes, latents: 
     return Coded(q, decoder, max_errors), flags, geometry, labels
 
 
-def checked_pixels(opened: Opened, index: int, coded: Coded) -> np.ndarray:
-    """The pixels of chunk `index`, checked against the checksum pack recorded."""
+def _residual_pixels(opened: Opened, index: int, coded: Coded) -> tuple[np.ndarray, np.ndarray] | None:
+    """(positions, pixels) of the chunk's images with a residual (at most MAX_RESIDUAL_IMAGES), or None.
+    The residual decoder needs them all at once, and the decoder's pixels of these images only."""
     reader, model = opened.reader, opened.model
-    pixels = runtime.decode_latents(model, coded.latents)
-    if coded.max_errors is not None:
-        if model.exact is None:
-            raise ContainerError(
-                f"{reader.where}: chunk {index + 1}: a residual with a model that has no exact decoder"
-            )
-        with_residual = np.flatnonzero(coded.max_errors >= 0)
-        try:
-            pixels[with_residual] = residual.decode(
-                coded.decoder, opened.coder.categorical, pixels[with_residual], coded.max_errors[with_residual]
-            )
-        except (ValueError, RuntimeError, OverflowError, AssertionError) as err:  # constriction asserts on bad data
-            raise ContainerError(f"{reader.where}: chunk {index + 1}: residual cannot be decoded ({err})") from None
+    if coded.max_errors is None:
+        return None
+    if model.exact is None:
+        raise ContainerError(f"{reader.where}: chunk {index + 1}: a residual with a model that has no exact decoder")
+    with_residual = np.flatnonzero(coded.max_errors >= 0)
+    predictions = runtime.decode_latents(model, coded.latents[with_residual])
+    try:
+        pixels = residual.decode(coded.decoder, opened.coder.categorical, predictions, coded.max_errors[with_residual])
+    except (ValueError, RuntimeError, OverflowError, AssertionError) as err:  # constriction asserts on bad data
+        raise ContainerError(f"{reader.where}: chunk {index + 1}: residual cannot be decoded ({err})") from None
+    return with_residual, pixels
+
+
+def _slices(opened: Opened, coded: Coded, residuals) -> Iterator[tuple[int, np.ndarray]]:
+    """(first image, uint8 pixels) of PIXEL_SLICE images at a time, the residual's pixels in place."""
+    for start in range(0, len(coded), PIXEL_SLICE):
+        pixels = runtime.decode_latents(opened.model, coded.latents[start : start + PIXEL_SLICE])
+        if residuals is not None:
+            where, values = residuals
+            lo, hi = np.searchsorted(where, [start, start + len(pixels)])
+            pixels[where[lo:hi] - start] = values[lo:hi]
+        yield start, pixels
+
+
+def _checked_pass(opened: Opened, index: int, coded: Coded, residuals, hold: bool) -> list | None:
+    """Decode the chunk once and compare its pixels with the checksum pack recorded (if any); the slices
+    when `hold`, else None."""
+    reader, model = opened.reader, opened.model
     expected = reader.header.pixel_crcs
-    if expected is not None and chunk_pixel_crc(image_crcs(pixels)) != expected[index]:
+    held, crc = [], 0
+    for start, pixels in _slices(opened, coded, residuals):
+        if expected is not None:  # chunk_pixel_crc, a slice at a time
+            crc = zlib.crc32(image_crcs(pixels).astype("<u4").tobytes(), crc)
+        if hold:
+            held.append((start, pixels))
+    if expected is not None and crc != expected[index]:
         raise ContainerError(
             f"{reader.where}: chunk {index + 1}: the decoded pixels differ from those pack recorded "
             f"(model {model.name}); nothing was written from this chunk: report this to aec's authors, "
             "with the file, your platform and `pip list`"
         )
+    return held if hold else None
+
+
+def pixel_slices(opened: Opened, index: int, coded: Coded) -> Iterator[tuple[int, np.ndarray]]:
+    """(first image, uint8 pixels [n, H, W]) of chunk `index`, PIXEL_SLICE images at a time, none before the
+    whole chunk's pixels match the checksum pack recorded. Memory stays bounded: a chunk whose pixels
+    exceed PIXELS_HELD is decoded twice (to check, then to use) rather than held."""
+    residuals = _residual_pixels(opened, index, coded)
+    if opened.reader.header.pixel_crcs is None:
+        yield from _slices(opened, coded, residuals)
+        return
+    hold = len(coded) * opened.model.pixels <= PIXELS_HELD
+    held = _checked_pass(opened, index, coded, residuals, hold)
+    yield from held if hold else _slices(opened, coded, residuals)
+
+
+def checked_pixels(opened: Opened, index: int, coded: Coded) -> np.ndarray:
+    """The pixels of chunk `index`, whole, checked against the checksum pack recorded."""
+    pixels = np.empty((len(coded), *opened.model.image_shape), np.uint8)
+    for start, part in _checked_pass(opened, index, coded, _residual_pixels(opened, index, coded), hold=True):
+        pixels[start : start + len(part)] = part
     return pixels
 
 
@@ -144,11 +202,32 @@ def decode_chunk(opened: Opened, index: int, count: int, info: bytes, latents: b
     return checked_pixels(opened, index, coded), flags, geometry, labels
 
 
+def repeated_name(names: Callable[[], Iterable[str]]) -> str | None:
+    """A name that `names()` yields twice, or None, holding no names: a few bytes of LZMA can stand for
+    gigabytes of them. 64-bit hashes first; only names whose hashes meet are compared."""
+    hashes = name_hashes(names())
+    ordered = np.sort(hashes)
+    meet = set(ordered[1:][ordered[1:] == ordered[:-1]].tolist())
+    if not meet:
+        return None
+    seen = set()
+    for name, hashed in zip(names(), hashes.tolist()):
+        if hashed in meet:
+            if name in seen:
+                return name
+            seen.add(name)
+    return None
+
+
 def decode(data: bytes | str | os.PathLike, model: str | os.PathLike | Model | None = None) -> np.ndarray:
     """An .aec container (bytes or path) -> uint8 images [N, H, W] as the model sees them, in stored order."""
     opened = open_for_decoding(data, model)
     with opened.reader.stream:
         h = opened.reader.header
-        decode_table(opened.reader.names_blob, h.names_raw_length, h.image_count)
-        parts = [images for images, _, _, _ in decoded_chunks(opened)]
-    return np.concatenate(parts) if parts else np.zeros((0, *opened.model.image_shape), np.uint8)
+        if repeated_name(opened.stored_names) is not None:
+            raise ContainerError(f"{opened.reader.where}: names table: duplicate names")
+        images = np.empty((h.image_count, *opened.model.image_shape), np.uint8)
+        for index, start, (pixels, _, _, _) in decoded_parts(opened):
+            first = index * h.chunk_size + start
+            images[first : first + len(pixels)] = pixels
+    return images

@@ -16,7 +16,7 @@ from enum import Enum
 
 import numpy as np
 
-from .errors import InputError
+from .errors import ContainerError, InputError
 from .images import read_gray
 from .record import FLAG_INVERTED, FLAG_RESIZED, Geometry
 
@@ -122,6 +122,8 @@ def restore(pixels: np.ndarray, flags: int, geometry: Geometry | None, restore_s
     from PIL import Image
 
     if restore_size and geometry is not None:
+        if not geometry.valid_for(pixels.shape):  # the reader checks this; a canvas is never unbounded
+            raise ContainerError(f"impossible geometry {geometry}")
         x0, y0, x1, y1 = geometry.box
         x, y, w, h = geometry.place
         digit = Image.fromarray(np.ascontiguousarray(pixels[y : y + h, x : x + w]))

@@ -17,12 +17,12 @@ from typing import BinaryIO, Callable, Iterable, Iterator
 
 import numpy as np
 
-from .arrays import labels_path, npy_writer, write_array_file
+from .arrays import labels_path, npy_writer, npz_names_width, npz_writer, write_labels_beside
 from .container import FILE_HAS_LABELS
-from .decoding import Chunk, Opened, decoded_chunks, open_for_decoding, selected_chunks
+from .decoding import Chunk, Opened, decoded_parts, open_for_decoding, repeated_name, verify_chunks
 from .dirfd import UNKNOWN, Rollback, Tree
 from .errors import ContainerError, InputError, OutputError
-from .fileio import OutputFolder, atomic_output, file_key, write_file_at
+from .fileio import OutputFolder, write_file_at
 from .images import encode_png
 from .members import Selection, everything, select
 from .modelfile import Model
@@ -99,21 +99,24 @@ def unpack(
             raise OutputError(f"{out}: exists and is not a folder")
         folder = OutputFolder(out)
         # One pass over the names before writing: every target is safe, distinct, and (without force) free.
-        existing = []
+        existing, found = [], 0  # the first few targets that exist (named), and how many do
 
         def checked_outputs() -> Iterator[str]:
+            nonlocal found
             for name in stored_names():
                 out_name = output_name(name)
                 target = folder.target(out_name)
                 if not force and os.path.lexists(target):
-                    existing.append(target)
+                    found += 1
+                    if len(existing) < 3:
+                        existing.append(target)
                 yield out_name
 
         _refuse_duplicates(checked_outputs(), stored_names, reader.where)
         if existing:
-            more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
-            verb = "exists" if len(existing) == 1 else "exist"
-            raise OutputError(f"{', '.join(existing[:3])}{more}: already {verb} (use --force to overwrite)")
+            more = f" and {found - 3} more" if found > 3 else ""
+            verb = "exists" if found == 1 else "exist"
+            raise OutputError(f"{', '.join(existing)}{more}: already {verb} (use --force to overwrite)")
         on_start(chosen.count)
         # Folders made are capped by the image count: a few bytes of names could ask for millions.
         rollback = Rollback(out, force, folder_limit=4 * chosen.count + 4096)
@@ -125,7 +128,7 @@ def unpack(
                 if pool is not None:
                     stack.enter_context(pool)
                 tree = rollback.open()
-                for images, flags, geometry, labels in _chosen_chunks(opened, chosen):
+                for images, flags, geometry, labels in _chosen_parts(opened, chosen):
                     chunk_names = [output_name(next(names)) for _ in range(len(images))]
                     parent = None
                     for name in chunk_names:  # made here, in order, so that the record is the main process's
@@ -216,23 +219,21 @@ def _refuse_duplicates(outputs: Iterable[str], stored_names: Callable[[], Iterat
     """No two stored names may unpack to the same file: 64-bit hashes of `outputs` (the output names)
     first, and the exact names, read again, only if two hashes meet."""
     if has_duplicates(name_hashes(outputs)):
-        targets = [output_name(n) for n in stored_names()]
-        if len(set(targets)) != len(targets):
+        if repeated_name(lambda: map(output_name, stored_names())) is not None:
             raise ContainerError(f"{where}: names table: two stored names unpack to the same file")
 
 
-def _chosen_chunks(opened: Opened, chosen: Selection) -> Iterator[Chunk]:
-    """Each chunk that holds chosen images, cut down to them (the others are neither read nor decoded)."""
+def _chosen_parts(opened: Opened, chosen: Selection) -> Iterator[Chunk]:
+    """Each decoded part (decoded_parts) that holds chosen images, cut down to them; the chunks that hold
+    none are neither read nor decoded."""
     size = opened.reader.header.chunk_size
-    for index, count, chunk in selected_chunks(opened, chosen.chunk_wanted(size)):
-        if chunk is None:
-            continue
-        keep = chosen.within(index * size, count)
+    for index, start, part in decoded_parts(opened, chosen.chunk_wanted(size)):
+        keep = chosen.within(index * size + start, len(part[0]))
         if isinstance(keep, slice):
-            yield chunk
-            continue
-        images, flags, geometry, labels = chunk
-        yield images[keep], flags[keep], [geometry[i] for i in keep], None if labels is None else labels[keep]
+            yield part
+        elif len(keep):
+            images, flags, geometry, labels = part
+            yield images[keep], flags[keep], [geometry[i] for i in keep], None if labels is None else labels[keep]
 
 
 def _unpack_to_array(
@@ -244,50 +245,45 @@ def _unpack_to_array(
     progress: Progress,
     on_start: Callable[[int], None],
 ) -> UnpackResult:
-    """One array file: .npy streamed chunk by chunk (flat memory), .npz gathered in memory (it compresses)."""
+    """One array file, streamed a part at a time (flat memory, but for the labels): .npy (labels beside), or
+    a compressed .npz with the labels and names."""
     if path.suffix.lower() != f".{format.value}":
         path = path.with_name(path.name + f".{format.value}")
-    names = list(chosen.filter(opened.stored_names())) if format == OutputFormat.NPZ else None
-    label_path = labels_path(path)
-    if format == OutputFormat.NPY and opened.reader.header.flags & FILE_HAS_LABELS and not force:
-        for target in (path, label_path):  # both free before either is written
+
+    def names() -> Iterator[str]:
+        return chosen.filter(opened.stored_names())
+
+    labelled = bool(opened.reader.header.flags & FILE_HAS_LABELS)
+    if format == OutputFormat.NPZ:
+        width = npz_names_width(names(), path)  # before anything is decoded or written
+    elif labelled and not force:
+        for target in (path, labels_path(path)):  # both free before either is written
             if os.path.lexists(target):
                 raise OutputError(f"{target}: already exists (use --force to overwrite)")
     existed = os.path.lexists(path)
     on_start(chosen.count)
     shape = (chosen.count, *opened.model.image_shape)
-    images, flags, labels = [], [], []
+    flags, labels = [], []
     with contextlib.ExitStack() as stack:
         if format == OutputFormat.NPY:
-            write = stack.enter_context(npy_writer(path, shape, force))
-        for chunk, chunk_flags, _, chunk_labels in _chosen_chunks(opened, chosen):
-            inverted = (chunk_flags & FLAG_INVERTED).astype(bool)
-            chunk = np.where(inverted[:, None, None], 255 - chunk, chunk).astype(np.uint8)
+            write_npy = stack.enter_context(npy_writer(path, shape, force))
+        else:
+            write_npz = stack.enter_context(npz_writer(path, shape, names, width, force))
+        for part, part_flags, _, part_labels in _chosen_parts(opened, chosen):
+            inverted = (part_flags & FLAG_INVERTED).astype(bool)
+            part = np.where(inverted[:, None, None], 255 - part, part).astype(np.uint8)
             if format == OutputFormat.NPY:
-                write(chunk)
+                write_npy(part)
             else:
-                images.append(chunk)
-            flags.append(chunk_flags)
-            if chunk_labels is not None:
-                labels.append(chunk_labels)
-            progress(len(chunk))
+                write_npz(part, part_labels)
+            flags.append(part_flags)
+            if part_labels is not None:
+                labels.append(part_labels)
+            progress(len(part))
     all_labels = np.concatenate(labels) if labels else None
-    if format == OutputFormat.NPZ:
-        all_images = np.concatenate(images) if images else np.zeros(shape, np.uint8)
-        written = write_array_file(path, all_images, all_labels, names, force=force)
-    else:
-        written = [path]
-        if all_labels is not None:
-            ours = None if existed else _key_of(path)
-            try:
-                with atomic_output(label_path, force=force) as f:
-                    np.save(f, all_labels, allow_pickle=False)
-            except BaseException:
-                if ours is not None and _key_of(path) == ours:  # the images file this call made, not one it replaced
-                    with contextlib.suppress(OSError):
-                        os.unlink(path)
-                raise
-            written.append(label_path)
+    written = [path]
+    if format == OutputFormat.NPY and all_labels is not None:
+        written.append(write_labels_beside(path, all_labels, existed, force))
     return UnpackResult(
         chosen.count,
         written,
@@ -296,13 +292,6 @@ def _unpack_to_array(
         0,
         all_labels,
     )
-
-
-def _key_of(path: Path) -> int | None:
-    try:
-        return file_key(os.lstat(path))
-    except OSError:
-        return None
 
 
 def verify(source: str | os.PathLike | BinaryIO | bytes, model: str | os.PathLike | Model | None = None) -> dict:
@@ -315,5 +304,5 @@ def verify(source: str | os.PathLike | BinaryIO | bytes, model: str | os.PathLik
             problem = unpack_problem(name)
             if problem:
                 raise ContainerError(f"{opened.reader.where}: names table: {name!r} cannot be unpacked ({problem})")
-        images = sum(len(chunk[0]) for chunk in decoded_chunks(opened))
+        images = verify_chunks(opened)
         return {"file": opened.reader.where, "images": images, "model": opened.model.name, "ok": True}
