@@ -108,6 +108,7 @@ def member_chunks(source: str | os.PathLike | BinaryIO | bytes) -> Iterator[tupl
     reader = open_container(source)
     with reader.stream:
         h = reader.header
+        reader.check_capacity(shipped_min_bytes_per_image(h.fingerprint))  # before billions of names are read
         names = iter_names(reader.names_blob, h.names_raw_length, h.image_count)
         labelled = bool(h.flags & FILE_HAS_LABELS)
         for count, image_info, _ in reader.chunks():

@@ -26,6 +26,7 @@ from .decoding import Opened, checked_pixels, chunk_latents, open_for_decoding
 from .errors import InputError
 from .fileio import atomic_output
 from .modelfile import Model
+from .models import shipped_min_bytes_per_image
 from .names import NAMES_CODEC, TableWriter, hash_name, iter_names, name_hashes, table_pieces
 from .pack_inputs import Batch
 from .packing import write_container
@@ -150,6 +151,7 @@ def cat(sources: list[str | os.PathLike], output: str | os.PathLike, force: bool
         readers = [open_container(source) for source in sources]
         for reader in readers:
             stack.callback(reader.stream.close)
+            reader.check_capacity(shipped_min_bytes_per_image(reader.header.fingerprint))
         _check_models(readers)
         labelled = any(r.header.flags & FILE_HAS_LABELS for r in readers)
         images = sum(r.header.image_count for r in readers)
