@@ -96,6 +96,16 @@ def _errors_to_exit(debug: bool):
         raise  # usage errors keep click's message and exit code 2
     except BrokenPipeError:
         raise  # the reader went away (`aec list | head`): click ends quietly (exit 1)
+    except MemoryError:
+        if debug:
+            raise
+        print_error("out of memory: this input needs more than the machine has (README: the limits aec enforces)")
+        raise typer.Exit(1)
+    except OSError as err:  # permission, disk full, an unusable /dev/shm: the system's words, and the file
+        if debug:
+            raise
+        print_error(f"{err.filename}: {err.strerror or err}" if err.filename else f"{err.strerror or err}")
+        raise typer.Exit(1)
     except Exception as err:  # noqa: BLE001 - the last line of defence for users
         if debug:
             raise
