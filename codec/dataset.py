@@ -26,10 +26,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from . import residual, runtime
+from . import runtime
 from .container import FILE_HAS_LABELS
-from .decoding import Coded, Opened, checked_pixels, chunk_latents, open_for_decoding
-from .errors import ContainerError
+from .decoding import Opened, checked_pixels, chunk_latents, open_for_decoding, residual_pixels
 from .fileinfo import list_members
 from .modelfile import Model
 from .names import table_pieces
@@ -121,18 +120,6 @@ class Dataset:
             self._cache.popitem(last=False)
         return entry
 
-    def _residual_pixels(self, index: int, coded: Coded) -> tuple[np.ndarray, np.ndarray]:
-        opened = self._opened
-        if opened.model.exact is None:
-            raise ContainerError(f"{self.path}: chunk {index + 1}: a residual with a model that has no exact decoder")
-        where = np.flatnonzero(coded.max_errors >= 0)
-        predictions = runtime.decode_latents(opened.model, coded.latents[where])
-        try:
-            pixels = residual.decode(coded.decoder, opened.coder.categorical, predictions, coded.max_errors[where])
-        except (ValueError, RuntimeError, OverflowError, AssertionError) as err:  # constriction asserts on bad data
-            raise ContainerError(f"{self.path}: chunk {index + 1}: residual cannot be decoded ({err})") from None
-        return where, pixels
-
     def _gather(self, indices: np.ndarray) -> np.ndarray:
         chunks = indices // self._chunk_size
         q_all = np.empty((len(indices), self.model.latents), np.int32)
@@ -147,7 +134,7 @@ class Dataset:
             if coded is None or not np.any(coded.max_errors[local] >= 0):
                 continue
             if entry[3] is None:
-                entry[3] = self._residual_pixels(int(chunk), coded)
+                entry[3] = residual_pixels(self._opened, int(chunk), coded)
             positions, values = entry[3]
             at = np.minimum(np.searchsorted(positions, local), len(positions) - 1)
             hit = positions[at] == local

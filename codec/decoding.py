@@ -87,7 +87,7 @@ def verify_chunks(opened: Opened) -> int:
     images = 0
     for index, (count, info, latents) in enumerate(opened.reader.chunks(opened.coder.min_bytes_per_image)):
         coded = chunk_latents(opened, index, count, info, latents)[0]
-        _checked_pass(opened, index, coded, _residual_pixels(opened, index, coded), hold=False)
+        _checked_pass(opened, index, coded, residual_pixels(opened, index, coded), hold=False)
         images += count
     return images
 
@@ -127,7 +127,7 @@ def chunk_latents(opened: Opened, index: int, count: int, info: bytes, latents: 
     return Coded(q, decoder, max_errors), flags, geometry, labels
 
 
-def _residual_pixels(opened: Opened, index: int, coded: Coded) -> tuple[np.ndarray, np.ndarray] | None:
+def residual_pixels(opened: Opened, index: int, coded: Coded) -> tuple[np.ndarray, np.ndarray] | None:
     """(positions, pixels) of the chunk's images with a residual (at most MAX_RESIDUAL_IMAGES), or None.
     The residual decoder needs them all at once, and the decoder's pixels of these images only."""
     reader, model = opened.reader, opened.model
@@ -179,7 +179,7 @@ def pixel_slices(opened: Opened, index: int, coded: Coded) -> Iterator[tuple[int
     """(first image, uint8 pixels [n, H, W]) of chunk `index`, PIXEL_SLICE images at a time, none before the
     whole chunk's pixels match the checksum pack recorded. Memory stays bounded: a chunk whose pixels
     exceed PIXELS_HELD is decoded twice (to check, then to use) rather than held."""
-    residuals = _residual_pixels(opened, index, coded)
+    residuals = residual_pixels(opened, index, coded)
     if opened.reader.header.pixel_crcs is None:
         yield from _slices(opened, coded, residuals)
         return
@@ -191,7 +191,7 @@ def pixel_slices(opened: Opened, index: int, coded: Coded) -> Iterator[tuple[int
 def checked_pixels(opened: Opened, index: int, coded: Coded) -> np.ndarray:
     """The pixels of chunk `index`, whole, checked against the checksum pack recorded."""
     pixels = np.empty((len(coded), *opened.model.image_shape), np.uint8)
-    for start, part in _checked_pass(opened, index, coded, _residual_pixels(opened, index, coded), hold=True):
+    for start, part in _checked_pass(opened, index, coded, residual_pixels(opened, index, coded), hold=True):
         pixels[start : start + len(part)] = part
     return pixels
 
