@@ -23,8 +23,6 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # o
 
 import argparse  # noqa: E402
 import collections  # noqa: E402
-import contextlib  # noqa: E402
-import io  # noqa: E402
 import json  # noqa: E402
 import lzma  # noqa: E402
 import resource  # noqa: E402
@@ -38,16 +36,15 @@ import zlib  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-import typer.main  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import aec  # noqa: E402
-from aec.cli.main import app  # noqa: E402
 from aec.container import _BODY, MAGIC  # noqa: E402
 from aec.record import FLAG_INVERTED, FLAG_RESIZED  # noqa: E402
 from aec.testing.hostile import _FAST_LZMA, crafted_file, likeliest_latents, numbered_names  # noqa: E402
 
 from ..common import example_images, results_path, write_results  # noqa: E402
+from .hostile_containers import run_in_process  # noqa: E402
 
 LIMIT_AS = 1 << 30  # bytes of address space a case's child may map
 CASE_SECONDS = 20  # a child still running after this is killed (a "timeout" outcome)
@@ -310,20 +307,12 @@ def mutate(seed: bytes, rng) -> tuple[str, bytes]:
 # --- running ------------------------------------------------------------------------------------------------------
 
 
-def _cli(args: list[str], _command=[]) -> tuple[int, str]:
-    """`aec ARGS` in this process: (exit code, stderr)."""
-    if not _command:
-        _command.append(typer.main.get_command(app))
-    err = io.StringIO()
-    code = 0
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        try:
-            _command[0].main(args, prog_name="aec")
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        except BaseException as e:  # noqa: BLE001 - what the CLI lets through is a finding
-            return 99, f"escaped: {type(e).__name__}: {e}"
-    return code, err.getvalue()
+def _cli(args: list[str]) -> tuple[int, str]:
+    """`aec ARGS` in this process: (exit code, stderr); an exception the CLI lets through is a finding."""
+    try:
+        return run_in_process(args)
+    except BaseException as e:  # noqa: BLE001
+        return 99, f"escaped: {type(e).__name__}: {e}"
 
 
 def _outcome(code: int, err: str) -> str:
