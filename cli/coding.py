@@ -73,7 +73,7 @@ def pack(
             "--cluster",
             metavar="ADDRESS",
             help="A Dask scheduler (tcp://host:8786) whose workers read and encode the inputs; they must see "
-            "the same paths. The file is the same. Needs pip install 'aec-codec[cluster]'.",
+            "the same paths. The file is the same. Needs pip install 'aec-codec\\[cluster]'.",
         ),
     ] = None,
     min_psnr: Annotated[
@@ -198,6 +198,15 @@ def unpack(
         bool,
         typer.Option("--test", "-t", help="Verify the file completely (checksums, names, decoding) and write nothing."),
     ] = False,
+    cluster: Annotated[
+        Optional[str],
+        typer.Option(
+            "--cluster",
+            metavar="ADDRESS",
+            help="A Dask scheduler (tcp://host:8786) whose workers decode the chunks; this process reads the "
+            "file and writes the outputs, the same as without it. Needs pip install 'aec-codec\\[cluster]'.",
+        ),
+    ] = None,
     force: Force = False,
     quiet: Quiet = False,
     debug: Debug = False,
@@ -205,7 +214,7 @@ def unpack(
     """Unpack an .aec file (or the members named) into PNG files with the stored relative names."""
     no_empty_path(output)
     if test:
-        report = aec.verify(sys.stdin.buffer if input == "-" else input, model=model)
+        report = aec.verify(sys.stdin.buffer if input == "-" else input, model=model, cluster=cluster)
         if not quiet:
             print(f"{report['file']}: OK, {report['images']} images (model {report['model']})", file=sys.stderr)
         return
@@ -225,6 +234,7 @@ def unpack(
             progress=advance,
             on_start=on_start,
             members=members or None,
+            cluster=cluster,
         )
     if not quiet:
         where = f"{output}/" if format == OutputFormat.PNG else ", ".join(map(str, result.written))

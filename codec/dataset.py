@@ -8,12 +8,14 @@
 
 Images come back as `aec unpack --format npy` writes them: inverted back
 where pack inverted them, at the model's size. Only the chunks that hold the
-images asked for are read (each verified) and entropy-decoded, and only the
+images asked for are read (each verified), and only their blocks of 1,024
+images are entropy-decoded (entropy coder 2; a coder 1 chunk is one block), and only the
 images asked for go through the decoder network (and the images with a residual
 in the chunks read: the residual is one stream); the latents of the last few
 chunks are kept (`cache_chunks`). Pixel checksums prove that this machine's
-decoder gives the file's pixels: the first chunk read is checked in full
-(whole chunks cost what unpack costs; random access would lose its point).
+decoder gives the file's pixels: open() decodes the first chunk in full and
+checks it (checking every chunk read would cost what unpack costs, and
+random access would lose its point).
 Every name is checked when the file is opened (as unpack checks them); names
 and labels are kept only on first use.
 """
@@ -28,11 +30,13 @@ import numpy as np
 
 from . import runtime
 from .container import FILE_HAS_LABELS
-from .decoding import Opened, checked_pixels, chunk_latents, open_for_decoding, residual_pixels
+from .decoding import Coded, Opened, checked_pixels, chunk_record, entropy_decoded, open_for_decoding, residual_pixels
 from .fileinfo import list_members
 from .modelfile import Model
 from .names import table_pieces
 from .record import FLAG_INVERTED
+
+BLOCKS_HELD = 64  # decoded blocks of latents kept per cached chunk (1,024 images, 128 KB each)
 
 
 class Dataset:
@@ -56,6 +60,12 @@ class Dataset:
         self._names: list[str] | None = None
         self._labels: np.ndarray | None = None
         self._listed = False
+        if self._count:
+            try:  # fail here, not in the middle of a training run, if this machine's decoder is not the file's
+                self._chunk(0)
+            except BaseException:
+                self.close()
+                raise
 
     def __len__(self) -> int:
         return self._count
@@ -97,9 +107,10 @@ class Dataset:
         self._list()
         return self._labels
 
-    def _chunk(self, index: int) -> list:
-        """[int32 latents, flags, Coded or None, (positions, pixels) of its residual images or None] of chunk
-        `index`, from the cache or read, verified and entropy-decoded. A chunk's residual is decoded only when
+    def _chunk(self, index: int) -> dict:
+        """Chunk `index` from the cache or read and verified: its latents' bytes, flags and max errors, the
+        blocks of latents decoded so far, and its residual images' pixels once asked for. Only the blocks
+        that hold the images asked for are entropy-decoded (entropy coder 2); a chunk's residual only when
         one of its images with a residual is asked for (it is one stream for all of them)."""
         cached = self._cache.get(index)
         if cached is not None:
@@ -107,18 +118,35 @@ class Dataset:
             return cached
         reader = self._opened.reader
         count, info, latents = reader.chunk_at(index, int(self._offsets[index]), self._opened.coder.min_bytes_per_image)
-        coded, flags, _, _ = chunk_latents(self._opened, index, count, info, latents)
-        entry = [coded.latents, flags, coded if coded.max_errors is not None else None, None]
-        if not self._checked:
-            pixels = checked_pixels(self._opened, index, coded)
+        flags, _, _, max_errors = chunk_record(self._opened, index, count, info)
+        entry = {"count": count, "bytes": latents, "flags": flags, "max_errors": max_errors, "blocks": {}}
+        entry["all"] = entry["residual"] = None
+        if not self._checked:  # the first chunk read is decoded whole, its pixels checked against pack's record
+            self._decode_whole(index, entry, check=True)
             self._checked = True
-            if coded.max_errors is not None:
-                where = np.flatnonzero(coded.max_errors >= 0)
-                entry[3] = where, pixels[where]
         self._cache[index] = entry
         if len(self._cache) > self._cache_chunks:
             self._cache.popitem(last=False)
         return entry
+
+    def _decode_whole(self, index: int, entry: dict, check: bool = False) -> None:
+        latents, decoder = entropy_decoded(self._opened, index, entry["count"], entry["bytes"])
+        coded = Coded(latents, decoder, entry["max_errors"])
+        entry["all"] = latents
+        if check:
+            pixels = checked_pixels(self._opened, index, coded)
+            if coded.max_errors is not None:
+                where = np.flatnonzero(coded.max_errors >= 0)
+                entry["residual"] = where, pixels[where]
+        elif coded.max_errors is not None:
+            entry["residual"] = residual_pixels(self._opened, index, coded)
+
+    def _latents(self, index: int, entry: dict, local: np.ndarray) -> np.ndarray:
+        if entry["all"] is not None:
+            return entry["all"][local]
+        if len(entry["blocks"]) > BLOCKS_HELD:  # a chunk may hold 2^20 images: bound what stays decoded
+            entry["blocks"].clear()
+        return entropy_decoded(self._opened, index, entry["count"], entry["bytes"], local, entry["blocks"])
 
     def _gather(self, indices: np.ndarray) -> np.ndarray:
         chunks = indices // self._chunk_size
@@ -128,14 +156,14 @@ class Dataset:
         for chunk in np.unique(chunks):
             where = np.flatnonzero(chunks == chunk)
             entry = self._chunk(int(chunk))
-            q, f, coded = entry[0], entry[1], entry[2]
             local = indices[where] - chunk * self._chunk_size
-            q_all[where], f_all[where] = q[local], f[local]
-            if coded is None or not np.any(coded.max_errors[local] >= 0):
+            max_errors = entry["max_errors"]
+            if max_errors is not None and entry["residual"] is None and np.any(max_errors[local] >= 0):
+                self._decode_whole(int(chunk), entry)
+            q_all[where], f_all[where] = self._latents(int(chunk), entry, local), entry["flags"][local]
+            if max_errors is None or not np.any(max_errors[local] >= 0):
                 continue
-            if entry[3] is None:
-                entry[3] = residual_pixels(self._opened, int(chunk), coded)
-            positions, values = entry[3]
+            positions, values = entry["residual"]
             at = np.minimum(np.searchsorted(positions, local), len(positions) - 1)
             hit = positions[at] == local
             known.append((where[hit], values[at[hit]]))

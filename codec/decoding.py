@@ -16,7 +16,7 @@ import numpy as np
 
 from . import residual, runtime
 from .container import FILE_HAS_LABELS, Reader, image_crcs, open_container
-from .entropy import CODER_ID, LatentCoder
+from .entropy import LatentCoder
 from .errors import ContainerError
 from .guarantee import NO_RESIDUAL
 from .modelfile import Model
@@ -49,9 +49,10 @@ def open_for_decoding(
             raise ContainerError(
                 f"{reader.where}: header geometry or latent count does not match model {codec_model.name}"
             )
-        if h.coder_id != CODER_ID:
-            raise ContainerError(f"{reader.where}: unknown entropy coder {h.coder_id}")
-        coder = LatentCoder(codec_model)
+        try:
+            coder = LatentCoder(codec_model, h.coder_id)
+        except ContainerError as err:
+            raise ContainerError(f"{reader.where}: {err}") from None
         reader.check_capacity(coder.min_bytes_per_image)
         return Opened(reader, codec_model, coder)
     except BaseException:
@@ -105,15 +106,14 @@ class Coded:
         return len(self.latents)
 
 
-def chunk_latents(opened: Opened, index: int, count: int, info: bytes, latents: bytes):
-    """One verified chunk's bytes to (Coded, flags, geometry, labels): everything but the pixels."""
+def chunk_record(opened: Opened, index: int, count: int, info: bytes):
+    """One verified chunk's per-image record: (flags, geometry, labels, max errors or None)."""
     reader, model = opened.reader, opened.model
     try:
         record = decode_record(info, count, bool(reader.header.flags & FILE_HAS_LABELS))
-        flags, rows, labels = record.flags, record.geometry, record.labels
-        q, decoder = opened.coder.decode_stream(latents, count)
     except ContainerError as err:
         raise ContainerError(f"{reader.where}: chunk {index + 1}: {err}") from None
+    flags, rows, labels = record.flags, record.geometry, record.labels
     max_errors = None
     if len(record.max_errors):
         max_errors = np.full(count, NO_RESIDUAL, np.int16)
@@ -124,7 +124,25 @@ def chunk_latents(opened: Opened, index: int, count: int, info: bytes, latents: 
         if not g.valid_for(model.image_shape):
             raise ContainerError(f"{reader.where}: chunk {index + 1}: image {i + 1} has an impossible geometry")
         geometry[i] = g
+    return flags, geometry, labels, max_errors
+
+
+def chunk_latents(opened: Opened, index: int, count: int, info: bytes, latents: bytes):
+    """One verified chunk's bytes to (Coded, flags, geometry, labels): everything but the pixels."""
+    flags, geometry, labels, max_errors = chunk_record(opened, index, count, info)
+    q, decoder = entropy_decoded(opened, index, count, latents)
     return Coded(q, decoder, max_errors), flags, geometry, labels
+
+
+def entropy_decoded(opened: Opened, index: int, count: int, latents: bytes, rows=None, cache=None):
+    """The chunk's latents: (int32 [count, latents], the live decoder), or with `rows` only theirs
+    (decoding only the blocks that hold them; `cache` keeps decoded blocks between calls)."""
+    try:
+        if rows is None:
+            return opened.coder.decode_stream(latents, count)
+        return opened.coder.decode_rows(latents, count, rows, cache)
+    except ContainerError as err:
+        raise ContainerError(f"{opened.reader.where}: chunk {index + 1}: {err}") from None
 
 
 def residual_pixels(opened: Opened, index: int, coded: Coded) -> tuple[np.ndarray, np.ndarray] | None:

@@ -9,7 +9,7 @@ from typing import BinaryIO, Iterator
 import numpy as np
 
 from .container import CHUNK_HEAD_SIZE, FILE_HAS_LABELS, open_container
-from .entropy import CODER_ID
+from .entropy import CODER_BLOCKS, CODER_RANGE
 from .models import shipped_min_bytes_per_image, shipped_name
 from .names import iter_names
 from .record import (
@@ -23,6 +23,11 @@ from .record import (
     decode_record,
     flag_words,
 )
+
+CODER_NAMES = {
+    CODER_RANGE: "constriction-range-categorical",
+    CODER_BLOCKS: "constriction-range-categorical-blocks-1024",
+}
 
 COUNTED = (
     ("converted", FLAG_CONVERTED),
@@ -68,7 +73,7 @@ def info(source: str | os.PathLike | BinaryIO | bytes) -> dict:
         "quality": h.quality,
         "model": shipped_name(h.fingerprint),
         "model_fingerprint": h.fingerprint.hex(),
-        "coder": "constriction-range-categorical" if h.coder_id == CODER_ID else f"unknown ({h.coder_id})",
+        "coder": CODER_NAMES.get(h.coder_id, f"unknown ({h.coder_id})"),
         "chunks": h.chunk_count,
         "total_bytes": total,
         "bytes_per_image": total / max(h.image_count, 1),

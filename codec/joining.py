@@ -1,9 +1,9 @@
 """`aec cat`: join .aec files made with the same model into one, without running the encoder.
 
 Names, labels and per-image records are kept, in the order of the inputs.
-Where every input but the last fills its chunks exactly (same chunk size),
-the chunks are copied as they are, checksums and all: the result is the file
-pack would have written for the inputs together. Otherwise the chunks are
+Where every input but the last fills its chunks exactly (same chunk size and
+entropy coder), the chunks are copied as they are, checksums and all: the
+result is the file pack would have written for the inputs together. Otherwise the chunks are
 cut anew: latents are entropy-decoded and coded again (no network runs for
 that), and for exact-decoder models the images are decoded once more, to
 record the new chunks' pixel checksums.
@@ -78,8 +78,8 @@ def _blake(name: str) -> int:
 
 
 def _copyable(readers: list[Reader]) -> bool:
-    size = readers[0].header.chunk_size
-    return all(r.header.chunk_size == size for r in readers) and all(
+    size, coder = readers[0].header.chunk_size, readers[0].header.coder_id
+    return all(r.header.chunk_size == size and r.header.coder_id == coder for r in readers) and all(
         r.header.image_count % size == 0 for r in readers[:-1]
     )
 

@@ -22,7 +22,7 @@ from .arrays import has_labels as array_has_labels
 from .arrays import is_array_file
 from .cluster import cluster_batches, connect
 from .container import FILE_HAS_LABELS, Header, Writer, chunk_pixel_crc
-from .entropy import CODER_ID, LatentCoder
+from .entropy import LatentCoder, coder_for
 from .errors import InputError
 from .fileio import atomic_output
 from .guarantee import NO_RESIDUAL, RESIDUAL_LEVEL, Guarantee, guarantee_for
@@ -121,7 +121,7 @@ def write_container(
     out: BinaryIO, model: Model, batches: Iterable[Batch], chunk_size: int, has_labels: bool = False
 ) -> PackResult:
     """Code batches chunk by chunk, then write the container (header, names, chunks) to `out`."""
-    coder = LatentCoder(model)
+    coder: LatentCoder | None = None  # chosen by the first chunk's size (entropy.coder_for)
     table = TableWriter()
     latent_bytes = converted = inverted = resized = input_bytes = rescued = residual_images = residual_bytes = 0
     with Writer() as writer:
@@ -129,7 +129,7 @@ def write_container(
         queued = 0
 
         def flush(count: int) -> None:
-            nonlocal latent_bytes, queued, residual_bytes
+            nonlocal latent_bytes, queued, residual_bytes, coder
             latents, flags, geometry, labels, crcs, max_errors, originals = _take(queue, count, has_labels)
             with_residual = np.flatnonzero(max_errors >= 0)
             if len(with_residual) > MAX_RESIDUAL_IMAGES:  # cat into chunks bigger than pack allows with residuals
@@ -145,6 +145,7 @@ def write_container(
                 def then(encoder, categorical):
                     residual.encode(encoder, categorical, originals, predictions, bounds)
 
+            coder = coder or LatentCoder(model, coder_for(len(latents)))
             coded, bits = coder.encode_with(latents, then)
             info = encode_image_info(flags, geometry, labels, max_errors[with_residual], (bits + 7) // 8)
             # An exact decoder's pixels are the same everywhere: record them, so that unpack can prove it.
@@ -180,7 +181,7 @@ def write_container(
             width=model.image_shape[1],
             latents=model.latents,
             quality=model.quality,
-            coder_id=CODER_ID,
+            coder_id=coder.coder_id,
             image_count=table.count,
             chunk_size=chunk_size,
             chunk_count=writer.chunk_count,

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from typing import Callable
 
 import numpy as np
 
@@ -124,16 +125,17 @@ class _Tables:
     """A chunk's adaptive weights: 2 x count + 1 per symbol, rows of 8, one set per error group present.
     Both sides add 2 for every symbol coded, after each wave."""
 
-    def __init__(self, groups: np.ndarray, prior=None):
+    def __init__(self, groups: np.ndarray, prior: Callable[[int], dict] | None = None):
         sets = len(groups)
         self.classes = np.ones((sets * CLASS_CONTEXTS, CLASSES), np.float32)
         self.highs = np.ones((sets * HIGH_CONTEXTS, PART), np.float32)
         self.lows = np.ones((sets * LOW_CONTEXTS, PART), np.float32)
         if prior is not None:
             for i, g in enumerate(groups.tolist()):
-                self.classes[i * CLASS_CONTEXTS : (i + 1) * CLASS_CONTEXTS] = prior["classes"][g]
-                self.highs[i * HIGH_CONTEXTS : (i + 1) * HIGH_CONTEXTS] = prior["highs"][g]
-                self.lows[i * LOW_CONTEXTS : (i + 1) * LOW_CONTEXTS] = prior["lows"][g]
+                tables = prior(g)
+                self.classes[i * CLASS_CONTEXTS : (i + 1) * CLASS_CONTEXTS] = tables["classes"]
+                self.highs[i * HIGH_CONTEXTS : (i + 1) * HIGH_CONTEXTS] = tables["highs"]
+                self.lows[i * LOW_CONTEXTS : (i + 1) * LOW_CONTEXTS] = tables["lows"]
 
     def update(self, seen) -> None:
         for table, keys, symbols in seen:
@@ -191,28 +193,46 @@ def prior_digest(stored: dict[str, np.ndarray]) -> str:
 
 
 @functools.cache
-def prior() -> dict[str, np.ndarray]:
-    """The starting weights: classes [GROUPS, CLASS_CONTEXTS, 8], highs, lows (uint16; 1 where not stored)."""
+def _stored_prior() -> dict[str, np.ndarray]:
+    """The prior as the file stores it, its SHA-256 checked."""
     try:
         with np.load(PRIOR_FILE, allow_pickle=False) as file:
             stored = {name: file[name] for name in file.files}
         if prior_digest(stored) != PRIOR_SHA256:
             raise AecError(f"{PRIOR_FILE}: damaged (not the prior residual coder 1 specifies): reinstall aec")
-        tables = {}
+    except (OSError, ValueError, KeyError) as err:
+        raise AecError(f"{PRIOR_FILE}: cannot be read ({err}): reinstall aec") from None
+    return stored
+
+
+@functools.cache
+def prior_group(group: int) -> dict[str, np.ndarray]:
+    """The starting weights of one error group: classes [CLASS_CONTEXTS, 8], highs, lows (uint16; 1 where
+    not stored). Built when a chunk first needs the group (a group's tables are 17 MB as float32)."""
+    stored = _stored_prior()
+    tables = {}
+    try:
         for name, (rows, width) in PRIOR_TABLES.items():
-            table = np.ones((GROUPS * rows, width), np.uint16)
-            table[stored[f"{name}_rows"]] = stored[f"{name}_weights"]
-            tables[name] = table.reshape(GROUPS, rows, width)
-    except (OSError, ValueError, KeyError, IndexError) as err:
+            table = np.ones((rows, width), np.uint16)
+            at = stored[f"{name}_rows"].astype(np.int64) - group * rows
+            mine = (at >= 0) & (at < rows)
+            table[at[mine]] = stored[f"{name}_weights"][mine]
+            tables[name] = table
+    except (ValueError, IndexError) as err:
         raise AecError(f"{PRIOR_FILE}: cannot be read ({err}): reinstall aec") from None
     return tables  # each table set becomes float32 as a chunk starts with it
+
+
+def prior() -> dict[str, np.ndarray]:
+    """The starting weights of every group: classes [GROUPS, CLASS_CONTEXTS, 8], highs, lows."""
+    return {name: np.stack([prior_group(g)[name] for g in range(GROUPS)]) for name in PRIOR_TABLES}
 
 
 def _code(coder, categorical, predictions: np.ndarray, max_errors: np.ndarray, images: np.ndarray | None, tables=None):
     """Code (images given) or decode (images None) the residual; returns the coded pixels uint8 [n, H, W]."""
     n, height, width = predictions.shape
     plan = _Plan(max_errors)
-    tables = tables or _Tables(plan.groups, prior())
+    tables = tables or _Tables(plan.groups, prior_group)
     encoding = images is not None
     one_error = len(plan.errors) == 1
     all_classes = one_error and plan.class_mask[0].all()

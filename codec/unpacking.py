@@ -18,6 +18,7 @@ from typing import BinaryIO, Callable, Iterable, Iterator
 import numpy as np
 
 from .arrays import labels_path, npy_writer, npz_names_width, npz_writer, write_labels_beside
+from .cluster_unpack import Parts, chunk_decoder
 from .container import FILE_HAS_LABELS
 from .decoding import Chunk, Opened, decoded_parts, open_for_decoding, repeated_name, verify_chunks
 from .dirfd import UNKNOWN, Rollback, Tree
@@ -68,6 +69,7 @@ def unpack(
     on_start: Callable[[int], None] = _no_progress,
     workers: int | None = None,
     members: list[str] | None = None,
+    cluster: str | None = None,
 ) -> UnpackResult:
     """Decode an .aec file into PNG files under out_dir, with the stored relative names.
 
@@ -75,8 +77,9 @@ def unpack(
     their original size back. format='npy' or 'npz' writes one array file
     (out_dir is then its path) with the labels, if the file has them. members:
     names and globs (members.py) of the only images to write; only the chunks
-    that hold them are read and decoded. If anything fails, the files and
-    folders this call created are removed again.
+    that hold them are read and decoded. cluster: the address of a Dask scheduler whose workers decode
+    the chunks (cluster_unpack.py); the outputs are the same, byte for byte. If anything fails, the files
+    and folders this call created are removed again.
     """
     if format not in tuple(OutputFormat):
         raise ValueError("format must be png, npy or npz")
@@ -85,15 +88,16 @@ def unpack(
         raise InputError("--restore-size needs --format png: an array holds one size")
     opened = open_for_decoding(source, model)
     reader = opened.reader
-    with reader.stream:
+    with reader.stream, contextlib.ExitStack() as connection:
         h = reader.header
         chosen = everything(h.image_count) if members is None else select(opened.stored_names(), members, reader.where)
+        parts = connection.enter_context(chunk_decoder(cluster))  # before anything is written
 
         def stored_names() -> Iterator[str]:
             return chosen.filter(opened.stored_names())
 
         if format != OutputFormat.PNG:
-            return _unpack_to_array(opened, chosen, Path(out_dir), format, force, progress, on_start)
+            return _unpack_to_array(opened, chosen, Path(out_dir), format, force, progress, on_start, parts)
         out = Path(out_dir)
         if out.exists() and not out.is_dir():
             raise OutputError(f"{out}: exists and is not a folder")
@@ -128,7 +132,7 @@ def unpack(
                 if pool is not None:
                     stack.enter_context(pool)
                 tree = rollback.open()
-                for images, flags, geometry, labels in _chosen_parts(opened, chosen):
+                for images, flags, geometry, labels in _chosen_parts(opened, chosen, parts):
                     chunk_names = [output_name(next(names)) for _ in range(len(images))]
                     parent = None
                     for name in chunk_names:  # made here, in order, so that the record is the main process's
@@ -223,11 +227,11 @@ def _refuse_duplicates(outputs: Iterable[str], stored_names: Callable[[], Iterat
             raise ContainerError(f"{where}: names table: two stored names unpack to the same file")
 
 
-def _chosen_parts(opened: Opened, chosen: Selection) -> Iterator[Chunk]:
-    """Each decoded part (decoded_parts) that holds chosen images, cut down to them; the chunks that hold
-    none are neither read nor decoded."""
+def _chosen_parts(opened: Opened, chosen: Selection, parts: Parts = decoded_parts) -> Iterator[Chunk]:
+    """Each decoded part (`parts`: decoded_parts, or cluster_parts) that holds chosen images, cut down to
+    them; the chunks that hold none are neither read nor decoded."""
     size = opened.reader.header.chunk_size
-    for index, start, part in decoded_parts(opened, chosen.chunk_wanted(size)):
+    for index, start, part in parts(opened, chosen.chunk_wanted(size)):
         keep = chosen.within(index * size + start, len(part[0]))
         if isinstance(keep, slice):
             yield part
@@ -244,6 +248,7 @@ def _unpack_to_array(
     force: bool,
     progress: Progress,
     on_start: Callable[[int], None],
+    parts: Parts = decoded_parts,
 ) -> UnpackResult:
     """One array file, streamed a part at a time (flat memory, but for the labels): .npy (labels beside), or
     a compressed .npz with the labels and names."""
@@ -269,7 +274,7 @@ def _unpack_to_array(
             write_npy = stack.enter_context(npy_writer(path, shape, force))
         else:
             write_npz = stack.enter_context(npz_writer(path, shape, names, width, force))
-        for part, part_flags, _, part_labels in _chosen_parts(opened, chosen):
+        for part, part_flags, _, part_labels in _chosen_parts(opened, chosen, parts):
             inverted = (part_flags & FLAG_INVERTED).astype(bool)
             part = np.where(inverted[:, None, None], 255 - part, part).astype(np.uint8)
             if format == OutputFormat.NPY:
@@ -294,15 +299,20 @@ def _unpack_to_array(
     )
 
 
-def verify(source: str | os.PathLike | BinaryIO | bytes, model: str | os.PathLike | Model | None = None) -> dict:
-    """Decode everything (names, checksums, latents, pixels) and write nothing: `aec unpack --test`."""
+def verify(
+    source: str | os.PathLike | BinaryIO | bytes,
+    model: str | os.PathLike | Model | None = None,
+    cluster: str | None = None,
+) -> dict:
+    """Decode everything (names, checksums, latents, pixels) and write nothing: `aec unpack --test`
+    (cluster: the chunks decoded by a Dask cluster's workers, as unpack's)."""
     opened = open_for_decoding(source, model)
-    with opened.reader.stream:
+    with opened.reader.stream, chunk_decoder(cluster) as parts:
         stored_names = opened.stored_names
         _refuse_duplicates((output_name(n) for n in stored_names()), stored_names, opened.reader.where)
         for name in stored_names():  # exactly what unpack checks before it writes
             problem = unpack_problem(name)
             if problem:
                 raise ContainerError(f"{opened.reader.where}: names table: {name!r} cannot be unpacked ({problem})")
-        images = verify_chunks(opened)
+        images = verify_chunks(opened) if parts is decoded_parts else sum(len(p[0]) for _, _, p in parts(opened))
         return {"file": opened.reader.where, "images": images, "model": opened.model.name, "ok": True}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aec.entropy import LatentCoder
+from aec.entropy import BLOCK_IMAGES, CODER_BLOCKS, CODER_RANGE, LatentCoder, coder_for
 from aec.errors import ContainerError
 from aec.modelfile import Dense, Model
 
@@ -206,3 +206,87 @@ def test_decode_of_random_words_returns_int32_or_raises_container_error(coder):
             continue
         assert decoded.shape == (count, 3)
         assert decoded.dtype == np.int32
+
+
+# Entropy coder 2: a chunk cut into blocks of BLOCK_IMAGES images, each its own stream.
+
+
+@pytest.fixture(scope="module")
+def block_coder() -> LatentCoder:
+    return LatentCoder(make_model(), CODER_BLOCKS)
+
+
+@pytest.mark.parametrize("count", [0, 1, BLOCK_IMAGES - 1, BLOCK_IMAGES, BLOCK_IMAGES + 1, 3 * BLOCK_IMAGES + 17])
+def test_block_coder_round_trips_any_count(block_coder, count):
+    rng = np.random.default_rng(count)
+    latents = rng.integers(-2, 3, size=(count, 3)).astype(np.int32)
+    latents[rng.random(latents.shape) < 0.01] = INT32_MAX  # escapes in some blocks
+    data = block_coder.encode(latents)
+    blocks = max(-(-count // BLOCK_IMAGES), 1)
+    table = np.frombuffer(data, "<u4", blocks)
+    assert 4 * (blocks + int(table.sum())) == len(data)
+    np.testing.assert_array_equal(block_coder.decode(data, count), latents)
+
+
+def test_a_block_is_coder_1_for_its_images(coder, block_coder):
+    """Each block's stream is exactly what coder 1 writes for the block's images alone."""
+    latents = np.random.default_rng(1).integers(-2, 3, size=(2 * BLOCK_IMAGES + 5, 3)).astype(np.int32)
+    pieces = block_coder.blocks(block_coder.encode(latents), len(latents))
+    assert [(first, n) for first, n, _ in pieces] == [(0, 1024), (1024, 1024), (2048, 5)]
+    for first, n, piece in pieces:
+        assert piece == coder.encode(latents[first : first + n])
+
+
+def test_decode_rows_decodes_only_the_blocks_asked_for(block_coder):
+    latents = np.random.default_rng(2).integers(-2, 3, size=(4 * BLOCK_IMAGES, 3)).astype(np.int32)
+    data = block_coder.encode(latents)
+    rows = np.array([5, 3000, 3001, 7])
+    cache: dict = {}
+    np.testing.assert_array_equal(block_coder.decode_rows(data, len(latents), rows, cache), latents[rows])
+    assert sorted(cache) == [0, 2]  # blocks 1 and 3 were not decoded
+    # A damaged block that is not asked for is not read; one that is asked for is an error.
+    pieces = block_coder.blocks(data, len(latents))
+    damaged = bytearray(data)
+    start = len(data) - len(pieces[3][2])
+    damaged[start : start + 8] = b"\xff" * 8
+    np.testing.assert_array_equal(block_coder.decode_rows(bytes(damaged), len(latents), rows), latents[rows])
+
+
+def test_residual_symbols_follow_the_last_block(block_coder):
+    latents = np.zeros((BLOCK_IMAGES + 3, 3), np.int32)
+    extra = np.arange(50, dtype=np.int32) % 7
+
+    def then(encoder, categorical):
+        encoder.encode(extra, block_coder.half_word)
+
+    data, bits = block_coder.encode_with(latents, then)
+    assert bits > 0
+    decoded, decoder = block_coder.decode_stream(data, len(latents))
+    np.testing.assert_array_equal(decoded, latents)
+    np.testing.assert_array_equal(decoder.decode(block_coder.half_word, len(extra)), extra)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda d: d[:3],  # shorter than the table
+        lambda d: b"\x00\x00\x00\x00" + d[4:],  # the table no longer adds up
+        lambda d: np.array([2**31], "<u4").tobytes() + d[4:],  # a huge block length
+        lambda d: d + b"\x00" * 4,  # trailing words
+    ],
+    ids=["short", "table mismatch", "huge length", "trailing"],
+)
+def test_damaged_block_tables_are_container_errors(block_coder, damage):
+    latents = np.ones((2 * BLOCK_IMAGES, 3), np.int32)
+    data = damage(block_coder.encode(latents))
+    with pytest.raises(ContainerError):
+        block_coder.decode(data, len(latents))
+
+
+def test_unknown_coders_are_refused():
+    with pytest.raises(ContainerError, match="unknown entropy coder 3"):
+        LatentCoder(make_model(), 3)
+
+
+def test_pack_writes_coder_2_only_when_a_chunk_holds_more_than_one_block():
+    assert coder_for(BLOCK_IMAGES) == CODER_RANGE and coder_for(BLOCK_IMAGES + 1) == CODER_BLOCKS

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import runtime
 from ..container import _BODY, _PREFIX, FILE_HAS_LABELS, MAGIC, Header, Writer, chunk_pixel_crc, image_crcs
-from ..entropy import CODER_ID, LatentCoder
+from ..entropy import CODER_RANGE, LatentCoder
 from ..modelfile import Model
 from ..names import _LZMA_FILTERS, NAMES_CODEC
 
@@ -135,7 +135,7 @@ def crafted_file(
     blob = lzma.compress(raw, format=lzma.FORMAT_RAW, filters=_FAST_LZMA)
     header = Header(
         fingerprint=model.decoder_fingerprint, height=model.image_shape[0], width=model.image_shape[1],
-        latents=model.latents, quality=model.quality, coder_id=CODER_ID, image_count=count, chunk_size=chunk_size,
+        latents=model.latents, quality=model.quality, coder_id=CODER_RANGE, image_count=count, chunk_size=chunk_size,
         chunk_count=writer.chunk_count, flags=FILE_HAS_LABELS if labelled else 0, names_codec=NAMES_CODEC,
         names_stored_length=len(blob), names_raw_length=len(raw), names_crc=zlib.crc32(blob),
     )  # fmt: skip
