@@ -81,6 +81,15 @@ def train(
             "The best epoch's weights are exported either way.",
         ),
     ] = 20,
+    augment: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Share of each epoch's images replaced by a re-drawn copy (other hands' slant, size, stroke "
+            "and wobble; two copies of each image are made once, before the first epoch). 0: none.",
+        ),
+    ] = 0.0,
     resume: Annotated[
         bool,
         typer.Option(
@@ -135,7 +144,9 @@ def train(
         limit=limit,
         val_fraction=val_fraction,
         arch=Architecture(latents=latents, hidden=widths),
-        config=TrainConfig(lmbda=lmbda, epochs=epochs, batch_size=batch_size, seed=seed, patience=patience),
+        config=TrainConfig(
+            lmbda=lmbda, epochs=epochs, batch_size=batch_size, seed=seed, patience=patience, augment=augment
+        ),
         resume=resume,
         force=force,
         progress=not quiet,

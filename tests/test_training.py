@@ -119,6 +119,30 @@ def test_same_seed_same_model(tmp_path):
     assert runs[2].weights_sha256 != runs[0].weights_sha256
 
 
+def test_augmented_training_is_reproducible_and_sees_redrawn_digits(tmp_path):
+    """--augment: the same seed gives the same weights (the copies come from the seed), and the
+    training differs from a run on the digits as they are."""
+    from aec.training.loop import TrainConfig
+    from aec.training.model import Architecture
+    from aec.training.run import train_and_export
+
+    with np.load(FIXTURE) as npz:
+        images = npz["images"]
+    runs = [
+        train_and_export(
+            tmp_path / f"{i}.h5",
+            images=images,
+            arch=Architecture(hidden=[32]),
+            config=TrainConfig(epochs=2, batch_size=25, lmbda=5000, seed=7, augment=share),
+            log=lambda line: None,
+        )
+        for i, share in enumerate([0.5, 0.5, 0.0])
+    ]
+    assert runs[0].weights_sha256 == runs[1].weights_sha256
+    assert runs[2].weights_sha256 != runs[0].weights_sha256
+    assert runs[0].model.metadata["training"]["augment"] == 0.5
+
+
 def _checkpoint_epoch(ckpt_dir: Path) -> int:
     state = (ckpt_dir / "checkpoint").read_text()
     return int(state.split('model_checkpoint_path: "ckpt-')[1].split('"')[0])

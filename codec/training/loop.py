@@ -39,6 +39,7 @@ import tensorflow as tf
 
 from ..errors import AecError, OutputError
 from ..metrics import psnr
+from .augment import augment
 from .cluster import SINGLE, Task, task_from_tf_config
 from .model import Architecture, Codec
 from .strategy import check_workers_agree, kind_of
@@ -59,6 +60,9 @@ class TrainConfig:
     # (0: never); the best epoch's weights are restored either way. 20 lets
     # the shipped model's 80-epoch command run to the end (weights/README.md).
     patience: int = 20
+    # Share of each epoch's training images replaced by one of AUGMENT_VARIANTS re-drawn copies
+    # (augment.py: other hands' slant, size, stroke and wobble); 0: the images as they are.
+    augment: float = 0.0
 
 
 @dataclass
@@ -94,6 +98,22 @@ class TrainResult:
 
 
 # --- the loop ----------------------------------------------------------------
+
+
+AUGMENT_VARIANTS = 2  # re-drawn copies of each training image, made once before the first epoch
+
+
+def augmented_bank(x_train: np.ndarray, seed: int, variants: int) -> np.ndarray:
+    """uint8 [1 + variants, N, H, W]: the images, then `variants` re-drawn copies, each from (seed, k)."""
+    copies = [augment(x_train, np.random.default_rng([seed, 1000 + k])) for k in range(variants)]
+    return np.stack([x_train, *copies])
+
+
+def epoch_rows(seed: int, epoch: int, n: int, share: float, variants: int) -> np.ndarray:
+    """For each training image, which row of the bank epoch `epoch` uses: 0 (as it is) or a copy."""
+    draw = np.random.default_rng([seed, epoch, 1])
+    picked = draw.random(n) < share
+    return np.where(picked, draw.integers(1, variants + 1, n), 0)
 
 
 def _as_float(images: np.ndarray) -> np.ndarray:
@@ -249,7 +269,15 @@ def train(
             strategy.reduce(tf.distribute.ReduceOp.SUM, sq, axis=None),
         )
 
-    x_float = _as_float(x_train)
+    bank = None
+    if config.augment > 0:
+        started = time.perf_counter()
+        bank = augmented_bank(x_train, config.seed, AUGMENT_VARIANTS)
+        log(
+            f"{AUGMENT_VARIANTS} re-drawn copies of {len(x_train)} images made in {time.perf_counter() - started:.0f} s"
+        )
+    else:
+        x_float = _as_float(x_train)
     # Validation is spread over the replicas too, padded to whole steps; the
     # padding has weight 0. The all-reduced sums are the same on every worker,
     # so every worker takes the same early-stopping decision.
@@ -291,6 +319,9 @@ def train(
         optimizer.learning_rate.assign(learning_rate)
         start = time.perf_counter()
         order = epoch_order(config.seed, epoch, len(x_train), config.batch_size)
+        if bank is not None:  # this epoch's images, as floats once (not a batch at a time)
+            rows = epoch_rows(config.seed, epoch, len(x_train), config.augment, AUGMENT_VARIANTS)
+            x_float = _as_float(bank[rows, np.arange(len(x_train))])
         total, total_bits = 0.0, 0.0
         with _progress_bar(progress, steps, f"epoch {epoch}/{config.epochs}") as advance:
             for s in range(steps):
