@@ -7,8 +7,7 @@ import pytest
 
 pytest.importorskip("scipy")
 
-from aec.training.augment import augment  # noqa: E402
-from aec.training.loop import epoch_rows  # noqa: E402
+from aec.training.augment import augment, epoch_rows  # noqa: E402
 
 
 def test_redrawn_digits_are_new_images_of_the_same_kind(train_fixture):

@@ -17,7 +17,7 @@ def test_bench_folder_json(example_digits):
     aec = rows["aec mnist-q3 effort 0"]
     assert 10 < aec["bytes_per_image"] < 25 and aec["psnr_db"] > 20
     searched = rows["aec mnist-q3 effort 1"]  # the default efforts: 0 and 1
-    assert searched["bytes_per_image"] <= aec["bytes_per_image"] and searched["psnr_db"] > aec["psnr_db"] + 1
+    assert searched["bytes_per_image"] <= aec["bytes_per_image"] and searched["psnr_db"] > aec["psnr_db"] + 0.3
     assert not any("effort 2" in name for name in rows)
     assert rows["PNG"]["psnr_db"] is None  # lossless (JSON null)
     assert "Infinity" not in result.stdout and "NaN" not in result.stdout

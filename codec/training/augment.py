@@ -68,3 +68,19 @@ def augment_one(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def augment(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """uint8 [N, H, W] digits, each re-drawn with its own random hand."""
     return np.stack([augment_one(image, rng) for image in images]) if len(images) else images.copy()
+
+
+AUGMENT_VARIANTS = 2  # re-drawn copies of each training image, made once before the first epoch (aec train --augment)
+
+
+def augmented_bank(x_train: np.ndarray, seed: int, variants: int) -> np.ndarray:
+    """uint8 [1 + variants, N, H, W]: the images, then `variants` re-drawn copies, each from (seed, k)."""
+    copies = [augment(x_train, np.random.default_rng([seed, 1000 + k])) for k in range(variants)]
+    return np.stack([x_train, *copies])
+
+
+def epoch_rows(seed: int, epoch: int, n: int, share: float, variants: int) -> np.ndarray:
+    """For each training image, which row of the bank epoch `epoch` uses: 0 (as it is) or a copy."""
+    draw = np.random.default_rng([seed, epoch, 1])
+    picked = draw.random(n) < share
+    return np.where(picked, draw.integers(1, variants + 1, n), 0)

@@ -39,7 +39,7 @@ import tensorflow as tf
 
 from ..errors import AecError, OutputError
 from ..metrics import psnr
-from .augment import augment
+from .augment import AUGMENT_VARIANTS, augmented_bank, epoch_rows
 from .cluster import SINGLE, Task, task_from_tf_config
 from .model import Architecture, Codec
 from .strategy import check_workers_agree, kind_of
@@ -98,22 +98,6 @@ class TrainResult:
 
 
 # --- the loop ----------------------------------------------------------------
-
-
-AUGMENT_VARIANTS = 2  # re-drawn copies of each training image, made once before the first epoch
-
-
-def augmented_bank(x_train: np.ndarray, seed: int, variants: int) -> np.ndarray:
-    """uint8 [1 + variants, N, H, W]: the images, then `variants` re-drawn copies, each from (seed, k)."""
-    copies = [augment(x_train, np.random.default_rng([seed, 1000 + k])) for k in range(variants)]
-    return np.stack([x_train, *copies])
-
-
-def epoch_rows(seed: int, epoch: int, n: int, share: float, variants: int) -> np.ndarray:
-    """For each training image, which row of the bank epoch `epoch` uses: 0 (as it is) or a copy."""
-    draw = np.random.default_rng([seed, epoch, 1])
-    picked = draw.random(n) < share
-    return np.where(picked, draw.integers(1, variants + 1, n), 0)
 
 
 def _as_float(images: np.ndarray) -> np.ndarray:
