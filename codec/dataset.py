@@ -8,9 +8,9 @@
 
 Images come back as `aec unpack --format npy` writes them: inverted back
 where pack inverted them, at the model's size. Only the chunks that hold the
-images asked for are read (each verified), and only their blocks of 1,024
-images are entropy-decoded (entropy coder 2; a coder 1 chunk is one block), and only the
-images asked for go through the decoder network (and the images with a residual
+images asked for are read (each verified); within them only the blocks of
+1,024 images that hold them are entropy-decoded (entropy coder 2; a coder 1
+chunk is one block), and only the images asked for go through the decoder network (and the images with a residual
 in the chunks read: the residual is one stream); the latents of the last few
 chunks are kept (`cache_chunks`). Pixel checksums prove that this machine's
 decoder gives the file's pixels: open() decodes the first chunk in full and
@@ -55,14 +55,13 @@ class Dataset:
         self._chunk_size = reader.header.chunk_size
         self._count = reader.header.image_count
         self._cache: collections.OrderedDict[int, tuple] = collections.OrderedDict()
-        self._checked = False
         self._cache_chunks = max(1, cache_chunks)
         self._names: list[str] | None = None
         self._labels: np.ndarray | None = None
         self._listed = False
         if self._count:
             try:  # fail here, not in the middle of a training run, if this machine's decoder is not the file's
-                self._chunk(0)
+                self._chunk(0, check=True)
             except BaseException:
                 self.close()
                 raise
@@ -107,11 +106,12 @@ class Dataset:
         self._list()
         return self._labels
 
-    def _chunk(self, index: int) -> dict:
+    def _chunk(self, index: int, check: bool = False) -> dict:
         """Chunk `index` from the cache or read and verified: its latents' bytes, flags and max errors, the
-        blocks of latents decoded so far, and its residual images' pixels once asked for. Only the blocks
-        that hold the images asked for are entropy-decoded (entropy coder 2); a chunk's residual only when
-        one of its images with a residual is asked for (it is one stream for all of them)."""
+                blocks of latents decoded so far, and its residual images' pixels once asked for. Only the blocks
+                that hold the images asked for are entropy-decoded (entropy coder 2); a chunk's residual only when
+                one of its images with a residual is asked for (it is one stream for all of them). `check`: decode the
+        chunk whole and compare its pixels with pack's checksum (open() does it for the first chunk)."""
         cached = self._cache.get(index)
         if cached is not None:
             self._cache.move_to_end(index)
@@ -121,9 +121,8 @@ class Dataset:
         flags, _, _, max_errors = chunk_record(self._opened, index, count, info)
         entry = {"count": count, "bytes": latents, "flags": flags, "max_errors": max_errors, "blocks": {}}
         entry["all"] = entry["residual"] = None
-        if not self._checked:  # the first chunk read is decoded whole, its pixels checked against pack's record
+        if check:
             self._decode_whole(index, entry, check=True)
-            self._checked = True
         self._cache[index] = entry
         if len(self._cache) > self._cache_chunks:
             self._cache.popitem(last=False)
