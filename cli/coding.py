@@ -262,7 +262,8 @@ def info(
     print(
         f"file:         {facts['file']}\n"
         f"format:       {facts['format_version']}"
-        f"{', with a checksum of the decoded pixels of each chunk' if facts['pixel_checksums'] else ''}\n"
+        f"{', with a checksum of the decoded pixels of each chunk' if facts['pixel_checksums'] else ''}"
+        f"{' and of each block' if facts['block_checksums'] else ''}\n"
         f"images:       {facts['images']} ({facts['image_size'][0]}x{facts['image_size'][1]}, {facts['latents']} latents)\n"
         f"model:        {model} (fingerprint {facts['model_fingerprint'][:16]})\n"
         f"quality:      {facts['quality']}\n"

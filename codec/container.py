@@ -21,6 +21,7 @@ from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 
+from .checksums import chunk_blocks
 from .errors import ContainerError, InputError
 from .names import NAMES_CODEC as NAMES_LZMA_FRONT
 
@@ -40,6 +41,9 @@ FILE_HAS_LABELS = 1 << 0  # header flag: every chunk's image record carries an i
 MAX_SYMBOL_BYTES = 8  # generous bound on coded bytes per latent (24-bit symbol + 32-bit escape)
 SPOOL_IN_MEMORY = 64 << 20  # coded chunks wait in memory up to this size, then in a temporary file
 PIXEL_CRC32 = 1  # header extension (1.1): CRC-32 of each chunk's decoded pixels follows
+# Header extension (1.2, 2.1), after the chunks' checksums: a checksum for each block of BLOCK_IMAGES images
+# (entropy coder 2), so that a reader which decodes one block to extract an image can check it alone.
+BLOCK_CRC32 = 2
 MAX_BODY = 0xFFFF  # the prefix holds the header body length in 16 bits
 MAX_PIXEL_CRCS = (MAX_BODY - _BODY.size - 1) // 4  # files with more chunks go without pixel checksums
 
@@ -62,6 +66,8 @@ class Header:
     names_crc: int
     # Each chunk's pixel checksum (chunk_pixel_crc), or None.
     pixel_crcs: tuple[int, ...] | None = None
+    # Each block's checksum (block_pixel_crc), chunk by chunk, or None; only beside pixel_crcs.
+    block_crcs: tuple[int, ...] | None = None
     major: int = VERSION_MAJOR  # VERSION_RESIDUAL when some image has a residual or was rescued
 
     def pack(self) -> bytes:
@@ -85,6 +91,9 @@ class Header:
         if self.pixel_crcs is not None:
             body += struct.pack(f"<B{len(self.pixel_crcs)}I", PIXEL_CRC32, *self.pixel_crcs)
             minor = 1 if self.major == VERSION_MAJOR else 0  # 2.0 has the extension from the start
+            if self.block_crcs is not None:
+                body += struct.pack(f"<B{len(self.block_crcs)}I", BLOCK_CRC32, *self.block_crcs)
+                minor += 1
         prefix = _PREFIX.pack(self.major, minor, len(body))
         return MAGIC + prefix + body + struct.pack("<I", zlib.crc32(prefix + body))
 
@@ -102,19 +111,6 @@ class Header:
             raise ContainerError(f"{where}: header: unknown names codec {self.names_codec}")
         if self.names_raw_length < self.image_count * 3:
             raise ContainerError(f"{where}: header: names table too short for {self.image_count} images")
-
-
-def image_crcs(pixels: np.ndarray) -> np.ndarray:
-    """uint32 [n]: the CRC-32 of each image's decoded pixels (uint8 [n, ...], row-major)."""
-    flat = np.ascontiguousarray(pixels, np.uint8)
-    flat = flat.reshape(len(flat), int(np.prod(flat.shape[1:])))  # (not -1: a batch may have no images)
-    return np.fromiter((zlib.crc32(row) for row in flat), np.uint32, len(flat))
-
-
-def chunk_pixel_crc(crcs: np.ndarray) -> int:
-    """A chunk's pixel checksum (1.1): the CRC-32 of its images' pixel CRC-32s, as little-endian uint32.
-    Per image first, so that pack's reader processes compute them beside the encoder."""
-    return zlib.crc32(np.asarray(crcs, "<u4").tobytes())
 
 
 def header_size(body_length: int = _BODY.size) -> int:
@@ -144,6 +140,7 @@ class Writer:
         self._spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
         self.chunk_count = 0
         self._pixel_crcs: list[int | None] = []
+        self._block_crcs: list[list[int] | None] = []
         self.major = VERSION_MAJOR
 
     def __enter__(self) -> "Writer":
@@ -153,21 +150,31 @@ class Writer:
         self._spool.close()
 
     def add_chunk(
-        self, images: int, info: bytes, latents: bytes, pixel_crc: int | None = None, format_2: bool = False
+        self,
+        images: int,
+        info: bytes,
+        latents: bytes,
+        pixel_crc: int | None = None,
+        format_2: bool = False,
+        block_crcs: list[int] | None = None,
     ) -> None:
         """Append a chunk; pixel_crc, the CRC-32 of its decoded pixels, goes into the header (1.1)
-        when every chunk has one. format_2: the chunk has residual or rescued images."""
+        when every chunk has one, and so do block_crcs (block_pixel_crcs; entropy coder 2), one for each
+        block. format_2: the chunk has residual or rescued images."""
         if format_2:
             self.major = VERSION_RESIDUAL
         self._spool.write(chunk_record(images, info, latents))
         self.chunk_count += 1
         self._pixel_crcs.append(pixel_crc)
+        self._block_crcs.append(block_crcs)
 
     def finish(self, out: BinaryIO, header: Header, names_blob: bytes) -> tuple[int, int]:
         """Write the whole container to `out`: (header bytes, payload bytes)."""
-        crcs = self._pixel_crcs
+        crcs, blocks = self._pixel_crcs, self._block_crcs
         if crcs and None not in crcs and len(crcs) <= MAX_PIXEL_CRCS:
             header = dataclasses.replace(header, pixel_crcs=tuple(crcs))
+            if None not in blocks and _BODY.size + 2 + 4 * (len(crcs) + sum(map(len, blocks))) <= MAX_BODY:
+                header = dataclasses.replace(header, block_crcs=tuple(c for chunk in blocks for c in chunk))
         header = dataclasses.replace(header, major=self.major)
         head = header.pack()
         out.write(head)
@@ -239,7 +246,16 @@ class Reader:
             if len(body) < end:
                 raise ContainerError(f"{where}: header: pixel checksums for {header.chunk_count} chunks do not fit")
             header.pixel_crcs = struct.unpack_from(f"<{header.chunk_count}I", body, _BODY.size + 1)
+            if len(body) > end and body[end] == BLOCK_CRC32:
+                header.block_crcs = self._block_crcs(body, end + 1, header)
         return header
+
+    def _block_crcs(self, body: bytes, at: int, header: Header) -> tuple[int, ...]:
+        full, last = divmod(header.image_count, header.chunk_size)
+        count = full * chunk_blocks(header.chunk_size) + (chunk_blocks(last) if last else 0)
+        if len(body) < at + 4 * count:
+            raise ContainerError(f"{self.where}: header: block checksums for {count} blocks do not fit")
+        return struct.unpack_from(f"<{count}I", body, at)
 
     def _read_prefix_bytes(self, n: int) -> bytes:
         data = self.stream.read(min(n, self.size))

@@ -15,8 +15,9 @@ from typing import BinaryIO, Callable, Iterable, Iterator
 import numpy as np
 
 from . import residual, runtime
-from .container import FILE_HAS_LABELS, Reader, image_crcs, open_container
-from .entropy import LatentCoder
+from .checksums import block_pixel_crcs, chunk_blocks, image_crcs
+from .container import FILE_HAS_LABELS, Reader, open_container
+from .entropy import BLOCK_IMAGES, CODER_BLOCKS, LatentCoder
 from .errors import ContainerError
 from .guarantee import NO_RESIDUAL
 from .modelfile import Model
@@ -68,19 +69,58 @@ PIXEL_SLICE = 4096
 PIXELS_HELD = 64 << 20
 
 
-def decoded_parts(opened: Opened, wanted: Callable[[int], bool] | None = None) -> Iterator[tuple[int, int, Chunk]]:
+def decoded_parts(
+    opened: Opened,
+    wanted: Callable[[int], bool] | None = None,
+    rows: Callable[[int, int], np.ndarray] | None = None,
+) -> Iterator[tuple[int, int, Chunk]]:
     """(chunk index, first image in the chunk, part) for each part of each chunk, in order: a part is up to
     PIXEL_SLICE images' (pixels, flags, geometry, labels), every pixel checked. The chunks `wanted` refuses
-    are stepped over, neither read nor decoded."""
+    are stepped over, neither read nor decoded. `rows(index, count)`, if given, are the only images of
+    chunk `index` the caller will use: where the file has block checksums and none of them has a residual,
+    only the blocks that hold them are decoded (block_parts), and the part's other images may be wrong."""
     reader = opened.reader
     for index, (count, info, latents) in enumerate(reader.chunks(opened.coder.min_bytes_per_image, wanted)):
         if info is None:
             continue
+        if rows is not None and reader.header.block_crcs is not None and opened.coder.coder_id == CODER_BLOCKS:
+            record = chunk_record(opened, index, count, info)
+            local = rows(index, count)
+            if record[3] is None or not np.any(record[3][local] >= 0):
+                yield from block_parts(opened, index, count, latents, record, local)
+                continue
         coded, flags, geometry, labels = chunk_latents(opened, index, count, info, latents)
         for start, pixels in pixel_slices(opened, index, coded):
             end = start + len(pixels)
             part_labels = None if labels is None else labels[start:end]
             yield index, start, (pixels, flags[start:end], geometry[start:end], part_labels)
+
+
+def block_parts(opened: Opened, index: int, count: int, latents: bytes, record, local: np.ndarray):
+    """(chunk index, first image, part) for each block of chunk `index` that holds an image of `local`, each
+    block decoded and its images without a residual checked against the block's checksum; the images with a
+    residual are the decoder's pixels, not theirs (see decoded_parts)."""
+    reader, model = opened.reader, opened.model
+    flags, geometry, labels, _ = record
+    first_block = index * chunk_blocks(reader.header.chunk_size)
+    cache: dict = {}
+    for block in sorted(set((np.asarray(local) // BLOCK_IMAGES).tolist())):  # (np.unique imports numpy.ma)
+        start, stop = block * BLOCK_IMAGES, min(count, (block + 1) * BLOCK_IMAGES)
+        q = entropy_decoded(opened, index, count, latents, np.arange(start, stop), cache)
+        pixels = runtime.decode_latents(model, q)
+        crcs = image_crcs(pixels)
+        if block_pixel_crcs(crcs, flags[start:stop]) != [reader.header.block_crcs[first_block + block]]:
+            raise ContainerError(_differ(reader.where, f"chunk {index + 1}, block {block + 1}", model))
+        part_labels = None if labels is None else labels[start:stop]
+        yield index, start, (pixels, flags[start:stop], geometry[start:stop], part_labels)
+
+
+def _differ(where: str, what: str, model: Model) -> str:
+    return (
+        f"{where}: {what}: the decoded pixels differ from those pack recorded "
+        f"(model {model.name}); nothing was written from this chunk: report this to aec's authors, "
+        "with the file, your platform and `pip list`"
+    )
 
 
 def verify_chunks(opened: Opened) -> int:
@@ -185,11 +225,7 @@ def _checked_pass(opened: Opened, index: int, coded: Coded, residuals, hold: boo
         if hold:
             held.append((start, pixels))
     if expected is not None and crc != expected[index]:
-        raise ContainerError(
-            f"{reader.where}: chunk {index + 1}: the decoded pixels differ from those pack recorded "
-            f"(model {model.name}); nothing was written from this chunk: report this to aec's authors, "
-            "with the file, your platform and `pip list`"
-        )
+        raise ContainerError(_differ(reader.where, f"chunk {index + 1}", model))
     return held if hold else None
 
 

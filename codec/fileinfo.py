@@ -67,6 +67,7 @@ def info(source: str | os.PathLike | BinaryIO | bytes) -> dict:
         "file": reader.where,
         "format_version": reader.version,
         "pixel_checksums": h.pixel_crcs is not None,
+        "block_checksums": h.block_crcs is not None,
         "images": h.image_count,
         "image_size": [h.width, h.height],
         "latents": h.latents,

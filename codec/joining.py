@@ -21,7 +21,15 @@ from typing import BinaryIO, Callable, Iterator
 import numpy as np
 
 from . import runtime
-from .container import FILE_HAS_LABELS, VERSION_RESIDUAL, Header, Reader, Writer, image_crcs, open_container
+from .checksums import chunk_blocks, image_crcs
+from .container import (
+    FILE_HAS_LABELS,
+    VERSION_RESIDUAL,
+    Header,
+    Reader,
+    Writer,
+    open_container,
+)
 from .decoding import Opened, checked_pixels, chunk_latents, open_for_decoding
 from .errors import InputError
 from .fileio import atomic_output
@@ -104,17 +112,18 @@ def _copied(readers: list[Reader], out: BinaryIO, labelled: bool) -> int:
             hashes.append(piece.hashes)
     _check_unique(readers, np.concatenate(hashes) if hashes else np.zeros(0, np.uint64), hash_name)
     del hashes
-    crcs: list[int] = []
     has_crcs = all(r.header.pixel_crcs is not None for r in readers)
+    has_blocks = all(r.header.block_crcs is not None for r in readers)
     with Writer() as writer:
         for reader in readers:
             own_labels = bool(reader.header.flags & FILE_HAS_LABELS)
+            blocks = iter(reader.header.block_crcs or ())
             for index, (count, info, latents) in enumerate(reader.chunks()):
                 crc = reader.header.pixel_crcs[index] if has_crcs else None
+                block_crcs = [next(blocks) for _ in range(chunk_blocks(count))] if has_blocks else None
                 info = _with_labels(info, count, own_labels) if labelled else info
-                writer.add_chunk(count, info, latents, crc, format_2=reader.header.major >= VERSION_RESIDUAL)
-                if crc is not None:
-                    crcs.append(crc)
+                format_2 = reader.header.major >= VERSION_RESIDUAL
+                writer.add_chunk(count, info, latents, crc, format_2, block_crcs)
         blob, raw_length = table.finish()
         first = readers[0].header
         header = Header(

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import runtime, workers
 from .arrays import read_array_file
-from .container import image_crcs
+from .checksums import image_crcs
 from .errors import InputError, list_problems
 from .guarantee import Guarantee, guard
 from .images import read_gray_sized

@@ -20,9 +20,11 @@ import numpy as np
 from . import residual, runtime
 from .arrays import has_labels as array_has_labels
 from .arrays import is_array_file
-from .cluster import cluster_batches, connect
-from .container import FILE_HAS_LABELS, Header, Writer, chunk_pixel_crc
-from .entropy import LatentCoder, coder_for
+from .checksums import block_pixel_crcs, chunk_pixel_crc
+from .cluster import cluster_batches
+from .cluster_client import connect
+from .container import FILE_HAS_LABELS, Header, Writer
+from .entropy import CODER_BLOCKS, LatentCoder, coder_for
 from .errors import InputError
 from .fileio import atomic_output
 from .guarantee import NO_RESIDUAL, RESIDUAL_LEVEL, Guarantee, guarantee_for
@@ -150,7 +152,9 @@ def write_container(
             info = encode_image_info(flags, geometry, labels, max_errors[with_residual], (bits + 7) // 8)
             # An exact decoder's pixels are the same everywhere: record them, so that unpack can prove it.
             pixel_crc = None if crcs is None else chunk_pixel_crc(crcs)
-            writer.add_chunk(len(latents), info, coded, pixel_crc, format_2=bool(np.any(flags & FORMAT_2_FLAGS)))
+            blocks = None if crcs is None or coder.coder_id != CODER_BLOCKS else block_pixel_crcs(crcs, flags)
+            format_2 = bool(np.any(flags & FORMAT_2_FLAGS))
+            writer.add_chunk(len(latents), info, coded, pixel_crc, format_2, blocks)
             latent_bytes += len(coded)
             residual_bytes += (bits + 7) // 8
             queued -= len(latents)

@@ -9,6 +9,7 @@ writes nothing.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from dataclasses import dataclass
 from enum import Enum
@@ -231,6 +232,8 @@ def _chosen_parts(opened: Opened, chosen: Selection, parts: Parts = decoded_part
     """Each decoded part (`parts`: decoded_parts, or cluster_parts) that holds chosen images, cut down to
     them; the chunks that hold none are neither read nor decoded."""
     size = opened.reader.header.chunk_size
+    if parts is decoded_parts and chosen.indices is not None:  # a few members: only the blocks that hold them
+        parts = functools.partial(decoded_parts, rows=lambda index, count: chosen.within(index * size, count))
     for index, start, part in parts(opened, chosen.chunk_wanted(size)):
         keep = chosen.within(index * size + start, len(part[0]))
         if isinstance(keep, slice):

@@ -123,6 +123,39 @@ def test_pixel_checksums_make_a_1_1_header_and_round_trip():
     assert read_all(out.getvalue())[0].header.pixel_crcs is None
 
 
+def test_block_checksums_make_a_1_2_header_that_older_readers_skip():
+    header, blob = make_header()  # two chunks of 2 and 1 images: one block each
+    out = io.BytesIO()
+    with container.Writer() as writer:
+        for (images, info, latents), crc, blocks in zip(CHUNKS, (5, 7), ([11], [13])):
+            writer.add_chunk(images, info, latents, pixel_crc=crc, block_crcs=blocks)
+        writer.finish(out, header, blob)
+    data = out.getvalue()
+    assert data[PREFIX_AT : PREFIX_AT + 2] == bytes([1, 2])
+    assert struct.unpack_from("<H", data, PREFIX_AT + 2)[0] == 69 + 1 + 4 * 2 + 1 + 4 * 2
+    reader, chunks = read_all(data)
+    assert (reader.header.pixel_crcs, reader.header.block_crcs, reader.version) == ((5, 7), (11, 13), "1.2")
+    assert chunks == CHUNKS
+    # A 1.1 reader's view: the pixel checksums, and the block section is bytes it skips (version rule).
+    body = data[PREFIX_AT + 4 : PREFIX_AT + 4 + 69 + 1 + 8]
+    assert struct.unpack_from("<B2I", body, 69) == (container.PIXEL_CRC32, 5, 7)
+    # A block section cut short is damage, named.
+    length = struct.unpack_from("<H", data, PREFIX_AT + 2)[0]
+    body = data[PREFIX_AT + 4 : PREFIX_AT + 4 + length][:-4]
+    prefix = struct.pack("<BBH", 1, 2, len(body))
+    short = MAGIC + prefix + body + struct.pack("<I", zlib.crc32(prefix + body)) + data[PREFIX_AT + 8 + length :]
+    with pytest.raises(ContainerError, match="block checksums for 2 blocks do not fit"):
+        Reader(io.BytesIO(short), len(short))
+    # A chunk without block checksums means none are recorded.
+    out = io.BytesIO()
+    with container.Writer() as writer:
+        writer.add_chunk(*CHUNKS[0], pixel_crc=1, block_crcs=[2])
+        writer.add_chunk(*CHUNKS[1], pixel_crc=3)
+        writer.finish(out, header, blob)
+    assert read_all(out.getvalue())[0].header.block_crcs is None
+    assert read_all(out.getvalue())[0].version == "1.1"
+
+
 def test_chunk_record_layout():
     record = chunk_record(2, b"ii", b"llll")
     images, info_length, latent_length, crc = struct.unpack_from("<IIII", record)

@@ -10,7 +10,8 @@ import zlib
 import numpy as np
 
 from .. import runtime
-from ..container import _BODY, _PREFIX, FILE_HAS_LABELS, MAGIC, Header, Writer, chunk_pixel_crc, image_crcs
+from ..checksums import chunk_pixel_crc, image_crcs
+from ..container import _BODY, _PREFIX, FILE_HAS_LABELS, MAGIC, Header, Writer
 from ..entropy import CODER_RANGE, LatentCoder
 from ..modelfile import Model
 from ..names import _LZMA_FILTERS, NAMES_CODEC
