@@ -15,7 +15,6 @@ import aec
 from aec.fileinfo import member_chunks
 from aec.fileio import atomic_output
 from aec.record import NO_LABEL, flag_words
-from aec.sheet import contact_sheet, pick
 
 from .app import Debug, Force, ModelOpt, Quiet, command, no_empty_path, printable
 
@@ -95,6 +94,8 @@ def show(
     debug: Debug = False,
 ) -> None:
     """Show decoded images as a contact sheet (with the originals beside them given --compare)."""
+    from aec.sheet import contact_sheet, pick  # here: Pillow's drawing costs every other command's start-up
+
     no_empty_path(output)
     with aec.open(input, model=model) as data:
         image = contact_sheet(data, pick(data, members, limit), compare, columns, scale)

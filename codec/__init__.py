@@ -10,16 +10,52 @@
 Never imports TensorFlow; only aec.training does.
 """
 
+from __future__ import annotations
+
+import importlib
+
 from ._version import __version__
-from .dataset import Dataset, open
-from .decoding import decode
 from .errors import AecError, ContainerError, DataError, InputError, ModelError, OutputError
-from .fileinfo import Member, info, list_members
-from .joining import CatResult, cat
-from .models import DEFAULT_MODEL, resolve_model
-from .packing import PackResult, encode, pack
-from .search import EFFORTS
-from .unpacking import UnpackResult, unpack, verify
+
+# Each public name and the module that defines it, imported at first use (PEP 562): a command such as
+# `aec list` or `aec unpack NAME` then loads only the modules it runs, not pack's, cat's and the dataset's.
+_LAZY = {
+    "Dataset": "dataset",
+    "open": "dataset",
+    "decode": "decoding",
+    "Member": "fileinfo",
+    "info": "fileinfo",
+    "list_members": "fileinfo",
+    "CatResult": "joining",
+    "cat": "joining",
+    "DEFAULT_MODEL": "models",
+    "resolve_model": "models",
+    "PackResult": "packing",
+    "encode": "packing",
+    "pack": "packing",
+    "EFFORTS": "search",
+    "UnpackResult": "unpacking",
+    "unpack": "unpacking",
+    "verify": "unpacking",
+}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        try:  # a submodule, as `import aec` has always made `aec.container` and the others available
+            return importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as err:
+            if err.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module 'aec' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value  # later uses skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "__version__",

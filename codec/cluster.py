@@ -20,7 +20,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from .arrays import read_array_file
-from .errors import AecError, InputError
+from .errors import InputError
 from .guarantee import Guarantee
 from .modelfile import Model
 from .pack_inputs import (
@@ -37,21 +37,6 @@ from .pack_inputs import (
 )
 from .prepare import invert_batch
 from .workers import in_order
-
-HOW_TO_INSTALL = "pip install 'aec-codec[cluster]'"
-CONNECT_TIMEOUT = 10  # seconds to reach the scheduler
-
-
-def connect(address: str) -> Any:
-    """A dask.distributed Client for the scheduler at `address`; AecError if it cannot be had."""
-    try:
-        from distributed import Client  # an optional extra: only --cluster needs it
-    except ImportError:
-        raise AecError(f"--cluster needs Dask's distributed: {HOW_TO_INSTALL}") from None
-    try:
-        return Client(address, timeout=CONNECT_TIMEOUT)
-    except (OSError, TimeoutError) as err:
-        raise AecError(f"{address}: cannot reach the Dask scheduler ({err})") from None
 
 
 def _array_slice(

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator
 
 from threadpoolctl import threadpool_limits
 
-from .cluster import connect
+from .cluster_client import connect
 from .container import Header
 from .decoding import PIXEL_SLICE, PIXELS_HELD, Chunk, Opened, chunk_latents, decode_chunk, decoded_parts, pixel_slices
 from .entropy import LatentCoder

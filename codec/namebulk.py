@@ -44,27 +44,56 @@ def rebuilt(region: bytes, previous: bytes, shared: np.ndarray, starts: np.ndarr
     # Byte j of name i is its own (rest) byte if j >= shared[i], else byte j of the name before: per column,
     # the last row at or above with its own byte there. Row 0 is the name before these.
     source = np.frombuffer(previous + region, np.uint8)
-    at = np.concatenate(([0], starts + len(previous) + 1 - shared))
-    shared = np.concatenate(([0], shared))
-    ends = at + np.concatenate(([len(previous)], lengths))  # from a name's end on, its NUL is read
+    index = np.int32 if len(source) < 2**31 - width else np.int64  # half the memory traffic of int64
+    at = np.concatenate(([0], starts + len(previous) + 1 - shared)).astype(index)
+    shared = np.concatenate(([0], shared)).astype(index)
+    ends = at + np.concatenate(([len(previous)], lengths)).astype(index)  # from a name's end on, its NUL is read
     rows = np.zeros((n + 1, width), np.uint8)
+    everyone = int(shared.max())  # from this column on, every name has its own byte there
     for j in range(int(lengths.max()) + 1):
+        if j >= everyone:
+            rows[:, j] = source[np.minimum(at + j, ends)]
+            continue
         own = np.flatnonzero(shared <= j)
         values = source[np.minimum(at[own] + j, ends[own])]
-        rows[:, j] = values if len(own) == n + 1 else np.repeat(values, np.diff(own, append=n + 1))
+        rows[:, j] = np.repeat(values, np.diff(own, append=n + 1))
     return rows[1:]
+
+
+def joined(rows: np.ndarray, lengths: np.ndarray) -> bytes:
+    """The rebuilt names' bytes, each followed by its NUL (the zero after it in its row)."""
+    if lengths.min() == lengths.max():  # numbered names: one slice of the matrix
+        return rows[:, : int(lengths[0]) + 1].tobytes()
+    return rows[np.arange(rows.shape[1]) <= lengths[:, None]].tobytes()
+
+
+def ascending(rows: np.ndarray, lengths: np.ndarray, shared: np.ndarray, previous: bytes) -> bool:
+    """Whether the rebuilt names (rows) follow `previous` in strictly increasing byte order, which proves them
+    unique without hashing and sorting (pack's usual output: a sorted folder, numbered array images). Each name
+    copies its first shared[i] bytes from the one before, so it is the greater if its next byte is (zero
+    padding makes a name's end the smallest byte). False only says to check by hashes."""
+    if len(rows) and rows[0, : lengths[0]].tobytes() <= previous:
+        return False
+    at = shared[1:]
+    below = np.arange(1, len(rows))
+    return bool(np.all(rows[below, at] > rows[below - 1, at]))
 
 
 def plainly_fine(rows: np.ndarray, lengths: np.ndarray, flat: bytes, max_bytes: int) -> bool:
     """Whether every name of a rebuilt piece (rows; `flat` its bytes) keeps names.check_name's rules: True proves it,
     False only says to check them one by one. Bytes suffice: UTF-8 puts no ASCII byte inside a character."""
-    first, last = rows[:, 0], rows[np.arange(len(rows)), lengths - 1]
+    first = rows[:, 0]
     second = rows[:, 1] if rows.shape[1] > 1 else np.zeros(len(rows), np.uint8)
     if lengths.min() < 1 or lengths.max() > max_bytes or len(flat.translate(None, _CONTROL)) != len(flat):
         return False
-    if np.any((first == ord("/")) | (last == ord("/")) | (second == ord(":"))) or b"//" in flat:
-        return False  # an absolute path, an empty part, or maybe a drive prefix
-    if (b"/." in flat or np.any(first == ord("."))) and _DOT_PART.search(b"\0" + flat):
+    if np.any(second == ord(":")):
+        return False  # maybe a drive prefix
+    slash = b"/" in flat  # one byte: memchr, where a two-byte search costs ten times as much
+    if slash:
+        last = rows[np.arange(len(rows)), lengths - 1]
+        if np.any((first == ord("/")) | (last == ord("/"))) or b"//" in flat:
+            return False  # an absolute path or an empty part
+    if ((slash and b"/." in flat) or np.any(first == ord("."))) and _DOT_PART.search(b"\0" + flat):
         return False
     if not flat.isascii():
         try:
@@ -116,6 +145,7 @@ class Piece:
     data: bytes
     ends: np.ndarray  # int64 offset of each name's NUL in data
     hashes: np.ndarray  # uint64 per name, as _hash_words gives
+    ascending: bool = False  # its names, and its first after the name before it, in strictly increasing order
 
     def names(self) -> list[str]:
         return self.data[:-1].decode("utf-8").split("\0") if len(self.ends) else []

@@ -19,7 +19,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from .errors import ContainerError, InputError
-from .namebulk import Piece, front_coded, hash_one, hash_words, plainly_fine, rebuilt, records
+from .namebulk import Piece, ascending, front_coded, hash_one, hash_words, joined, plainly_fine, rebuilt, records
 
 _LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "dict_size": 1 << 20, "preset": 9 | lzma.PRESET_EXTREME}]
 _LZMA_DECODE_FILTERS = [{"id": lzma.FILTER_LZMA2, "dict_size": 1 << 20}]
@@ -227,10 +227,11 @@ def _fast_piece(region, previous, index, shared, starts, lengths) -> Piece | Non
     rows = rebuilt(region, previous, shared, starts, lengths)
     if rows is None:
         return None
-    flat = rows[np.arange(rows.shape[1]) <= lengths[:, None]].tobytes()
+    flat = joined(rows, lengths)
     if not plainly_fine(rows, lengths, flat, MAX_NAME_BYTES):
         return None
-    return Piece(index, flat, np.cumsum(lengths + 1) - 1, hash_words(rows.view("<u8"), lengths))
+    hashes = hash_words(rows.view("<u8"), lengths)
+    return Piece(index, flat, np.cumsum(lengths + 1) - 1, hashes, ascending(rows, lengths, shared, previous))
 
 
 def _pieces_slowly(buffer: bytes, previous: bytes, index: int, limit: int) -> tuple[list[Piece], int]:
@@ -269,7 +270,7 @@ def table_pieces(
             raise ContainerError(f"names table: longer than the {raw_length} bytes the header says")
         return data
 
-    buffer, previous, index, hashes, held = b"", b"", 0, [], None
+    buffer, previous, index, hashes, held, in_order = b"", b"", 0, [], None, True
     while index < count:
         data = more()
         if not data:
@@ -283,12 +284,13 @@ def table_pieces(
             index += len(p.ends)
             previous = _last_name(p)
             hashes.append(p.hashes if unique else p.hashes[:0])
+            in_order = in_order and p.ascending
             if held is not None:
                 yield held
             held = p
     if buffer or more() or produced != raw_length or not decompressor.eof or decompressor.unused_data:
         raise ContainerError(f"names table: does not end where the header says ({raw_length} bytes, {count} names)")
-    if unique:
+    if unique and not in_order:  # names in strictly increasing order are unique
         _check_unique(stored, raw_length, count, hashes)
     if held is not None:
         yield held

@@ -78,12 +78,15 @@ def worker_pool(
     """Worker processes for reading (with `model`: pack's readers) or writing image files, or None
     to do the work in this process: small jobs are not worth the fork, unless `wanted` (pack's
     latent search: milliseconds of CPU per image)."""
-    # Imported here: multiprocessing and concurrent.futures cost `aec info` and `--help` 20 ms at start-up.
+    workers = worker_count(workers)
+    if workers < 2 or not (wanted or files >= PARALLEL_FROM):
+        return None
+    # Imported here: multiprocessing and concurrent.futures cost `aec info` and `--help` 20 ms at start-up,
+    # and a small job (one image extracted) as much.
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    workers = worker_count(workers)
-    if workers < 2 or not (wanted or files >= PARALLEL_FROM) or "fork" not in multiprocessing.get_all_start_methods():
+    if "fork" not in multiprocessing.get_all_start_methods():
         return None
     return ProcessPoolExecutor(
         max_workers=workers,

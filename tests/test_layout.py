@@ -16,9 +16,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # Repository folder -> the module name it installs as (pyproject.toml, [tool.setuptools] package-dir).
 FOLDERS = {"codec": "aec", "cli": "aec.cli", "weights": "aec.weights"}
 # Internal modules that may be imported inside a function, and why: TensorFlow is slow to import
-# and only `aec train` needs it; the classic codecs (`aec bench`) and the downloaders (`aec
-# fetch-mnist`) would cost every other command's start-up (benchmarks/RESULTS.md, speed).
-LAZY_ALLOWED = ("aec.training", "aec.bench", "aec.fetch")
+# and only `aec train` needs it; the classic codecs (`aec bench`), the downloaders (`aec
+# fetch-mnist`) and the contact sheet's Pillow drawing and dataset reader (`aec show`) would cost
+# every other command's start-up (benchmarks/RESULTS.md, speed).
+LAZY_ALLOWED = ("aec.training", "aec.bench", "aec.fetch", "aec.sheet")
 
 
 def _modules() -> dict[str, Path]:

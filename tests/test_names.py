@@ -251,6 +251,21 @@ def test_decode_table_rejects_duplicates():
         names.decode_table(blob, raw_length, 2)
 
 
+def test_names_in_increasing_order_prove_unique_and_a_repeat_among_them_is_still_found():
+    ordered = [f"{i:06d}.png" for i in range(20000)]  # pieces of the fast path, in increasing byte order
+    blob, raw_length = names.encode_table(ordered)
+    pieces = list(names.table_pieces(blob, raw_length, len(ordered)))
+    assert all(p.ascending for p in pieces) and [n for p in pieces for n in p.names()] == ordered
+    for repeated in (ordered[:100] + ordered[99:], ordered[:5000] + ordered[:1]):  # next to each other, or far
+        blob, raw_length = names.encode_table(repeated)
+        with pytest.raises(ContainerError, match="duplicate"):
+            list(names.table_pieces(blob, raw_length, len(repeated)))
+    # Not every shared prefix is the longest: a name that shares less and then repeats the byte is not
+    # taken as greater, and the hashes decide (here: unique).
+    raw = front_code([(0, b"ab.png"), (1, b"bc.png")])
+    assert names.decode_table(raw_compress(raw), len(raw), 2) == ["ab.png", "abc.png"]
+
+
 def test_decode_table_rejects_trailing_bytes_after_last_name():
     raw = front_code([(0, b"a.png"), (0, b"b.png")])
     with pytest.raises(ContainerError, match="does not end where the header says"):
