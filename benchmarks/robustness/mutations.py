@@ -4,12 +4,13 @@ unpack: each run ends with its answer or a one-line error, within a time and mem
     python -m benchmarks.robustness.mutations [--cases 50000] [--seed 2026] [--jobs 2] [--json OUT]
 
 Seeds: formats 1.0, 1.1 and 2.0 (residuals), with labels, inverted and resized images, one and several
-chunks. Each case parses a seed into its parts (header fields, pixel checksums, names table, chunk heads,
+chunks, and one chunk of 1,100 images in blocks (entropy coder 2, with block checksums: 2.1). Each case parses a seed into its parts (header fields, pixel checksums, names table, chunk heads,
 records, latent streams), changes one to three of them, and writes the file back with the header, names
 and chunk CRCs made right again (so that the mutation reaches the code behind the checksums); in some
 cases the pixel checksums are dropped too, so that unpack writes what mutated latents decode to. Each
 case runs in a child forked from this pre-imported process, its address space capped (RLIMIT_AS) and its
-time limited: `aec info`, `aec unpack --test`, `aec unpack` to a folder and `aec unpack --format npy`.
+time limited: `aec info`, `aec unpack --test`, `aec unpack` to a folder, `aec unpack --format npy` and
+`aec unpack F '*0.png'` (members: only their blocks decoded where the file has block checksums).
 A run's outcome is ok, a one-line AecError, or anything else (an internal error: a bug). Peak memory is
 the child's ru_maxrss (os.wait4), which includes the ~baseline_rss_mb this process holds when it forks.
 """
@@ -50,7 +51,7 @@ LIMIT_AS = 1 << 30  # bytes of address space a case's child may map
 CASE_SECONDS = 20  # a child still running after this is killed (a "timeout" outcome)
 RUN_SECONDS = 2.0  # the bound each run is held to
 PEAK_MB = 300  # the bound on a child's peak RSS
-COMMANDS = ("info", "unpack --test", "unpack", "unpack --format npy")
+COMMANDS = ("info", "unpack --test", "unpack", "unpack --format npy", "unpack MEMBERS")
 
 
 # --- seeds -------------------------------------------------------------------------------------------------------
@@ -83,6 +84,10 @@ def seeds(tmp: Path) -> dict[str, bytes]:
     out["1.1-labels"] = (tmp / "labels.aec").read_bytes()
     aec.pack([tmp / "labelled.npz"], tmp / "labels2.aec", chunk_size=4, max_error=2)
     out["2.0-labels"] = (tmp / "labels2.aec").read_bytes()
+    # Entropy coder 2 with block checksums: one chunk of more than 1,024 images (shifted copies, some rescued).
+    many = np.concatenate([np.roll(images, k, axis=2) for k in range(-(-1100 // len(images)))])[:1100]
+    blocks = aec.encode(many)
+    out[f"{aec.info(blocks)['format_version']}-blocks"] = blocks
     return out
 
 
@@ -325,7 +330,7 @@ def _outcome(code: int, err: str) -> str:
 
 
 def run_case(path: Path, work: Path) -> list[dict]:
-    """In the child: the four commands on one file; per run its outcome, seconds, and the first error line."""
+    """In the child: the five commands on one file; per run its outcome, seconds, and the first error line."""
     runs = []
     for command in COMMANDS:
         args = _args_for(command, path, work)
@@ -482,6 +487,8 @@ def _args_for(command: str, path: Path, work: Path) -> list[str]:
         "unpack --test": ["unpack", "--test", str(path)],
         "unpack": ["unpack", str(path), "-o", str(work / "out"), "-q"],
         "unpack --format npy": ["unpack", str(path), "--format", "npy", "-o", str(work / "out.npy"), "-q"],
+        # Members: only their blocks decoded and checked (block checksums), or their chunks.
+        "unpack MEMBERS": ["unpack", str(path), "*0.png", "-o", str(work / "some"), "-q"],
     }[command]
 
 
