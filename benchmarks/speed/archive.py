@@ -5,8 +5,10 @@
 Packs the MNIST test digits repeated to --images images (one .npy, the
 default level and effort), then times, median of --runs, with peak memory
 (max RSS of the child): `aec list` to /dev/null; `aec unpack F NAME` of one
-image drawn at random (another each run); a Python process that opens the file with `aec.open`
-and reads 256 random images (the time after open is reported separately).
+image drawn at random (another each run), beside the import floor (a Python
+that imports NumPy, h5py, Typer and Pillow, what the extraction runs on); a
+Python process that opens the file with `aec.open` and reads 256 random
+images (the time after open is reported separately).
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ RANDOM_READ = (
     "print(opened - start, done - opened, batch.shape)\n"
 )
 
+
+# What any process that extracts an image must import first: the dependencies `aec unpack` runs on, timed beside
+# each extraction (this VM's speed drifts from minute to minute).
+IMPORT_FLOOR = "import numpy, h5py, typer, PIL.Image"
 
 # Runs a command and reports its wall time and peak RSS alone (a fresh parent, so no earlier child counts, and
 # the parent's own start-up is not timed).
@@ -77,11 +83,13 @@ def main() -> None:
         drawn = np.random.default_rng(1).choice(args.images, args.runs, replace=False)
         names = [f"{i:0{len(str(args.images - 1))}d}.png" for i in drawn]
         lists, extracts, opens, reads, rss = [], [], [], [], {"list": 0.0, "extract": 0.0, "random": 0.0}
+        floors = []
         for run in range(args.runs):
             wall, peak, _ = timed(AEC + ["list", str(tmp / "big.aec")])
             lists.append(wall)
             rss["list"] = max(rss["list"], peak)
             out = tmp / f"one-{run}"
+            floors.append(timed([sys.executable, "-c", IMPORT_FLOOR])[0])
             wall, peak, _ = timed(AEC + ["unpack", str(tmp / "big.aec"), names[run], "-o", str(out), "-q"])
             extracts.append(wall)
             rss["extract"] = max(rss["extract"], peak)
@@ -97,13 +105,14 @@ def main() -> None:
         "pack_s": pack_s,
         "list_s": statistics.median(lists),
         "extract_one_s": statistics.median(extracts),
+        "import_floor_s": statistics.median(floors),
         "extracted": names,
         "open_s": statistics.median(opens),
         "random_256_after_open_s": statistics.median(reads),
         "peak_rss_mb": rss,
-        "runs": {"list": lists, "extract": extracts, "open": opens, "random_256": reads},
+        "runs": {"list": lists, "extract": extracts, "import_floor": floors, "open": opens, "random_256": reads},
     }
-    for key in ("pack_s", "list_s", "extract_one_s", "open_s", "random_256_after_open_s"):
+    for key in ("pack_s", "list_s", "extract_one_s", "import_floor_s", "open_s", "random_256_after_open_s"):
         print(f"{key}: {results[key]:.3f}")
     print(f"peak RSS MB: {rss}")
     print(f"wrote {write_results('archive', results, path=args.json)}")
