@@ -155,3 +155,18 @@ def test_cat_copies_the_block_checksums(tmp_path, many):
     assert result.copied_chunks
     assert (tmp_path / "ab.aec").read_bytes() == (tmp_path / "together.aec").read_bytes()
     assert len(open_container(tmp_path / "ab.aec").header.block_crcs) == 2 + 2 + 1
+
+
+def test_members_of_a_labelled_coder_2_file_keep_their_labels_and_names(tmp_path, many):
+    np.savez(tmp_path / "labelled.npz", images=many[:1500], labels=np.arange(1500) % 10)
+    out = tmp_path / "labelled.aec"
+    aec.pack([tmp_path / "labelled.npz"], out)
+    assert open_container(out).header.block_crcs is not None
+    aec.unpack(out, tmp_path / "all.npz", format="npz")
+    names = [m.name for m in _members(out)]
+    picks = [7, 1030, 1499]
+    aec.unpack(out, tmp_path / "some.npz", format="npz", members=[names[i] for i in picks])
+    with np.load(tmp_path / "all.npz") as whole, np.load(tmp_path / "some.npz") as some:
+        np.testing.assert_array_equal(some["images"], whole["images"][picks])
+        np.testing.assert_array_equal(some["labels"], [7, 1030 % 10, 1499 % 10])
+        assert list(some["names"]) == [names[i] for i in picks]
