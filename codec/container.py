@@ -66,7 +66,7 @@ class Header:
     names_crc: int
     # Each chunk's pixel checksum (chunk_pixel_crc), or None.
     pixel_crcs: tuple[int, ...] | None = None
-    # Each block's checksum (block_pixel_crc), chunk by chunk, or None; only beside pixel_crcs.
+    # Each block's checksum (checksums.block_pixel_crcs), chunk by chunk, or None; only beside pixel_crcs.
     block_crcs: tuple[int, ...] | None = None
     major: int = VERSION_MAJOR  # VERSION_RESIDUAL when some image has a residual or was rescued
 

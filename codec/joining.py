@@ -22,14 +22,7 @@ import numpy as np
 
 from . import runtime
 from .checksums import chunk_blocks, image_crcs
-from .container import (
-    FILE_HAS_LABELS,
-    VERSION_RESIDUAL,
-    Header,
-    Reader,
-    Writer,
-    open_container,
-)
+from .container import FILE_HAS_LABELS, VERSION_RESIDUAL, Header, Reader, Writer, open_container
 from .decoding import Opened, checked_pixels, chunk_latents, open_for_decoding
 from .errors import InputError
 from .fileio import atomic_output
