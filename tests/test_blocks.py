@@ -98,6 +98,7 @@ def test_coder_2_files_carry_a_checksum_for_each_block(files):
     assert blocks.version in ("1.2", "2.1") and len(blocks.header.block_crcs) == 3  # one chunk of 2,500
     assert two.version in ("1.2", "2.1") and len(two.header.block_crcs) == 3  # 2,048 (two blocks) and 452
     assert plain.version in ("1.1", "2.0") and plain.header.block_crcs is None  # coder 1: a chunk is a block
+    assert aec.info(files["blocks"])["block_checksums"] and not aec.info(files["plain"])["block_checksums"]
 
 
 def _with_block_crc(data: bytes, block: int, value: int) -> bytes:
