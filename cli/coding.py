@@ -10,7 +10,8 @@ from typing import Annotated, Optional
 import typer
 
 import aec
-from aec.guarantee import DEFAULT_FLOORS, rescue_warning
+from aec.guarantee import rescue_warning
+from aec.levels import LEVELS
 from aec.prepare import Invert
 from aec.unpacking import OutputFormat
 
@@ -84,7 +85,7 @@ def pack(
             min=0,
             help="Quality floor: an image that would come back below DB dB PSNR is rescued (coded with a "
             "residual that meets it). 0: no floor. Default: the level's floor "
-            f"({', '.join(f'-Q {q}: {f:g}' for q, f in DEFAULT_FLOORS.items())}).",
+            f"({', '.join(f'-Q {q}: {entry.floor:g}' for q, entry in LEVELS.items())}).",
             show_default=False,
         ),
     ] = None,
@@ -140,7 +141,7 @@ def pack(
         sys.stdout.buffer.flush()
     for path, reason in result.skipped:
         print_error(f"skipped {path}: {reason}")  # always shown: nothing is skipped silently
-    warning = rescue_warning(result.rescued, result.images, result.min_psnr)
+    warning = rescue_warning(result.rescued, result.images, result.min_psnr, result.model_floor)
     if warning:
         print_error(warning)
     if not quiet:

@@ -1,6 +1,6 @@
 """`aec bench`: aec beside PNG and WebP on the user's own images.
 
-For each shipped quality level, aec --lossless and each classic format:
+For each quality level (levels.py), aec --lossless and each classic format:
 bytes per image, ratio against raw pixels, PSNR (mean and lowest), how many
 images the quality floor rescued and what they took, and encode/decode time
 per image, measured in this process on the same images.
@@ -16,11 +16,12 @@ import numpy as np
 from .arrays import is_array_file, read_array_file
 from .classic import PNG, WebP, WebPLossless
 from .decoding import decode
-from .errors import InputError
 from .fileinfo import info
+from .guarantee import RESIDUAL_LEVEL
 from .inputs import collect_inputs
+from .levels import DEFAULT_LEVEL, LEVELS
 from .metrics import image_psnrs, mse, psnr
-from .models import load_model_file, shipped_model_files
+from .models import resolve_model
 from .pack_inputs import array_names
 from .packing import encode
 from .prepare import load_prepared
@@ -45,10 +46,8 @@ def _psnr(original: np.ndarray, decoded: np.ndarray) -> float | None:
 
 
 def run(path: Path, limit: int | None = 2000, efforts: tuple[int, ...] = (0, 1)) -> dict:
-    models = {name: load_model_file(p) for name, p in shipped_model_files().items()}
-    if not models:
-        raise InputError("no shipped models to compare")
-    shape = next(iter(models.values())).image_shape
+    models = {number: resolve_model(quality=number) for number in LEVELS}
+    shape = models[DEFAULT_LEVEL].image_shape
     images, names = load_images(path, shape, limit)
     n = len(images)
     rows = []
@@ -73,17 +72,16 @@ def run(path: Path, limit: int | None = 2000, efforts: tuple[int, ...] = (0, 1))
 
     def run_aec(label: str, model, **options) -> None:
         start = time.perf_counter()
-        data = encode(images, model=model, names=names, **options)
+        data = encode(images, names=names, **options)
         encode_s = time.perf_counter() - start
         start = time.perf_counter()
         decoded = decode(data, model=model)
         add(label, len(data), decoded, encode_s, time.perf_counter() - start, data)
 
     for effort in efforts:
-        for name, model in sorted(models.items(), key=lambda kv: kv[1].quality):
-            run_aec(f"aec {name} effort {effort}", model, effort=effort)
-    lowest = min(models.values(), key=lambda m: m.quality)
-    run_aec("aec --lossless", lowest, max_error=0)
+        for number, model in models.items():
+            run_aec(f"aec -Q {number} effort {effort}", model, quality=number, effort=effort)
+    run_aec("aec --lossless", models[RESIDUAL_LEVEL], max_error=0)
     # WebP lossless at Pillow's default effort (the RD benchmark uses the maximum): quicker, and what bench has reported
     classic = [("PNG", PNG()), ("WebP lossless", WebPLossless(effort=None))]
     classic += [(f"WebP q{quality}", WebP(quality)) for quality in (0, 50, 90)]

@@ -18,23 +18,22 @@ import numpy as np
 
 from . import runtime
 from .errors import InputError
+from .levels import Level, model_floor
 from .metrics import image_psnrs
 from .modelfile import Model
 from .record import FLAG_RESCUED, FLAG_RESIDUAL
 from .residual import quantise
 
-# Each level's default floor in dB: at most 1% of the MNIST test digits fall below it at effort 0
-# (benchmarks/RESULTS.md, "Quality floor"). A model of another level gets the highest floor.
-DEFAULT_FLOORS = {1: 14.5, 2: 17.0, 3: 18.0, 4: 18.5, 5: 18.5}
 # Max errors tried for a rescue, coarsest (cheapest) first; 0 always meets any floor.
 RESCUE_ERRORS = (128, 96, 72, 56, 44, 36, 28, 22, 17, 13, 10, 8, 6, 5, 4, 3, 2, 1, 0)
 NO_RESIDUAL = -1
-RESCUE_WARNING_SHARE = 0.05  # 5x the share of MNIST test digits each level's default floor rescues
+RESCUE_WARNING_SHARE = 0.05  # 5x the share of MNIST test digits a model's own floor rescues
 
 
-def rescue_warning(rescued: int, images: int, floor: float) -> str | None:
-    """The one warning pack gives when many images needed rescue, or None."""
-    if not images or rescued <= RESCUE_WARNING_SHARE * images:
+def rescue_warning(rescued: int, images: int, floor: float, model_floor: float) -> str | None:
+    """The one warning pack gives when many images needed rescue below the model's own safety floor, or
+    None. (Above it, as at levels 4 and 5 or with a higher --min-psnr, the residuals are what was asked.)"""
+    if not images or rescued <= RESCUE_WARNING_SHARE * images or floor > model_floor:
         return None
     return (
         f"warning: {rescued} of {images} images ({rescued / images:.0%}) fell below the {floor:g} dB quality floor "
@@ -48,12 +47,10 @@ def rescue_warning(rescued: int, images: int, floor: float) -> str | None:
 RESIDUAL_LEVEL = 1
 
 
-def default_floor(model: Model) -> float:
-    return DEFAULT_FLOORS.get(model.quality, max(DEFAULT_FLOORS.values()))
-
-
-def guarantee_for(model: Model, min_psnr: float | None = None, max_error: int | None = None) -> "Guarantee":
-    """Pack's guarantee with `model`: min_psnr None means the level's default floor."""
+def guarantee_for(
+    model: Model, min_psnr: float | None = None, max_error: int | None = None, level: Level | None = None
+) -> "Guarantee":
+    """Pack's guarantee with `model`: min_psnr None means the floor of `level`, else the model's own."""
     if model.exact is None:
         # A residual needs the same prediction on every machine: only exact decoders give one.
         if max_error is not None or (min_psnr or 0) > 0:
@@ -65,7 +62,9 @@ def guarantee_for(model: Model, min_psnr: float | None = None, max_error: int | 
         raise InputError(f"--min-psnr must be 0 (no floor) or more dB, not {min_psnr}")
     if max_error is not None and not 0 <= max_error <= 255:
         raise InputError(f"--max-error must be 0..255, not {max_error}")
-    return Guarantee(default_floor(model) if min_psnr is None else float(min_psnr), max_error)
+    if min_psnr is None:
+        min_psnr = model_floor(model) if level is None else level.floor
+    return Guarantee(float(min_psnr), max_error)
 
 
 @dataclass(frozen=True)

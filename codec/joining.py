@@ -168,7 +168,9 @@ def cat(sources: list[str | os.PathLike], output: str | os.PathLike, force: bool
         model = opened[0].model
         with atomic_output(Path(output), force=force) as out:
             batches = (_decoded_for_writing(model, batch) for batch in _batches(opened))
-            result = write_container(out, model, batches, readers[0].header.chunk_size, labelled)
+            result = write_container(
+                out, model, batches, readers[0].header.chunk_size, labelled, readers[0].header.quality
+            )
         return CatResult(result.images, result.total_bytes, len(readers), False)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from . import weights
 from .errors import ModelError
+from .levels import LEVELS, level
 from .modelfile import Model, read_model
 from .modelguard import read_untrusted
 
@@ -46,9 +47,8 @@ def load_model_file(path: str | os.PathLike) -> Model:
 
 
 def quality_levels() -> dict[int, str]:
-    """quality level -> name of the shipped model at that level (from the index: no weights read)."""
-    recorded = weights.index()
-    return {int(entry["quality"]): name for name, entry in sorted(recorded.items()) if "quality" in entry}
+    """quality level -> name of the shipped model that codes its latents (levels.py)."""
+    return {number: entry.model for number, entry in LEVELS.items()}
 
 
 def resolve_model(spec: str | os.PathLike | Model | None = None, quality: int | None = None) -> Model:
@@ -56,11 +56,7 @@ def resolve_model(spec: str | os.PathLike | Model | None = None, quality: int | 
     if quality is not None:
         if spec is not None:
             raise ModelError("give a model or a quality level, not both")
-        levels = quality_levels()
-        if quality not in levels:
-            shipped = ", ".join(map(str, sorted(levels))) or "none"
-            raise ModelError(f"quality {quality} is not shipped (levels: {shipped})")
-        spec = levels[quality]
+        spec = level(quality).model
     if isinstance(spec, Model):
         return spec
     shipped = shipped_model_files()

@@ -29,6 +29,7 @@ from .errors import InputError
 from .fileio import atomic_output
 from .guarantee import NO_RESIDUAL, RESIDUAL_LEVEL, Guarantee, guarantee_for
 from .inputs import collect_inputs
+from .levels import Level, level, model_floor
 from .modelfile import Model
 from .models import resolve_model
 from .names import NAMES_CODEC, TableWriter, has_duplicates, name_hashes, output_name, pack_problem
@@ -73,6 +74,7 @@ class PackResult:
     residual_images: int = 0  # images coded with a residual (--max-error, --lossless, or rescued)
     residual_bytes: int = 0  # what the residuals took
     min_psnr: float = 0.0  # the floor pack held every image to (0: none)
+    model_floor: float = 0.0  # the model's own safety floor (levels.py): rescue below it is a warning
     max_error: int | None = None
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # invalid inputs left out (--skip-invalid)
     hidden_skipped: list[Path] = field(default_factory=list)
@@ -120,9 +122,15 @@ def _take(queue: collections.deque, count: int, has_labels: bool):
 
 
 def write_container(
-    out: BinaryIO, model: Model, batches: Iterable[Batch], chunk_size: int, has_labels: bool = False
+    out: BinaryIO,
+    model: Model,
+    batches: Iterable[Batch],
+    chunk_size: int,
+    has_labels: bool = False,
+    quality: int | None = None,
 ) -> PackResult:
-    """Code batches chunk by chunk, then write the container (header, names, chunks) to `out`."""
+    """Code batches chunk by chunk, then write the container (header, names, chunks) to `out`; the header
+    records `quality` (the level packed at), else the model's own."""
     coder: LatentCoder | None = None  # chosen by the first chunk's size (entropy.coder_for)
     table = TableWriter()
     latent_bytes = converted = inverted = resized = input_bytes = rescued = residual_images = residual_bytes = 0
@@ -184,7 +192,7 @@ def write_container(
             height=model.image_shape[0],
             width=model.image_shape[1],
             latents=model.latents,
-            quality=model.quality,
+            quality=model.quality if quality is None else quality,
             coder_id=coder.coder_id,
             image_count=table.count,
             chunk_size=chunk_size,
@@ -255,8 +263,8 @@ def pack(
     inputs = collect_inputs(paths, skip_unlisted=skip_invalid)
     arrays = [is_array_file(name) for name in inputs.names]  # the names: cheaper than Path objects
     check_array_prefixes(inputs.files, inputs.names, arrays)
-    codec_model = _model_for(model, quality, max_error)
-    guarantee = guarantee_for(codec_model, min_psnr, max_error)
+    codec_model, chosen = _model_for(model, quality, max_error)
+    guarantee = guarantee_for(codec_model, min_psnr, max_error, chosen)
     _check_chunk_size(chunk_size, guarantee)
     if effort:
         search_lambda(codec_model, effort)  # a model without one fails here, before any work
@@ -277,11 +285,12 @@ def pack(
         )  # fmt: skip
     with client:
         if hasattr(output, "write"):
-            result = write_container(output, codec_model, batches, chunk_size, labelled)
+            result = write_container(output, codec_model, batches, chunk_size, labelled, _number(chosen))
         else:
             with atomic_output(Path(output), force=force) as out:
-                result = write_container(out, codec_model, batches, chunk_size, labelled)
+                result = write_container(out, codec_model, batches, chunk_size, labelled, _number(chosen))
     result.min_psnr, result.max_error = guarantee.min_psnr, guarantee.max_error
+    result.model_floor = model_floor(codec_model)
     result.skipped = inputs.unlisted + skipped
     result.hidden_skipped = inputs.hidden_skipped
     result.linked_folders_skipped = inputs.linked_folders_skipped
@@ -296,11 +305,16 @@ def _check_chunk_size(chunk_size: int, guarantee: Guarantee) -> None:
         )
 
 
-def _model_for(model, quality: int | None, max_error: int | None) -> Model:
-    """The model pack uses: the one asked for, else (with a residual for every image) RESIDUAL_LEVEL."""
+def _model_for(model, quality: int | None, max_error: int | None) -> tuple[Model, Level | None]:
+    """The model pack uses and the level asked for: the model or level asked for, else (with a residual
+    for every image) RESIDUAL_LEVEL, else the default model alone."""
     if max_error is not None and model is None and quality is None:
         quality = RESIDUAL_LEVEL
-    return resolve_model(model, quality)
+    return resolve_model(model, quality), None if quality is None else level(quality)
+
+
+def _number(chosen: Level | None) -> int | None:
+    return None if chosen is None else chosen.number
 
 
 def _check_names(names: list[str]) -> None:
@@ -327,8 +341,8 @@ def encode(
     names: the stored name of each image (checked as pack checks names), default 0.png, 1.png, ..."""
     if effort not in EFFORTS:
         raise ValueError(f"effort must be one of {EFFORTS}")
-    codec_model = _model_for(model, quality, max_error)
-    guarantee = guarantee_for(codec_model, min_psnr, max_error)
+    codec_model, chosen = _model_for(model, quality, max_error)
+    guarantee = guarantee_for(codec_model, min_psnr, max_error, chosen)
     _check_chunk_size(chunk_size, guarantee)
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != codec_model.image_shape:
@@ -360,5 +374,5 @@ def encode(
         for coded in [encode_pixels(codec_model, part, effort, guarantee)]
     )
     buffer = io.BytesIO()
-    write_container(buffer, codec_model, batches, chunk_size)
+    write_container(buffer, codec_model, batches, chunk_size, quality=_number(chosen))
     return buffer.getvalue()

@@ -14,9 +14,9 @@ def test_bench_folder_json(example_digits):
     report = json.loads(result.stdout)
     rows = {r["codec"]: r for r in report["rows"]}
     assert report["images"] == 48
-    aec = rows["aec mnist-q3 effort 0"]
+    aec = rows["aec -Q 3 effort 0"]
     assert 10 < aec["bytes_per_image"] < 25 and aec["psnr_db"] > 20
-    searched = rows["aec mnist-q3 effort 1"]  # the default efforts: 0 and 1
+    searched = rows["aec -Q 3 effort 1"]  # the default efforts: 0 and 1
     assert searched["bytes_per_image"] <= aec["bytes_per_image"] and searched["psnr_db"] > aec["psnr_db"] + 0.3
     assert not any("effort 2" in name for name in rows)
     assert rows["PNG"]["psnr_db"] is None  # lossless (JSON null)
@@ -32,7 +32,7 @@ def test_bench_array_table(tmp_path, example_images):
     assert result.exit_code == 0
     assert result.stdout.startswith("10 images from") and "WebP lossless" in result.stdout
     result = CliRunner().invoke(app, ["bench", str(tmp_path / "d.npy"), "--limit", "5", "-e", "2"])
-    assert result.exit_code == 0 and "mnist-q1 effort 2" in result.stdout and "effort 0" not in result.stdout
+    assert result.exit_code == 0 and "-Q 1 effort 2" in result.stdout and "effort 0" not in result.stdout
     result = CliRunner().invoke(app, ["bench", str(tmp_path / "d.npy"), "-e", "5"])
     assert result.exit_code == 2 and "--effort" in result.output
 
@@ -50,7 +50,7 @@ def test_bench_counts_the_bytes_pack_writes_with_the_real_names(tmp_path, exampl
     rows = {r["codec"]: r for r in json.loads(result.stdout)["rows"]}
     for level in (1, 3):
         packed = aec.pack([example_digits], tmp_path / f"q{level}.aec", quality=level)
-        assert rows[f"aec mnist-q{level} effort 0"]["bytes_per_image"] == packed.total_bytes / 48
+        assert rows[f"aec -Q {level} effort 0"]["bytes_per_image"] == packed.total_bytes / 48
 
 
 def test_encode_takes_names_and_checks_them(example_images):

@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 import aec
 from aec import residual
 from aec.cli.main import app
-from aec.guarantee import DEFAULT_FLOORS, RESIDUAL_LEVEL
+from aec.guarantee import RESIDUAL_LEVEL
 from aec.images import read_gray
+from aec.levels import LEVELS
 from aec.metrics import image_psnrs
 from aec.models import resolve_model
 from aec.record import FLAG_RESCUED, FLAG_RESIDUAL
@@ -85,7 +86,7 @@ def test_any_array_comes_back_within_its_max_error(images, max_error):
 def test_default_floor_holds_for_images_that_are_not_digits(nondigits):
     data = aec.encode(nondigits)
     back = aec.decode(data)
-    floor = DEFAULT_FLOORS[resolve_model().quality]
+    floor = LEVELS[resolve_model().quality].floor
     assert image_psnrs(nondigits, back).min() >= floor
     facts = aec.info(data)
     assert facts["format_version"] == "2.0"
@@ -169,6 +170,16 @@ def test_pack_reports_the_rescued_images_and_warns_once(tmp_path, nondigits):
 def test_digits_pack_without_a_warning(tmp_path, example_digits):
     result = cli("pack", example_digits, "-o", tmp_path / "d.aec")
     assert result.exit_code == 0 and "warning" not in result.stderr
+
+
+@pytest.mark.parametrize("args", [["-Q", "5"], ["--min-psnr", "26"]])
+def test_a_floor_above_the_models_own_rescues_without_a_warning(tmp_path, example_digits, args):
+    """Most digits need a residual at level 5 or with a high floor: that is what was asked, not a sign
+    that the images are unlike the training digits."""
+    result = cli("pack", example_digits, "-o", tmp_path / "d.aec", *args)
+    facts = json.loads(cli("info", tmp_path / "d.aec", "--json").stdout)
+    assert result.exit_code == 0 and facts["images_rescued"] > 24
+    assert "warning" not in result.stderr
 
 
 def test_lossless_and_a_max_error_disagree(tmp_path, example_digits):

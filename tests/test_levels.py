@@ -6,7 +6,8 @@ import pytest
 import aec
 from aec import runtime
 from aec.datasets import load_mnist
-from aec.metrics import mse, psnr
+from aec.levels import level
+from aec.metrics import image_psnrs, mse, psnr
 from aec.modelfile import read_model, write_model
 from aec.models import quality_levels, resolve_model
 from aec.training.compact import rebuild
@@ -51,6 +52,22 @@ def test_shipped_levels_are_one_to_five_with_the_default_at_three():
     assert resolve_model().quality == 3
 
 
+def test_levels_four_and_five_hold_every_image_to_their_floor_with_level_threes_latents(example_images):
+    three = aec.encode(example_images, quality=3)
+    for number in (4, 5):
+        assert resolve_model(quality=number).decoder_fingerprint == resolve_model(quality=3).decoder_fingerprint
+        data = aec.encode(example_images, quality=number)
+        back = aec.decode(data)
+        assert image_psnrs(example_images, back).min() >= level(number).floor
+        facts = aec.info(data)
+        assert facts["quality"] == number and facts["images_rescued"] > 0
+        assert len(data) > len(three)
+    # The floor is the level's default: 0 gives level 3's file, but for the level it records.
+    plain = aec.encode(example_images, quality=5, min_psnr=0)
+    assert len(plain) == len(aec.encode(example_images, quality=3, min_psnr=0))
+    assert np.array_equal(aec.decode(plain), aec.decode(aec.encode(example_images, quality=3, min_psnr=0)))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("effort, count", [(0, 2000), (1, 500)])
 def test_shipped_curve_is_monotone_on_mnist_test_digits(mnist_dir, effort, count):
@@ -67,5 +84,7 @@ def test_shipped_curve_is_monotone_on_mnist_test_digits(mnist_dir, effort, count
     assert list(psnrs) == sorted(psnrs) and len(set(psnrs)) == len(psnrs), points
     if effort == 0:  # measured (levels trained with --augment): 5.0 B at level 1, 23.9 dB at level 3
         assert sizes[0] < 5.3 and psnrs[2] > 23.7, points
+        # Each level at least 0.3 dB above the one below; level 5 (its floor 28 dB) above 28 dB.
+        assert all(b - a >= 0.3 for a, b in zip(psnrs, psnrs[1:])) and psnrs[4] > 28.5, points
     else:  # the search: better pictures for about the same bytes (measured on 500: 5.29 B / 20.3 dB, 14.44 B / 24.6 dB)
         assert sizes[0] < 5.5 and psnrs[0] > 20.0 and sizes[2] < 14.8 and psnrs[2] > 24.3, points

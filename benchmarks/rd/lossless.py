@@ -27,7 +27,7 @@ from PIL import Image
 
 import aec
 from aec.datasets import load_mnist
-from aec.guarantee import DEFAULT_FLOORS
+from aec.levels import LEVELS
 from aec.metrics import image_psnrs
 
 from ..common import results_path, write_results
@@ -131,7 +131,7 @@ def classic_rows(images: np.ndarray) -> list[dict]:
 
 def floor_rows(images: np.ndarray) -> list[dict]:
     rows = []
-    for level, floor in DEFAULT_FLOORS.items():
+    for level, floor in ((number, entry.floor) for number, entry in LEVELS.items()):
         plain = aec.encode(images, quality=level, min_psnr=0)
         floored = aec.encode(images, quality=level)
         facts = aec.info(floored)
