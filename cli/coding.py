@@ -11,7 +11,7 @@ import typer
 
 import aec
 from aec.guarantee import rescue_warning
-from aec.levels import LEVELS
+from aec.levels import DEFAULT_LEVEL, LEVELS
 from aec.prepare import Invert
 from aec.unpacking import OutputFormat
 
@@ -37,8 +37,9 @@ def pack(
             "--quality",
             "-Q",
             metavar="N",
-            help="Quality level of the shipped models (see aec bench; higher: better and larger). "
-            f"Default: that of {aec.DEFAULT_MODEL}.",
+            help=f"Quality level {min(LEVELS)}-{max(LEVELS)} (see aec bench; higher: better and larger; "
+            f"levels 4 and 5 hold every image to their floor: {LEVELS[4].floor:g} and {LEVELS[5].floor:g} dB). "
+            f"Default: {DEFAULT_LEVEL}.",
         ),
     ] = None,
     invert: Annotated[

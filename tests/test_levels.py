@@ -6,7 +6,7 @@ import pytest
 import aec
 from aec import runtime
 from aec.datasets import load_mnist
-from aec.levels import level
+from aec.levels import DEFAULT_LEVEL, level
 from aec.metrics import image_psnrs, mse, psnr
 from aec.modelfile import read_model, write_model
 from aec.models import quality_levels, resolve_model
@@ -50,22 +50,25 @@ def test_rebuild_records_the_search_lambdas_per_effort(example_images):
 def test_shipped_levels_are_one_to_five_with_the_default_at_three():
     assert sorted(quality_levels()) == [1, 2, 3, 4, 5]
     assert resolve_model().quality == 3
+    assert quality_levels()[DEFAULT_LEVEL] == aec.DEFAULT_MODEL  # pack without -Q is level 3
 
 
-def test_levels_four_and_five_hold_every_image_to_their_floor_with_level_threes_latents(example_images):
+def test_levels_four_and_five_hold_every_image_to_their_floor(example_images):
     three = aec.encode(example_images, quality=3)
-    for number in (4, 5):
-        assert resolve_model(quality=number).decoder_fingerprint == resolve_model(quality=3).decoder_fingerprint
+    for number, latents_of in ((4, 3), (5, 1)):
+        assert (
+            resolve_model(quality=number).decoder_fingerprint == resolve_model(quality=latents_of).decoder_fingerprint
+        )
         data = aec.encode(example_images, quality=number)
         back = aec.decode(data)
         assert image_psnrs(example_images, back).min() >= level(number).floor
         facts = aec.info(data)
         assert facts["quality"] == number and facts["images_rescued"] > 0
         assert len(data) > len(three)
-    # The floor is the level's default: 0 gives level 3's file, but for the level it records.
-    plain = aec.encode(example_images, quality=5, min_psnr=0)
-    assert len(plain) == len(aec.encode(example_images, quality=3, min_psnr=0))
-    assert np.array_equal(aec.decode(plain), aec.decode(aec.encode(example_images, quality=3, min_psnr=0)))
+        # The floor is the level's default: 0 gives the file of the level whose latents it codes.
+        plain = aec.encode(example_images, quality=number, min_psnr=0)
+        alone = aec.encode(example_images, quality=latents_of, min_psnr=0)
+        assert len(plain) == len(alone) and np.array_equal(aec.decode(plain), aec.decode(alone))
 
 
 @pytest.mark.slow

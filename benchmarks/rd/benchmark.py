@@ -4,7 +4,7 @@
         [--efforts 0,1,2] [--out-dir DIR] [--plot PNG]
 
 Codes the 10,000 MNIST test digits with
-- every shipped aec model (aec.models.shipped_model_files()) and every
+- every aec quality level (aec.levels: its model and floor) and every
   extra model file given with --model (a candidate not yet shipped), at each
   pack --effort of --efforts (each effort its own curve: "aec" is effort 0),
   through aec.encode / aec.decode: whole-file bytes = the .aec file,
@@ -91,31 +91,32 @@ def aec_family(effort: int) -> str:
 
 
 def aec_points(images, labels, extra_models: list[str], efforts: list[int]) -> list[dict]:
-    from aec.models import shipped_model_files
+    from aec.levels import LEVELS
 
-    specs = [(name, name) for name in sorted(shipped_model_files())] + [(str(m), str(m)) for m in extra_models]
+    specs = [(f"aec -Q {number}", {"quality": number}) for number in LEVELS]
+    specs += [(f"aec {Path(m).stem}", {"model": m}) for m in extra_models]
     out = []
     for effort in efforts:
-        for label, spec in specs:
-            model = aec.resolve_model(spec)
+        for label, options in specs:
+            model = aec.resolve_model(options.get("model"), options.get("quality"))
             start = time.perf_counter()
-            data = aec.encode(images, model=model, effort=effort)
+            data = aec.encode(images, effort=effort, **options)
             decoded = aec.decode(data, model=model)
             seconds = time.perf_counter() - start
             facts = aec.info(data)
             out.append(
                 point(
                     aec_family(effort),
-                    f"aec {model.name}" + (f" -e {effort}" if effort else ""),
-                    model.quality,
+                    label + (f" -e {effort}" if effort else ""),
+                    facts["quality"],
                     images,
                     labels,
                     decoded,
                     len(data),
                     coded_bytes=facts["latent_bytes"],
                     seconds=seconds,
-                    notes=f"model {label}, quality {model.quality}, effort {effort}, "
-                    f"fingerprint {model.fingerprint.hex()[:16]}",
+                    notes=f"model {model.name}, quality {facts['quality']}, effort {effort}, "
+                    f"rescued {facts['images_rescued']}, fingerprint {model.fingerprint.hex()[:16]}",
                 )
             )
     return out

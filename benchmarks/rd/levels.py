@@ -6,9 +6,10 @@ Two test sets: the 10,000 MNIST test digits, and the same digits each
 re-drawn once by aec.training.augment with seed 2026 (slant, rotation, size,
 position, elastic wobble, thicker or thinner strokes: handwriting unlike
 MNIST's in the ways real collections differ; no model trained on these, the
-training copies are drawn from the training digits). For the shipped levels
-and the legacy levels they replaced (weights/legacy/mnist-qN-exact.h5), at
-each effort, with the default quality floor: whole-file bytes per image
+training copies are drawn from the training digits). For the levels
+(aec.levels: each with its model and floor) and the legacy levels they
+replaced (weights/legacy/mnist-qN-exact.h5, with their model's default
+floor), at each effort: whole-file bytes per image
 (aec.encode; its names table included), PSNR of the whole set (uint8) and,
 on MNIST test, the reference classifier's accuracy on the decoded digits,
 then BD-rate (PCHIP) of each curve against the old one at the same effort
@@ -42,9 +43,10 @@ def held_out_digits(images: np.ndarray) -> np.ndarray:
     return augment(images, np.random.default_rng(HELD_OUT_SEED))
 
 
-def measure(model, images: np.ndarray, effort: int, labels: np.ndarray | None = None) -> dict:
-    data = aec.encode(images, model=model, effort=effort)
-    decoded = aec.decode(data, model)
+def measure(coder: dict, images: np.ndarray, effort: int, labels: np.ndarray | None = None) -> dict:
+    """`coder`: aec.encode's model or quality option (a level brings its floor)."""
+    data = aec.encode(images, effort=effort, **coder)
+    decoded = aec.decode(data)
     extra = {} if labels is None else {"classifier_accuracy": accuracy(decoded, labels)}
     return {
         **extra,
@@ -87,8 +89,8 @@ def main() -> None:
     sets = {"mnist_test": test[: args.images]}
     sets["held_out"] = held_out_digits(sets["mnist_test"])
     models = {
-        "new": [aec.resolve_model(quality=q) for q in LEVELS],
-        "old": [read_model(weights.LEGACY / f"mnist-q{q}-exact.h5") for q in LEVELS],
+        "new": [{"quality": q} for q in LEVELS],
+        "old": [{"model": read_model(weights.LEGACY / f"mnist-q{q}-exact.h5")} for q in LEVELS],
     }
     results: dict = {"images": len(test[: args.images]), "held_out_seed": HELD_OUT_SEED, "curves": {}, "bd_rate": {}}
     webp = webp_curve()
@@ -96,12 +98,12 @@ def main() -> None:
         for which, levels in models.items():
             for set_name, images in sets.items():
                 rows = []
-                for model in levels:
+                for number, coder in zip(LEVELS, levels):
                     set_labels = labels if set_name == "mnist_test" else None
-                    row = {"level": model.quality, **measure(model, images, effort, set_labels)}
+                    row = {"level": number, **measure(coder, images, effort, set_labels)}
                     rows.append(row)
                     print(
-                        f"effort {effort}, {which} level {model.quality}, {set_name}: "
+                        f"effort {effort}, {which} level {number}, {set_name}: "
                         f"{row['bytes_per_image']:.2f} B, {row['psnr_db']:.2f} dB "
                         f"(lowest {row['lowest_psnr_db']:.2f}, rescued {row['rescued']}"
                         f"{', classifier %.2f%%' % (100 * row['classifier_accuracy']) if set_labels is not None else ''})",
