@@ -47,7 +47,7 @@ from .record import (
     NO_LABEL,
     encode_image_info,
 )
-from .search import EFFORTS, search_lambda
+from .search import EFFORTS, ranked_search, search_lambda
 
 CHUNK_SIZE = 4096  # images per chunk: the unit of streaming, integrity and random access
 
@@ -268,6 +268,7 @@ def pack(
     _check_chunk_size(chunk_size, guarantee)
     if effort:
         search_lambda(codec_model, effort)  # a model without one fails here, before any work
+        ranked_search(codec_model, effort)  # and one with a bad search setting
     on_start(len(inputs.files))
     skipped: list[tuple[Path, str]] = []
     labelled = any(array_has_labels(Path(f)) for f, is_array in zip(inputs.files, arrays) if is_array)

@@ -12,12 +12,22 @@ spend, escapes included), MSE is that of the uint8 pixels unpack will write,
 on [0, 1], and lambda is the model's (search_lambda). Decoding
 is untouched: any aec decodes the result, byte for byte as before.
 
+Models whose metadata asks for it (the shipped levels 1-3) search by ranked
+moves: the tables' bits and the decoder's gradient predict the change of J
+of every one-step move of every latent; the best few predicted are tried,
+one decode each, keeping what lowers J; a few rounds.
+- effort 1: ranked moves from the encoder's latents (8 best, 3 rounds for
+  the shipped levels: the J of the coordinate descent below in about 40% of
+  its time; benchmarks/RESULTS.md, "Cheaper searches");
+- effort 2: gradient descent on the continuous latents first (Adam; the rate
+  relaxed by interpolating the tables' bits), rounded (kept only where it
+  beats the encoder's rounding), then ranked moves (50 steps, 8 best, 3
+  rounds: the J of the older effort 2 in a fifth of its time).
+Any other model searches as before, so that its files pack the same bytes:
 - effort 1: coordinate descent. For each latent in turn, try the step down
   or up that the decoder's gradient predicts is better, and keep it if it
   lowers J; two passes over the latents.
-- effort 2: first gradient descent on continuous latents (Adam, 200 steps;
-  the rate relaxed by interpolating the tables' bits), rounded (kept only
-  where it beats the encoder's rounding), then coordinate descent with moves
+- effort 2: 200 gradient steps as above, then coordinate descent with moves
   of one and two steps, four passes.
 
 Written here rather than taken from a library: it needs the decoder's exact
@@ -26,6 +36,8 @@ layers; an autodiff framework would mean TensorFlow at pack time.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -163,6 +175,65 @@ def _guided_descent(costs: _Costs, latents: np.ndarray, passes: int, refresh: in
     return latents
 
 
+def _ranked_moves(costs: _Costs, latents: np.ndarray, best: int, rounds: int) -> np.ndarray:
+    """Per image and round: predict the change of J of each latent's step down and up (tables' bits
+    plus the decoder's gradient), then try the `best` predicted moves in turn, keeping what lowers J."""
+    model = costs.model
+    latents = latents.copy()
+    cost = costs(latents)
+    rows = np.arange(len(latents))
+    step = model.quant_step.astype(np.float64)
+    for _ in range(rounds):
+        slope = (
+            costs.per_squared_error * step * _decoder_gradient(model, (latents * step).astype(np.float32), costs.target)
+        )
+        change = np.empty((len(latents), latents.shape[1], 2))  # predicted change of J: [..., 0] down, [..., 1] up
+        for j in range(latents.shape[1]):
+            now = costs.latent_bits(j, latents[:, j])
+            change[:, j, 0] = costs.latent_bits(j, latents[:, j] - 1) - now - slope[:, j]
+            change[:, j, 1] = costs.latent_bits(j, latents[:, j] + 1) - now + slope[:, j]
+        # A stable sort: ties keep latent order, so every machine tries the same moves.
+        order = np.argsort(change.reshape(len(latents), -1), axis=1, kind="stable")[:, :best]
+        for k in range(order.shape[1]):
+            candidate = latents.copy()
+            candidate[rows, order[:, k] // 2] += np.where(order[:, k] % 2, 1, -1)
+            candidate_cost = costs(candidate)
+            better = candidate_cost < cost
+            latents[better], cost[better] = candidate[better], candidate_cost[better]
+    return latents
+
+
+@dataclass(frozen=True)
+class RankedSearch:
+    """A model's ranked-moves search at one effort (metadata "search": {"effort N": {...}})."""
+
+    best: int  # moves tried per round
+    rounds: int
+    gradient_steps: int = 0  # effort 2: Adam steps on the continuous latents first
+
+
+METHODS = {1: "ranked moves", 2: "gradient steps, then ranked moves"}
+
+
+def ranked_search(model: Model, effort: int) -> RankedSearch | None:
+    """The ranked-moves search the model asks for at `effort`, or None: the older searches (the
+    coordinate descent, after 200 gradient steps at effort 2), so that older models pack as before."""
+    search = model.metadata.get("search")
+    setting = search.get(f"effort {effort}") if isinstance(search, dict) and effort in METHODS else None
+    if setting is None:
+        return None
+    try:
+        if setting["method"] != METHODS[effort]:
+            raise ValueError(setting["method"])
+        steps = int(setting["steps"]) if effort == 2 else 0
+        found = RankedSearch(int(setting["best"]), int(setting["rounds"]), steps)
+    except (KeyError, TypeError, ValueError):
+        raise ModelError(f"model {model.name}: unknown effort {effort} search {setting!r}") from None
+    if not (1 <= found.best <= 2 * model.latents and 1 <= found.rounds <= 16 and 0 <= found.gradient_steps <= 1000):
+        raise ModelError(f"model {model.name}: effort {effort} search out of range ({setting!r})")
+    return found
+
+
 def _decoder_gradient(model: Model, values: np.ndarray, target: np.ndarray) -> np.ndarray:
     """d(sum of squared errors of the float decoder output)/d(latent values), by backpropagation."""
     outputs = []
@@ -213,13 +284,20 @@ def search_latents(model: Model, images: np.ndarray, effort: int) -> np.ndarray:
     if effort == 0 or len(images) == 0:
         return runtime.encode_latents(model, images)
     costs = _Costs(model, images, search_lambda(model, effort))
+    ranked = ranked_search(model, effort)
     if effort == 1:
         latents = runtime.encode_latents(model, images).astype(np.int64)
-        latents = _guided_descent(costs, latents, passes=2)
+        if ranked:
+            latents = _ranked_moves(costs, latents, ranked.best, ranked.rounds)
+        else:
+            latents = _guided_descent(costs, latents, passes=2)
     else:
         continuous = runtime.analyse(model, images)
         rounded = runtime.quantize(model, continuous).astype(np.int64)
-        latents = _gradient_descent(costs, continuous, steps=GRADIENT_STEPS)
+        latents = _gradient_descent(costs, continuous, steps=ranked.gradient_steps if ranked else GRADIENT_STEPS)
         latents = np.where((costs(latents) < costs(rounded))[:, None], latents, rounded)
-        latents = _coordinate_descent(costs, latents, passes=4, moves=(-2, -1, 1, 2))
+        if ranked:
+            latents = _ranked_moves(costs, latents, ranked.best, ranked.rounds)
+        else:
+            latents = _coordinate_descent(costs, latents, passes=4, moves=(-2, -1, 1, 2))
     return np.clip(latents, *_INT32).astype(np.int32)

@@ -2,15 +2,18 @@
 
     AEC_DATA=../shared/data/mnist python -m benchmarks.rd.refine_steps [--images 10000] [--quality 3]
 
-The default pack (effort 0) rounds the encoder's latents; effort 1 tries, per
-image, a step of every latent in turn (two passes, about 64 decodes an image).
-Two cheaper searches, each keeping per image only what lowers J = bits +
-lambda * MSE (search.py):
+The default pack (effort 0) rounds the encoder's latents. Searches, each
+keeping per image only what lowers J = bits + lambda * MSE (search.py):
 - gradient steps: before rounding, K steps of effort 2's gradient descent
   (Adam, the rate relaxed between the tables' integers);
-- ranked moves: from the rounded latents, the decoder's gradient and the
-  tables' bits predict each one-step move's change of J; the K best predicted
-  moves are tried one at a time (one decode each), for R rounds.
+- ranked moves (search._ranked_moves, effort 1 of the shipped levels): from
+  the rounded latents, the decoder's gradient and the tables' bits predict
+  each one-step move's change of J; the K best predicted moves are tried one
+  at a time (one decode each), for R rounds;
+- the coordinate descent that effort 1 runs for models without a ranked
+  moves setting (two passes, about 64 decodes an image);
+- effort 1 and 2 as pack runs them for this level, and as it runs them for
+  a model without ranked-moves settings (the older searches).
 Rate from the entropy tables (no container), PSNR of the decoded uint8 test
 digits, and the time of the latents' computation against effort 0's, in one
 process, one after the other.
@@ -19,6 +22,7 @@ process, one after the other.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import numpy as np
@@ -66,37 +70,30 @@ def main() -> None:
 
         return compute
 
-    step = model.quant_step.astype(np.float64)
-
     def ranked(best: int, rounds: int):
         def compute():
             latents = runtime.encode_latents(model, images).astype(np.int64)
-            cost, rows = costs(latents), np.arange(len(latents))
-            for _ in range(rounds):
-                slope = latent_search._decoder_gradient(model, (latents * step).astype(np.float32), costs.target)
-                slope *= costs.per_squared_error * step
-                change = np.empty((len(latents), latents.shape[1], 2))  # predicted change of J: down, up
-                for j in range(latents.shape[1]):
-                    now = costs.latent_bits(j, latents[:, j])
-                    change[:, j, 0] = costs.latent_bits(j, latents[:, j] - 1) - now - slope[:, j]
-                    change[:, j, 1] = costs.latent_bits(j, latents[:, j] + 1) - now + slope[:, j]
-                order = np.argsort(change.reshape(len(latents), -1), axis=1)[:, :best]
-                for k in range(best):
-                    candidate = latents.copy()
-                    candidate[rows, order[:, k] // 2] += np.where(order[:, k] % 2, 1, -1)
-                    candidate_cost = costs(candidate)
-                    better = candidate_cost < cost
-                    latents[better], cost[better] = candidate[better], candidate_cost[better]
-            return latents
+            return latent_search._ranked_moves(costs, latents, best, rounds)
 
         return compute
+
+    def descent():
+        latents = runtime.encode_latents(model, images).astype(np.int64)
+        return latent_search._guided_descent(costs, latents, passes=2)
 
     measure("effort 0", lambda: runtime.encode_latents(model, images))
     for steps, rate in ((1, 0.1), (2, 0.05), (5, 0.05), (10, 0.05)):
         measure(f"{steps} gradient steps (lr {rate})", refined(steps, rate))
-    for best, rounds in ((4, 1), (8, 1), (4, 2), (8, 2)):
+    for best, rounds in ((4, 1), (8, 1), (4, 2), (8, 2), (8, 3), (16, 3)):
         measure(f"ranked moves: {best} best, {rounds} round{'s' if rounds > 1 else ''}", ranked(best, rounds))
-    measure("effort 1", lambda: latent_search.search_latents(model, images, 1))
+    measure("coordinate descent (2 passes)", descent)
+    older = dataclasses.replace(
+        model, metadata={"search": {"lambda": model.metadata["search"]["lambda"]}}, fingerprint=b""
+    )
+    for effort in (1, 2):
+        setting = latent_search.ranked_search(model, effort)
+        measure(f"effort {effort}: {setting}", lambda: latent_search.search_latents(model, images, effort))
+        measure(f"effort {effort}, the older search", lambda: latent_search.search_latents(older, images, effort))
     base = rows[0]
     for row in rows:
         row["time_vs_effort_0"] = row["seconds"] / base["seconds"]
