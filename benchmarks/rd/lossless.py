@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import lzma
 import subprocess
 import sys
@@ -159,9 +160,18 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", type=Path, default=results_path("lossless"))
+    parser.add_argument(
+        "--floor-only", action="store_true", help="re-measure the floor rows alone, keep the rest of --json"
+    )
     args = parser.parse_args()
     images, _ = load_mnist("test")
     images = images[: args.images]
+    if args.floor_only:
+        results = json.loads(args.json.read_text())
+        results["floor"] = floor_rows(images)
+        results["floor_command"] = "python -m benchmarks.rd.lossless --floor-only"
+        write_results("lossless", results, args.json)
+        return
     results = {
         "command": "python -m benchmarks.rd.lossless" + (f" --images {args.images}" if args.images != 10_000 else ""),
         "images": len(images),
