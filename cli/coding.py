@@ -65,8 +65,8 @@ def pack(
             min=0,
             max=2,
             help="0: the encoder's latents (fastest). 1: search for latents the decoder turns into better "
-            "pictures for no more bytes (about 1.5 ms per image per core). "
-            "2: a longer search, better still (about 12 ms per image per core). Figures: aec bench.",
+            "pictures for no more bytes (about 0.8 ms per image per core). "
+            "2: a longer search, better still (about 3 ms per image per core). Figures: aec bench.",
         ),
     ] = 0,
     cluster: Annotated[
