@@ -60,7 +60,9 @@ def main(argv: list[str] | None = None) -> None:
     path = write_model(changed, args.out or args.model)
     check = read_model(path)
     assert check.decoder_fingerprint == model.decoder_fingerprint and check.metadata == changed.metadata
-    print(f"wrote {path}: {changed.metadata['search']}; decoder fingerprint {check.decoder_fingerprint.hex()[:16]} unchanged")
+    print(
+        f"wrote {path}: {changed.metadata['search']}; decoder fingerprint {check.decoder_fingerprint.hex()[:16]} unchanged"
+    )
 
 
 if __name__ == "__main__":
