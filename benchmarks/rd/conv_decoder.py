@@ -1,6 +1,7 @@
 """Would a convolutional decoder beat the dense one at the same rate? Both trained alike, side by side.
 
     AEC_DATA=../shared/data/mnist python -m benchmarks.rd.conv_decoder [--epochs 15] [--lambda 50000]
+        [--decoder convolutional|"dense trunk, convolutional head"]...
 
 The shipped networks are dense (784-512-512-32 and back), and finer steps of
 level 3's network saturate near 24.4 dB (benchmarks/RESULTS.md). This trains
@@ -48,6 +49,28 @@ def conv_decoder(arch):
     )
 
 
+def head_decoder(arch):
+    """The dense decoder's trunk (512, 512) to 14x14x4, then one 4x4 transposed convolution to the
+    28x28 picture: about the dense decoder's multiply-adds, a convolution only where it is cheap."""
+    from aec.training.model import keras
+
+    return keras.Sequential(
+        [
+            keras.Input((arch.latents,)),
+            keras.layers.Dense(512, activation="relu"),
+            keras.layers.Dense(512, activation="relu"),
+            keras.layers.Dense(14 * 14 * 4, activation="relu"),
+            keras.layers.Reshape((14, 14, 4)),
+            keras.layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="sigmoid"),
+            keras.layers.Reshape((784,)),
+        ],
+        name="decoder",
+    )
+
+
+DECODERS = {"convolutional": conv_decoder, "dense trunk, convolutional head": head_decoder}
+
+
 def multiply_adds(decoder) -> int:
     total = 0
     for layer in decoder.layers:
@@ -69,6 +92,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--lambda", dest="lmbda", type=float, default=50000.0)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--decoder", action="append", choices=sorted(DECODERS), help="default: convolutional")
     args = parser.parse_args()
     from aec.training import model as training_model
     from aec.training.loop import TrainConfig, evaluate, train
@@ -80,7 +104,8 @@ def main() -> None:
     config = TrainConfig(lmbda=args.lmbda, epochs=args.epochs, patience=0, seed=0)
     dense_builder = training_model.build_decoder
     rows = []
-    for name, builder in (("dense (shipped)", dense_builder), ("convolutional", conv_decoder)):
+    chosen = [(name, DECODERS[name]) for name in args.decoder or ["convolutional"]]
+    for name, builder in [("dense (shipped)", dense_builder)] + chosen:
         training_model.build_decoder = builder
         try:
             began = time.perf_counter()
