@@ -43,10 +43,11 @@ LEVELS = {
 DEFAULT_LEVEL = 3
 
 # A model's own safety floor, by the quality it records (a model given with --model, without -Q):
-# that of the level it trains (1-3), else the highest of those floors plus half a dB, as for the
+# that of the level it was trained for (1-3), else half a dB above the highest of those, as for the
 # earlier levels 4 and 5 and a user's own models.
-MODEL_FLOORS = {1: 14.5, 2: 17.0, 3: 18.0}
-OTHER_MODEL_FLOOR = 18.5
+TRAINED_LEVELS = (1, 2, 3)
+MODEL_FLOORS = {number: LEVELS[number].floor for number in TRAINED_LEVELS}
+OTHER_MODEL_FLOOR = max(MODEL_FLOORS.values()) + 0.5
 
 
 def level(number: int) -> Level:
