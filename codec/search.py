@@ -145,27 +145,37 @@ def _coordinate_descent(costs: _Costs, latents: np.ndarray, passes: int, moves: 
     return latents
 
 
+def _distortion_slope(costs: _Costs, latents: np.ndarray) -> np.ndarray:
+    """lambda x d(MSE)/d(latent) per image and latent, in J per step of each latent."""
+    step = costs.model.quant_step.astype(np.float64)
+    return (
+        costs.per_squared_error
+        * step
+        * _decoder_gradient(costs.model, (latents * step).astype(np.float32), costs.target)
+    )
+
+
+def _predicted_changes(costs: _Costs, latents: np.ndarray, slope: np.ndarray, j: int) -> tuple[np.ndarray, np.ndarray]:
+    """The change of J that the tables' bits and the slope predict for latent j one step down and up."""
+    now = costs.latent_bits(j, latents[:, j])
+    down = costs.latent_bits(j, latents[:, j] - 1) - now - slope[:, j]
+    up = costs.latent_bits(j, latents[:, j] + 1) - now + slope[:, j]
+    return down, up
+
+
 def _guided_descent(costs: _Costs, latents: np.ndarray, passes: int, refresh: int = 8) -> np.ndarray:
     """Coordinate descent that tries one move per latent instead of two: the step down or up
     that the tables' bits plus the decoder's gradient predict lowers J more (the gradient
     refreshed every `refresh` latents). Measured on 1,000 test digits at levels 1, 3, 5: the
     same bytes and PSNR as trying both (within 0.01 dB), in about 60% of the time.
     """
-    model = costs.model
     latents = latents.copy()
     cost = costs(latents)
-    step = model.quant_step.astype(np.float64)
     for _ in range(passes):
         for j in range(latents.shape[1]):
             if j % refresh == 0:
-                slope = (
-                    costs.per_squared_error
-                    * step
-                    * _decoder_gradient(model, (latents * step).astype(np.float32), costs.target)
-                )
-            now = costs.latent_bits(j, latents[:, j])
-            down = costs.latent_bits(j, latents[:, j] - 1) - now - slope[:, j]
-            up = costs.latent_bits(j, latents[:, j] + 1) - now + slope[:, j]
+                slope = _distortion_slope(costs, latents)
+            down, up = _predicted_changes(costs, latents, slope, j)
             candidate = latents.copy()
             candidate[:, j] += np.where(down < up, -1, 1)
             candidate_cost = costs(candidate)
@@ -178,20 +188,14 @@ def _guided_descent(costs: _Costs, latents: np.ndarray, passes: int, refresh: in
 def _ranked_moves(costs: _Costs, latents: np.ndarray, best: int, rounds: int) -> np.ndarray:
     """Per image and round: predict the change of J of each latent's step down and up (tables' bits
     plus the decoder's gradient), then try the `best` predicted moves in turn, keeping what lowers J."""
-    model = costs.model
     latents = latents.copy()
     cost = costs(latents)
     rows = np.arange(len(latents))
-    step = model.quant_step.astype(np.float64)
     for _ in range(rounds):
-        slope = (
-            costs.per_squared_error * step * _decoder_gradient(model, (latents * step).astype(np.float32), costs.target)
-        )
+        slope = _distortion_slope(costs, latents)
         change = np.empty((len(latents), latents.shape[1], 2))  # predicted change of J: [..., 0] down, [..., 1] up
         for j in range(latents.shape[1]):
-            now = costs.latent_bits(j, latents[:, j])
-            change[:, j, 0] = costs.latent_bits(j, latents[:, j] - 1) - now - slope[:, j]
-            change[:, j, 1] = costs.latent_bits(j, latents[:, j] + 1) - now + slope[:, j]
+            change[:, j, 0], change[:, j, 1] = _predicted_changes(costs, latents, slope, j)
         # A stable sort: ties keep latent order, so every machine tries the same moves.
         order = np.argsort(change.reshape(len(latents), -1), axis=1, kind="stable")[:, :best]
         for k in range(order.shape[1]):
