@@ -64,7 +64,6 @@ PREDICTION_LEVEL = _levels(PREDICTION_EDGES)
 FAR_LEVEL = _levels(FAR_EDGES)
 SURPRISE_LEVEL = np.searchsorted(SURPRISE_EDGES, np.arange(-510, 511), side="right")  # indexed by surprise + 510
 CLASS_OF_VALUE = _levels(CLASS_EDGES)
-PREDICTION_LEVEL32 = PREDICTION_LEVEL.astype(np.int32)
 
 
 def bins(max_error: int) -> int:
@@ -156,9 +155,53 @@ def waves(height: int, width: int) -> list[tuple[np.ndarray, np.ndarray]]:
     return out
 
 
-def _place(bin_index: np.ndarray, first: np.ndarray, shift: int) -> np.ndarray:
-    """Where a bin lies from `first` in steps of 2**shift bins: 0 below, 1..8 the 8 steps, 9 above."""
-    return np.minimum(np.maximum((bin_index - first) >> shift, -1), 8) + 1  # (np.clip costs 10x on small arrays)
+# The coder keeps every per-pixel array "wave-major": cell [t + 4, r + 2] holds pixel (r, c = t - 2r),
+# each cell a run of the chunk's n images. A wave is then one contiguous block of rows, and so is each
+# neighbour a context reads (W: wave t-1, row r; N: t-2, r-1; NW: t-3, r-1; NE: t-1, r-1; WW: t-2, r;
+# NN: t-4, r-2): views, where gathering them pixel by pixel cost most of the time of a chunk that holds a
+# few residuals. Cells that stand for no pixel (c < 0 or c >= width, or the padding) stay 0, which is what
+# a neighbour outside the image counts as.
+SKEW_T, SKEW_R = 4, 2  # padding before the first wave and above the first row
+
+
+def _skewed(per_pixel: np.ndarray) -> np.ndarray:
+    """int [H, W, n], each within +-32767 -> int16 in the wave-major layout [2(H-1) + W + SKEW_T, H + SKEW_R, n],
+    zeros elsewhere. (int16: the layout holds 3.3 cells per pixel, and big chunks are bound by memory traffic.)"""
+    height, width, n = per_pixel.shape
+    out = np.zeros((2 * (height - 1) + width + SKEW_T, height + SKEW_R, n), np.int16)
+    for r in range(height):  # row r's pixels lie on waves 2r .. 2r + width - 1
+        out[2 * r + SKEW_T : 2 * r + SKEW_T + width, r + SKEW_R] = per_pixel[r]
+    return out
+
+
+def _unskewed(skewed: np.ndarray, height: int, width: int) -> np.ndarray:
+    return np.stack([skewed[2 * r + SKEW_T : 2 * r + SKEW_T + width, r + SKEW_R] for r in range(height)])
+
+
+def _place_table(scale: int, shift: int) -> np.ndarray:
+    """Where a bin lies from the class's (or high symbol's) first bin in steps of 2**shift bins: 0 below,
+    1..8 the 8 steps, 9 above; a lookup indexed by (bin - first) + 256, times `scale` (its digit in a key)."""
+    d = np.arange(-256, 257)
+    return ((np.minimum(np.maximum(d >> shift, -1), 8) + 1) * scale).astype(np.int32)
+
+
+# A class key is ((((((part + far) * 5 + surprise) * CLASSES + class W) * CLASSES + class N) * 5 + NW) * 5
+# + NE, part = (table set * 13 + prediction level) * 3; written out as a sum of lookups, each level times
+# the weight of its digit. A high key is ((set_class * 10 + place P) * 10 + place W) * 10 + ...; a low key
+# likewise. The keys are the format's: these tables only compute them in fewer NumPy steps.
+_NE_DIGIT, _NW_DIGIT = 1, 5
+_N_DIGIT = 25
+_W_DIGIT = CLASSES * _N_DIGIT
+_SURPRISE_DIGIT = CLASSES * _W_DIGIT
+_FAR_DIGIT = 5 * _SURPRISE_DIGIT
+PART_KEY = np.int32(3 * _FAR_DIGIT)
+# int32 throughout the wave loop (keys stay below 2^21): half the memory traffic of int64 on big chunks.
+FAR_KEY = (FAR_LEVEL * _FAR_DIGIT).astype(np.int32)
+SURPRISE_KEY = (SURPRISE_LEVEL * _SURPRISE_DIGIT).astype(np.int32)
+W_CLASS_KEY, N_CLASS_KEY = (CLASS_OF_VALUE * _W_DIGIT).astype(np.int32), (CLASS_OF_VALUE * _N_DIGIT).astype(np.int32)
+NW_KEY, NE_KEY = (NEIGHBOUR_LEVEL * _NW_DIGIT).astype(np.int32), (NEIGHBOUR_LEVEL * _NE_DIGIT).astype(np.int32)
+HIGH_PLACE = [_place_table(10**k, 3) for k in range(4)]  # by digit: median 1, N 10, W 100, prediction 1000
+LOW_PLACE = [_place_table(10**k, 0) for k in range(3)]  # median 1, N 10, W 100
 
 
 def _median_predictor(west: np.ndarray, north: np.ndarray, north_west: np.ndarray) -> np.ndarray:
@@ -240,56 +283,60 @@ def _code(coder, categorical, predictions: np.ndarray, max_errors: np.ndarray, i
     one_error = len(plan.errors) == 1
     all_classes = one_error and plan.class_mask[0].all()
     per_image = None if one_error else plan.which  # rows of the plan's tables, when they differ
-    # Pixel-major layouts [H, W, n]: a wave reads contiguous runs of values across the images.
     if encoding:
-        k_all = plan.bin_of(pixel_major(images), per_image)
-    # Coded values with a zero border: 2 above, 2 left, 1 right (neighbours outside the image are 0).
-    value = np.zeros((height + 2, width + 3, n), np.int32)
+        bin_to_code = _skewed(plan.bin_of(pixel_major(images), per_image))
+    # What depends on the prediction alone, for every pixel at once, wave-major.
     prediction = pixel_major(predictions)
-    prediction_part = (plan.table_set.astype(np.int32) * 13 + PREDICTION_LEVEL32[prediction]) * 3
-    prediction_bin = plan.bin_of(prediction, per_image)
     padded = np.zeros((height + 1, width + 1, n), np.int32)
     padded[1:, 1:] = prediction
-    prediction_w, prediction_n = padded[1:, :-1], padded[:-1, 1:]
+    # surprise + 510 = W + N + this (how much brighter W and N came out than predicted).
+    surprise_base = _skewed(510 - padded[1:, :-1] - padded[:-1, 1:])
+    prediction_part = _skewed(plan.table_set * 13 + PREDICTION_LEVEL[prediction])  # times PART_KEY: a class key
+    prediction_place = _skewed(plan.bin_of(prediction, per_image) + 256)  # + 256: the place tables' origin
+    value = np.zeros(surprise_base.shape, np.int16)  # the coded values, wave-major
+    set_base = plan.table_set * CLASSES if plan.sets > 1 else None
     tiled = {}  # wave length -> (the plan's row, the image) of each (pixel, image) pair of a wave
-    for r, c in waves(height, width):
-        if len(r) not in tiled:
-            tiled[len(r)] = np.tile(plan.which, len(r)), np.tile(np.arange(n), len(r))
-        which, images_of = tiled[len(r)]
-        west, north = value[r + 2, c + 1].ravel(), value[r + 1, c + 2].ravel()
-        # How much brighter W and N came out than predicted: the decoder's error nearby.
-        surprise = west + north - prediction_w[r, c].ravel() - prediction_n[r, c].ravel() + 510
-        class_keys = prediction_part[r, c].ravel() + FAR_LEVEL[np.maximum(value[r + 2, c], value[r, c + 2]).ravel()]
-        class_keys = class_keys * 5 + SURPRISE_LEVEL[surprise]
-        class_keys = (class_keys * CLASSES + CLASS_OF_VALUE[west]) * CLASSES
-        class_keys += CLASS_OF_VALUE[north]
-        class_keys = (class_keys * 5 + NEIGHBOUR_LEVEL[value[r + 1, c + 1].ravel()]) * 5
-        class_keys += NEIGHBOUR_LEVEL[value[r + 1, c + 3].ravel()]
-        weights = tables.classes[class_keys]
+    for t, (r, _) in enumerate(waves(height, width)):
+        length = len(r)
+        if length not in tiled:
+            tiled[length] = np.tile(plan.which, length), np.tile(np.arange(n), length)
+        which, images_of = tiled[length]
+        tt, rows, above = t + SKEW_T, slice(r[0] + SKEW_R, r[-1] + SKEW_R + 1), slice(r[0] + 1, r[-1] + 2)
+        west, north = value[tt - 1, rows].ravel(), value[tt - 2, above].ravel()
+        north_west, north_east = value[tt - 3, above].ravel(), value[tt - 1, above].ravel()
+        far = np.maximum(value[tt - 2, rows], value[tt - 4, r[0] : r[-1] + 1]).ravel()
+        class_keys = prediction_part[tt, rows].ravel() * PART_KEY + FAR_KEY[far]
+        class_keys += SURPRISE_KEY[west + north + surprise_base[tt, rows].ravel()]
+        class_keys += W_CLASS_KEY[west]
+        class_keys += N_CLASS_KEY[north]
+        class_keys += NW_KEY[north_west]
+        class_keys += NE_KEY[north_east]
+        weights = np.take(tables.classes, class_keys, axis=0)  # (many times faster than tables.classes[keys])
         if not all_classes:
             weights *= plan.class_mask[0] if one_error else plan.class_mask[which]
         if encoding:
-            k = k_all[r, c].ravel()
+            k = bin_to_code[tt, rows].ravel()
             classes = plan.bin_class[which, k]
             coder.encode(classes.astype(np.int32), categorical, weights)
         else:
             classes = coder.decode(categorical, weights).astype(np.int64)
         inked = np.flatnonzero(classes)
-        ink_classes, ink_which, ink_image = classes[inked], which[inked], images_of[inked]
+        ink_classes, ink_which = classes[inked], which[inked]
         first = plan.first_bin[ink_which, ink_classes]
         ink_rows = None if one_error else ink_which
         west_bin, north_bin = plan.bin_of(west[inked], ink_rows), plan.bin_of(north[inked], ink_rows)
-        set_class = plan.table_set[ink_image] * CLASSES + ink_classes
-        high_keys = (set_class * 10 + _place(prediction_bin[r, c].ravel()[inked], first, 3)) * 10
-        high_keys = (high_keys + _place(west_bin, first, 3)) * 10 + _place(north_bin, first, 3)
-        median = _median_predictor(west[inked], north[inked], value[r + 1, c + 1].ravel()[inked])
-        median_bin = plan.bin_of(median, ink_rows)
-        high_keys = high_keys * 10 + _place(median_bin, first, 3)
+        median_bin = plan.bin_of(_median_predictor(west[inked], north[inked], north_west[inked]), ink_rows)
+        set_class = ink_classes if set_base is None else set_base[images_of[inked]] + ink_classes
+        origin = 256 - first
+        high_keys = set_class * 10**4 + HIGH_PLACE[3][prediction_place[tt, rows].ravel()[inked] - first]
+        high_keys += HIGH_PLACE[2][west_bin + origin]
+        high_keys += HIGH_PLACE[1][north_bin + origin]
+        high_keys += HIGH_PLACE[0][median_bin + origin]
         if encoding:
             offsets = plan.bin_offset[ink_which, k[inked]]
             highs, lows = offsets // PART, offsets % PART
         if len(inked):
-            weights = tables.highs[high_keys] * plan.high_mask[ink_which, ink_classes]
+            weights = np.take(tables.highs, high_keys, axis=0) * plan.high_mask[ink_which, ink_classes]
             if encoding:
                 coder.encode(highs.astype(np.int32), categorical, weights)
             else:
@@ -297,21 +344,23 @@ def _code(coder, categorical, predictions: np.ndarray, max_errors: np.ndarray, i
         elif not encoding:
             highs = lows = np.zeros(0, np.int64)
         start = first + PART * highs
-        low_keys = ((set_class * PART + highs) * 10 + _place(west_bin, start, 0)) * 10 + _place(north_bin, start, 0)
-        low_keys = low_keys * 10 + _place(median_bin, start, 0)
+        origin = 256 - start
+        low_keys = (set_class * PART + highs) * 1000 + LOW_PLACE[2][west_bin + origin]
+        low_keys += LOW_PLACE[1][north_bin + origin]
+        low_keys += LOW_PLACE[0][median_bin + origin]
         if len(inked):
-            weights = tables.lows[low_keys] * plan.low_mask[ink_which, ink_classes, highs]
+            weights = np.take(tables.lows, low_keys, axis=0) * plan.low_mask[ink_which, ink_classes, highs]
             if encoding:
                 coder.encode(lows.astype(np.int32), categorical, weights)
             else:
                 lows = coder.decode(categorical, weights).astype(np.int64)
         values = np.zeros(len(classes), np.int64)
-        values[inked] = np.minimum((start + lows) * plan.width[ink_image], 255)
-        value[r + 2, c + 2] = values.reshape(len(r), n)
+        values[inked] = np.minimum((start + lows) * plan.width[images_of[inked]], 255)
+        value[tt, rows] = values.reshape(length, n)
         tables.update(
             ((tables.classes, class_keys, classes), (tables.highs, high_keys, highs), (tables.lows, low_keys, lows))
         )
-    return np.ascontiguousarray(np.moveaxis(value[2:, 2:-1].astype(np.uint8), -1, 0))
+    return np.ascontiguousarray(np.moveaxis(_unskewed(value, height, width).astype(np.uint8), -1, 0))
 
 
 def encode(coder, categorical, images: np.ndarray, predictions: np.ndarray, max_errors: np.ndarray) -> np.ndarray:
