@@ -273,13 +273,22 @@ def repeated_name(names: Callable[[], Iterable[str]]) -> str | None:
     return None
 
 
+def check_names(opened: Opened) -> None:
+    """Every stored name read and checked, and no two alike, or ContainerError: the names table's own pieces
+    (names.table_pieces) check all that, a piece at a time, without making a string of each name."""
+    try:
+        for _ in opened.stored_names().pieces():
+            pass
+    except ContainerError as err:
+        raise ContainerError(f"{opened.reader.where}: {err}") from None
+
+
 def decode(data: bytes | str | os.PathLike, model: str | os.PathLike | Model | None = None) -> np.ndarray:
     """An .aec container (bytes or path) -> uint8 images [N, H, W] as the model sees them, in stored order."""
     opened = open_for_decoding(data, model)
     with opened.reader.stream:
         h = opened.reader.header
-        if repeated_name(opened.stored_names) is not None:
-            raise ContainerError(f"{opened.reader.where}: names table: duplicate names")
+        check_names(opened)
         images = np.empty((h.image_count, *opened.model.image_shape), np.uint8)
         for index, start, (pixels, _, _, _) in decoded_parts(opened):
             first = index * h.chunk_size + start

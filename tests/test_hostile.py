@@ -142,6 +142,13 @@ def test_duplicate_and_colliding_names_are_refused(tmp_path, small):
         assert not (tmp_path / "out").exists()
 
 
+def test_decode_in_memory_refuses_duplicate_names(small):
+    data = with_raw_names(small, raw_names([f"{i}.png" for i in range(19)] + ["3.png"]))
+    with pytest.raises(ContainerError, match="duplicate names"):
+        aec.decode(data)
+    assert len(aec.decode(with_raw_names(small, raw_names([f"{i}.png" for i in range(20)])))) == 20
+
+
 def test_symlink_in_target_folder_cannot_carry_output_outside(tmp_path, small):
     names = [f"sub/{i:02d}.png" for i in range(20)]
     data = with_raw_names(small, raw_names(names))
