@@ -163,6 +163,7 @@ def main() -> None:
     parser.add_argument(
         "--floor-only", action="store_true", help="re-measure the floor rows alone, keep the rest of --json"
     )
+    parser.add_argument("--aec-only", action="store_true", help="re-measure aec's rows alone, keep the rest of --json")
     args = parser.parse_args()
     images, _ = load_mnist("test")
     images = images[: args.images]
@@ -170,6 +171,12 @@ def main() -> None:
         results = json.loads(args.json.read_text())
         results["floor"] = floor_rows(images)
         results["floor_command"] = "python -m benchmarks.rd.lossless --floor-only"
+        write_results("lossless", results, args.json)
+        return
+    if args.aec_only:
+        results = json.loads(args.json.read_text())
+        results["aec"] = aec_rows(images, args.repeat)
+        results["aec_command"] = "python -m benchmarks.rd.lossless --aec-only"
         write_results("lossless", results, args.json)
         return
     results = {
