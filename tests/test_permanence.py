@@ -74,6 +74,17 @@ def test_exact_decoder_sums_stay_exact_in_any_order(shipped_model, example_image
         x = np.clip(z, 0, exact.HIDDEN_MAX).astype(np.int64) if i < len(shipped_model.exact.layers) - 1 else x
 
 
+def test_exact_decoder_gives_the_same_pixels_in_parts_on_threads_as_whole_on_one(shipped_model):
+    latents = np.random.default_rng(3).integers(-12, 13, (5000, shipped_model.latents))
+    with exact._blas().limit(limits=1, user_api="blas"):
+        whole = exact._decode(shipped_model.exact, latents)
+    with exact._blas().limit(limits=3, user_api="blas"):
+        assert exact._blas_threads() == 3  # so decode cuts the batch into 3 parts, one per thread
+        parts = exact.decode(shipped_model.exact, latents)
+    assert parts.dtype == np.uint8 and np.array_equal(parts, whole)
+    assert len(np.unique(whole, axis=0)) > 4000  # real, varied pictures, not a constant
+
+
 def test_exact_decoder_refuses_a_kernel_whose_sums_could_overflow(shipped_model):
     layers = list(shipped_model.exact.layers)  # 32 latents x 127 x the input limit would pass 2^24
     layers[0] = exact.ExactLayer(np.full_like(layers[0].kernel, 127), layers[0].scale, layers[0].offset)
