@@ -211,7 +211,7 @@ def _median_predictor(west: np.ndarray, north: np.ndarray, north_west: np.ndarra
 
 
 def pixel_major(images: np.ndarray) -> np.ndarray:
-    """uint8 [n, H, W] -> int64 [H, W, n], contiguous: each pixel's values across the images side by side."""
+    """uint8 [n, H, W] -> int32 [H, W, n], contiguous: each pixel's values across the images side by side."""
     return np.ascontiguousarray(np.moveaxis(images, 0, -1), dtype=np.int32)
 
 
