@@ -195,7 +195,7 @@ _W_DIGIT = CLASSES * _N_DIGIT
 _SURPRISE_DIGIT = CLASSES * _W_DIGIT
 _FAR_DIGIT = 5 * _SURPRISE_DIGIT
 PART_KEY = np.int32(3 * _FAR_DIGIT)
-# int32 throughout the wave loop (keys stay below 2^21): half the memory traffic of int64 on big chunks.
+# Context keys in int32 (they stay below 2^21): half the memory traffic of int64 on big chunks.
 FAR_KEY = (FAR_LEVEL * _FAR_DIGIT).astype(np.int32)
 SURPRISE_KEY = (SURPRISE_LEVEL * _SURPRISE_DIGIT).astype(np.int32)
 W_CLASS_KEY, N_CLASS_KEY = (CLASS_OF_VALUE * _W_DIGIT).astype(np.int32), (CLASS_OF_VALUE * _N_DIGIT).astype(np.int32)
