@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from .errors import OutputError
-from .names import check_name
+from .name_rules import check_name
 
 
 @contextlib.contextmanager

@@ -16,7 +16,8 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from .errors import InputError, list_problems
-from .names import Names, output_name
+from .name_rules import output_name
+from .names import Names
 
 _GLOB = re.compile(r"[*?\[]")
 

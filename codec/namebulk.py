@@ -81,7 +81,7 @@ def ascending(rows: np.ndarray, lengths: np.ndarray, shared: np.ndarray, previou
 
 
 def plainly_fine(rows: np.ndarray, lengths: np.ndarray, flat: bytes, max_bytes: int) -> bool:
-    """Whether every name of a rebuilt piece (rows; `flat` its bytes) keeps names.check_name's rules: True proves it,
+    """Whether every name of a rebuilt piece (rows; `flat` its bytes) keeps name_rules.check_name's rules: True proves it,
     False only says to check them one by one. Bytes suffice: UTF-8 puts no ASCII byte inside a character."""
     first = rows[:, 0]
     second = rows[:, 1] if rows.shape[1] > 1 else np.zeros(len(rows), np.uint8)

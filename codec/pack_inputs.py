@@ -15,14 +15,14 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from . import runtime, workers
+from . import plain_png, runtime, workers
 from .arrays import read_array_file
 from .checksums import image_crcs
 from .errors import InputError, list_problems
 from .guarantee import Guarantee, guard
 from .images import read_gray_sized
 from .modelfile import Model
-from .names import output_name, pack_problem
+from .name_rules import output_name, pack_problem
 from .prepare import invert_batch, prepare
 from .search import search_latents
 
@@ -162,6 +162,34 @@ def read_batch(
     return results, encode_pixels(model, pixels, effort, guarantee)
 
 
+def early_readers(paths: list, model: Model, worker_count: int | None):
+    """pack's reader processes, started before the inputs are listed and checked when they look many
+    (workers.likely_many_files), or None. Each first warms up (_warm_up) while this process lists and
+    checks the names, so that the first files are read at full speed."""
+    if not workers.likely_many_files(paths):
+        return None
+    pool = workers.worker_pool(worker_count, workers.PARALLEL_FROM, model)
+    if pool is not None:
+        for _ in range(workers.worker_count(worker_count)):
+            pool.submit(_warm_up)
+    return pool
+
+
+def _warm_up() -> None:
+    """A reader process's first task: import Pillow and run the plain-PNG path and the model once on a
+    blank image (first calls cost about 60 ms of a reader's time here; a 256-file task takes 20 ms)."""
+    import io
+
+    from PIL import Image
+
+    model = workers.reader_model()
+    blank = io.BytesIO()
+    Image.new("L", model.image_shape[::-1]).save(blank, "PNG")
+    pixels = plain_png.decode(blank.getvalue())
+    if pixels is not None and pixels.shape == model.image_shape:
+        encode_pixels(model, pixels[None], 0)
+
+
 def _search_slice(pixels: np.ndarray, effort: int, guarantee: Guarantee) -> Encoded:
     """encode_pixels for a slice of an array file (a task for a reader process, with --effort)."""
     return encode_pixels(workers.reader_model(), pixels, effort, guarantee)
@@ -273,8 +301,10 @@ def encoded_batches(
     worker_count: int | None,
     effort: int = 0,
     guarantee: Guarantee = Guarantee(),
+    readers=None,
 ) -> Iterator[Batch]:
     """Read, prepare and encode every input, in order; arrays[i]: whether files[i] is an array file.
+    readers: reader processes already started (early_readers; the caller shuts them down).
 
     Invalid inputs are appended to `skipped` (skip_invalid), or fail the pack at the end with
     one InputError naming every one of them.
@@ -284,8 +314,11 @@ def encoded_batches(
     refuse = refusals.refuse
     alone = len(files) == 1
     searching = effort > 0 and (len(files) >= SEARCH_PARALLEL_FROM or any(arrays))
-    pool = workers.worker_pool(worker_count, len(files), model, wanted=searching)
-    ahead = 2 * workers.worker_count(worker_count)  # keep every worker busy, memory bounded
+    pool = readers or workers.worker_pool(worker_count, len(files), model, wanted=searching)
+    # Reading tasks started ahead of the one consumed: enough to keep every worker busy while this
+    # process codes a chunk (a few 256-image tasks each), few enough to bound memory (4,096 images).
+    ahead = 8 * workers.worker_count(worker_count)
+    slices_ahead = 2 * workers.worker_count(worker_count)  # an array's slices are searched a few at a time
 
     def start_reading(span: tuple[int, int]):
         start, end = span
@@ -317,7 +350,7 @@ def encoded_batches(
             return pixels, flags, searched
 
         for first, (pixels, flags, searched) in workers.in_order(
-            range(0, len(images), count), start_slice, ahead if in_workers else 1
+            range(0, len(images), count), start_slice, slices_ahead if in_workers else 1
         ):
             if not problems:
                 encoded = searched.result() if searched else encode_pixels(model, pixels, effort, guarantee)
@@ -337,7 +370,7 @@ def encoded_batches(
         if not len(images):
             progress(1)
 
-    with pool if pool is not None else contextlib.nullcontext():
+    with pool if pool is not None and pool is not readers else contextlib.nullcontext():
         for (start, end), future in workers.in_order(spans(arrays), start_reading, ahead):
             if arrays[start]:
                 yield from array_file_batches(start)

@@ -17,9 +17,9 @@ from typing import BinaryIO, Callable, Iterable
 
 import numpy as np
 
-from . import residual, runtime
+from . import residual, residual_tables, runtime
+from .arrays import array_flags
 from .arrays import has_labels as array_has_labels
-from .arrays import is_array_file
 from .checksums import block_pixel_crcs, chunk_pixel_crc
 from .cluster import cluster_batches
 from .cluster_client import connect
@@ -27,13 +27,22 @@ from .container import FILE_HAS_LABELS, Header, Writer
 from .entropy import CODER_BLOCKS, LatentCoder, coder_for
 from .errors import InputError
 from .fileio import atomic_output
-from .guarantee import NO_RESIDUAL, RESIDUAL_LEVEL, Guarantee, guarantee_for
+from .guarantee import NO_RESIDUAL, RESCUE_ERRORS, RESIDUAL_LEVEL, Guarantee, guarantee_for
 from .inputs import collect_inputs
 from .levels import Level, level, model_floor
 from .modelfile import Model
 from .models import resolve_model
-from .names import NAMES_CODEC, TableWriter, has_duplicates, name_hashes, output_name, pack_problem
-from .pack_inputs import ARRAY_SLICE, Batch, Progress, check_array_prefixes, encode_pixels, encoded_batches
+from .name_rules import output_name, pack_problem
+from .names import NAMES_CODEC, TableWriter, has_duplicates, name_hashes
+from .pack_inputs import (
+    ARRAY_SLICE,
+    Batch,
+    Progress,
+    check_array_prefixes,
+    early_readers,
+    encode_pixels,
+    encoded_batches,
+)
 from .prepare import INVERT_CHOICES, Invert
 from .record import (
     FLAG_CONVERTED,
@@ -171,8 +180,7 @@ def write_container(
             input_bytes += batch.input_bytes
             if not len(batch):
                 continue
-            for name in batch.names:
-                table.add(name, checked=True)
+            table.add_many(batch.names)
             converted += int(np.count_nonzero(batch.flags & FLAG_CONVERTED))
             inverted += int(np.count_nonzero(batch.flags & FLAG_INVERTED))
             resized += int(np.count_nonzero(batch.flags & FLAG_RESIZED))
@@ -260,42 +268,54 @@ def pack(
         raise ValueError("chunk_size must be 1..1048576")
     if effort not in EFFORTS:
         raise ValueError(f"effort must be one of {EFFORTS}")
-    inputs = collect_inputs(paths, skip_unlisted=skip_invalid)
-    arrays = [is_array_file(name) for name in inputs.names]  # the names: cheaper than Path objects
-    check_array_prefixes(inputs.files, inputs.names, arrays)
+    prior = None
+    if min_psnr != 0 or max_error is not None:
+        # A floor or a max error codes some images' residuals: read the residual coder's prior on the
+        # idle core while the model loads, not when the first chunk needs it.
+        prior = residual_tables.preload(
+            [residual_tables.error_group(RESCUE_ERRORS[0] if max_error is None else max_error)]
+        )
     codec_model, chosen = _model_for(model, quality, max_error)
-    guarantee = guarantee_for(codec_model, min_psnr, max_error, chosen)
-    _check_chunk_size(chunk_size, guarantee)
-    if effort:
-        search_lambda(codec_model, effort)  # a model without one fails here, before any work
-        ranked_search(codec_model, effort)  # and one with a bad search setting
-    on_start(len(inputs.files))
-    skipped: list[tuple[Path, str]] = []
-    labelled = any(array_has_labels(Path(f)) for f, is_array in zip(inputs.files, arrays) if is_array)
-    if cluster:
-        client = connect(cluster)
-        batches = cluster_batches(
-            client, inputs.files, inputs.names, arrays, codec_model, invert, resize, skip_invalid, skipped, progress,
-            effort, guarantee,
-        )  # fmt: skip
-    else:
-        client = contextlib.nullcontext()
-        batches = encoded_batches(
-            inputs.files, inputs.names, arrays, codec_model, invert, resize, skip_invalid, skipped, progress, workers,
-            effort, guarantee,
-        )  # fmt: skip
-    with client:
-        if hasattr(output, "write"):
-            result = write_container(output, codec_model, batches, chunk_size, labelled, _number(chosen))
+    if prior is not None:
+        prior.join()  # before the readers fork: no thread is mid-work in a forked process
+    # Many files: the reader processes start, and warm up, while this process lists and checks them.
+    readers = None if cluster else early_readers(paths, codec_model, workers)
+    with readers if readers is not None else contextlib.nullcontext():
+        inputs = collect_inputs(paths, skip_unlisted=skip_invalid)
+        arrays = array_flags(inputs.names)
+        check_array_prefixes(inputs.files, inputs.names, arrays)
+        guarantee = guarantee_for(codec_model, min_psnr, max_error, chosen)
+        _check_chunk_size(chunk_size, guarantee)
+        if effort:
+            search_lambda(codec_model, effort)  # a model without one fails here, before any work
+            ranked_search(codec_model, effort)  # and one with a bad search setting
+        on_start(len(inputs.files))
+        skipped: list[tuple[Path, str]] = []
+        labelled = any(array_has_labels(Path(f)) for f, is_array in zip(inputs.files, arrays) if is_array)
+        if cluster:
+            client = connect(cluster)
+            batches = cluster_batches(
+                client, inputs.files, inputs.names, arrays, codec_model, invert, resize, skip_invalid, skipped, progress,
+                effort, guarantee,
+            )  # fmt: skip
         else:
-            with atomic_output(Path(output), force=force) as out:
-                result = write_container(out, codec_model, batches, chunk_size, labelled, _number(chosen))
-    result.min_psnr, result.max_error = guarantee.min_psnr, guarantee.max_error
-    result.model_floor = model_floor(codec_model)
-    result.skipped = inputs.unlisted + skipped
-    result.hidden_skipped = inputs.hidden_skipped
-    result.linked_folders_skipped = inputs.linked_folders_skipped
-    return result
+            client = contextlib.nullcontext()
+            batches = encoded_batches(
+                inputs.files, inputs.names, arrays, codec_model, invert, resize, skip_invalid, skipped, progress, workers,
+                effort, guarantee, readers,
+            )  # fmt: skip
+        with client:
+            if hasattr(output, "write"):
+                result = write_container(output, codec_model, batches, chunk_size, labelled, _number(chosen))
+            else:
+                with atomic_output(Path(output), force=force) as out:
+                    result = write_container(out, codec_model, batches, chunk_size, labelled, _number(chosen))
+        result.min_psnr, result.max_error = guarantee.min_psnr, guarantee.max_error
+        result.model_floor = model_floor(codec_model)
+        result.skipped = inputs.unlisted + skipped
+        result.hidden_skipped = inputs.hidden_skipped
+        result.linked_folders_skipped = inputs.linked_folders_skipped
+        return result
 
 
 def _check_chunk_size(chunk_size: int, guarantee: Guarantee) -> None:

@@ -27,31 +27,21 @@ exact, so every machine codes the same bytes. Specified in docs/FORMAT.md
 
 from __future__ import annotations
 
-import functools
-import hashlib
-from typing import Callable
-
 import numpy as np
 
-from . import weights
-from .errors import AecError
+from .residual_tables import (
+    CLASS_EDGES,
+    CLASSES,
+    ERROR_GROUP_EDGES,
+    PART,
+    Tables,
+    group_tables,
+)
 
-CLASS_EDGES = np.array([1, 16, 64, 128, 192, 244, 252])  # class c holds values [lower[c], lower[c+1])
-CLASSES = len(CLASS_EDGES) + 1
-PART = 8  # an offset in a class is coded as offset // 8 (high), then offset % 8 (low)
 NEIGHBOUR_EDGES = np.array([1, 64, 160, 252])  # 5 levels, for NW and NE
 PREDICTION_EDGES = np.array([1, 8, 24, 48, 80, 112, 144, 176, 208, 232, 248, 254])  # 13 levels
 SURPRISE_EDGES = np.array([-100, -20, 21, 101])  # 5 levels of (W + N) - (their predictions)
 FAR_EDGES = np.array([1, 160])  # 3 levels, for the brighter of WW and NN
-ERROR_GROUP_EDGES = np.array([1, 3, 9])  # tables are shared by max errors 0 | 1-2 | 3-8 | 9-255
-CLASS_CONTEXTS = 13 * 3 * 5 * CLASSES * CLASSES * 5 * 5
-HIGH_CONTEXTS = CLASSES * 10**4
-LOW_CONTEXTS = CLASSES * PART * 10**3
-GROUPS = len(ERROR_GROUP_EDGES) + 1
-# The tables' starting weights, fitted on the MNIST training digits (python -m aec.training.residual_prior):
-# part of the format, like JPEG's example tables, so a file and its SHA-256 never change.
-PRIOR_FILE = weights.FOLDER / "residual-prior-1.npz"
-PRIOR_SHA256 = "aa317854ce5c82d1c93979a3715951a00bd46180655b994b6817cf0f98a033da"
 
 
 def _levels(edges: np.ndarray) -> np.ndarray:
@@ -118,31 +108,6 @@ class _Plan:
     def bin_of(self, values: np.ndarray, which: np.ndarray | None) -> np.ndarray:
         """The bin of each value, for its image's max error (`which`: the images' rows; None: the one error)."""
         return self.bin_of_value[0][values] if which is None else self.bin_of_value[which, values]
-
-
-class _Tables:
-    """A chunk's adaptive weights: 2 x count + 1 per symbol, rows of 8, one set per error group present.
-    Both sides add 2 for every symbol coded, after each wave."""
-
-    def __init__(self, groups: np.ndarray, prior: Callable[[int], dict] | None = None):
-        sets = len(groups)
-        # With a prior every row is overwritten below: np.empty saves a pass over 15 MB per error group
-        # (about 1 ms of the 20 that a chunk holding a few residuals costs to decode).
-        start = np.ones if prior is None else np.empty
-        self.classes = start((sets * CLASS_CONTEXTS, CLASSES), np.float32)
-        self.highs = start((sets * HIGH_CONTEXTS, PART), np.float32)
-        self.lows = start((sets * LOW_CONTEXTS, PART), np.float32)
-        if prior is not None:
-            for i, g in enumerate(groups.tolist()):
-                tables = prior(g)
-                self.classes[i * CLASS_CONTEXTS : (i + 1) * CLASS_CONTEXTS] = tables["classes"]
-                self.highs[i * HIGH_CONTEXTS : (i + 1) * HIGH_CONTEXTS] = tables["highs"]
-                self.lows[i * LOW_CONTEXTS : (i + 1) * LOW_CONTEXTS] = tables["lows"]
-
-    def update(self, seen) -> None:
-        for table, keys, symbols in seen:
-            if keys.size:
-                np.add.at(table.reshape(-1), keys * table.shape[1] + symbols, np.float32(2))
 
 
 def waves(height: int, width: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -215,70 +180,21 @@ def pixel_major(images: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(images, 0, -1), dtype=np.int32)
 
 
-PRIOR_TABLES = {"classes": (CLASS_CONTEXTS, CLASSES), "highs": (HIGH_CONTEXTS, PART), "lows": (LOW_CONTEXTS, PART)}
-
-
-def sparse_prior(tables: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The prior as stored: for each table, the rows (over all groups) not all 1 and their weights."""
-    stored = {}
-    for name in PRIOR_TABLES:
-        flat = tables[name].reshape(-1, tables[name].shape[-1])
-        rows = np.flatnonzero((flat != 1).any(axis=1)).astype("<i4")
-        stored[f"{name}_rows"], stored[f"{name}_weights"] = rows, flat[rows].astype("<u2")
-    return stored
-
-
-def prior_digest(stored: dict[str, np.ndarray]) -> str:
-    """SHA-256 over each stored array's name, then its little-endian bytes, in PRIOR_TABLES order."""
-    digest = hashlib.sha256()
-    for name in PRIOR_TABLES:
-        for part, dtype in (("rows", "<i4"), ("weights", "<u2")):
-            digest.update(f"{name}_{part}\0".encode())
-            digest.update(np.ascontiguousarray(stored[f"{name}_{part}"], dtype=dtype).data)
-    return digest.hexdigest()
-
-
-@functools.cache
-def _stored_prior() -> dict[str, np.ndarray]:
-    """The prior as the file stores it, its SHA-256 checked."""
-    try:
-        with np.load(PRIOR_FILE, allow_pickle=False) as file:
-            stored = {name: file[name] for name in file.files}
-        if prior_digest(stored) != PRIOR_SHA256:
-            raise AecError(f"{PRIOR_FILE}: damaged (not the prior residual coder 1 specifies): reinstall aec")
-    except (OSError, ValueError, KeyError) as err:
-        raise AecError(f"{PRIOR_FILE}: cannot be read ({err}): reinstall aec") from None
-    return stored
-
-
-@functools.cache
-def prior_group(group: int) -> dict[str, np.ndarray]:
-    """The starting weights of one error group: classes [CLASS_CONTEXTS, 8], highs, lows (uint16; 1 where
-    not stored). Built when a chunk first needs the group (a group's tables are 17 MB as float32)."""
-    stored = _stored_prior()
-    tables = {}
-    try:
-        for name, (rows, width) in PRIOR_TABLES.items():
-            table = np.ones((rows, width), np.uint16)
-            at = stored[f"{name}_rows"].astype(np.int64) - group * rows
-            mine = (at >= 0) & (at < rows)
-            table[at[mine]] = stored[f"{name}_weights"][mine]
-            tables[name] = table
-    except (ValueError, IndexError) as err:
-        raise AecError(f"{PRIOR_FILE}: cannot be read ({err}): reinstall aec") from None
-    return tables  # each table set becomes float32 as a chunk starts with it
-
-
-def prior() -> dict[str, np.ndarray]:
-    """The starting weights of every group: classes [GROUPS, CLASS_CONTEXTS, 8], highs, lows."""
-    return {name: np.stack([prior_group(g)[name] for g in range(GROUPS)]) for name in PRIOR_TABLES}
-
-
 def _code(coder, categorical, predictions: np.ndarray, max_errors: np.ndarray, images: np.ndarray | None, tables=None):
     """Code (images given) or decode (images None) the residual; returns the coded pixels uint8 [n, H, W]."""
-    n, height, width = predictions.shape
     plan = _Plan(max_errors)
-    tables = tables or _Tables(plan.groups, prior_group)
+    if tables is None:
+        tables = Tables(plan.groups, group_tables)
+        try:
+            return _code_with(coder, categorical, predictions, plan, images, tables)
+        finally:
+            tables.release()
+    return _code_with(coder, categorical, predictions, plan, images, tables)
+
+
+def _code_with(coder, categorical, predictions: np.ndarray, plan: _Plan, images: np.ndarray | None, tables: Tables):
+    """_code with the chunk's plan and tables."""
+    n, height, width = predictions.shape
     encoding = images is not None
     one_error = len(plan.errors) == 1
     all_classes = one_error and plan.class_mask[0].all()

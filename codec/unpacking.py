@@ -28,7 +28,8 @@ from .fileio import OutputFolder, write_file_at
 from .images import encode_png
 from .members import Selection, everything, select
 from .modelfile import Model
-from .names import has_duplicates, name_hashes, output_name, unpack_problem
+from .name_rules import output_name, unpack_problem
+from .names import has_duplicates, name_hashes
 from .prepare import restore
 from .record import FLAG_INVERTED
 from .workers import worker_pool

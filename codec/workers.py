@@ -96,6 +96,34 @@ def worker_pool(
     )
 
 
+def likely_many_files(paths: Iterable[str | os.PathLike], at_least: int = PARALLEL_FROM) -> bool:
+    """Whether `paths` probably hold at least `at_least` files, judged from a bounded look (the first
+    few folders, a few thousand entries): enough to start pack's readers before the inputs are fully
+    listed and checked. A wrong guess costs time only, never a different file."""
+    paths = list(paths)
+    if len(paths) >= at_least:
+        return True
+    folders = [os.fspath(p) for p in paths if os.path.isdir(p)]
+    files = len(paths) - len(folders)
+    looked = 0
+    while folders and looked < 4 * at_least and files < at_least:
+        try:
+            with os.scandir(folders.pop(0)) as entries:
+                for entry in entries:
+                    looked += 1
+                    if entry.name.startswith("."):
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        folders.append(entry.path)
+                    else:
+                        files += 1
+                    if files >= at_least or looked >= 4 * at_least:
+                        break
+        except OSError:
+            continue  # collect_inputs reports it
+    return files >= at_least
+
+
 def in_order(tasks: Iterable[Task], start: Callable[[Task], Started], ahead: int) -> Iterator[tuple[Task, Started]]:
     """(task, start(task)) in task order, each task started up to `ahead` tasks before it is yielded.
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import aec
-from aec import namebulk, names
+from aec import name_rules, namebulk, names
 from aec.errors import AecError, ContainerError
 from aec.fileinfo import member_chunks
 from aec.testing.hostile import raw_names, with_raw_names
@@ -45,7 +45,7 @@ _part = st.text(alphabet="ab.:/\\\x01\x7f é\u202e日", min_size=0, max_size=6)
 def test_fast_and_slow_name_checks_agree(table):
     table = [t for t in table if "\0" not in t]
     encoded = [t.encode("utf-8") for t in table]
-    problems = [names.check_name(t) for t in table]
+    problems = [name_rules.check_name(t) for t in table]
     if any(problems):
         with pytest.raises(ContainerError, match="names table"):
             read(encoded)
@@ -55,7 +55,7 @@ def test_fast_and_slow_name_checks_agree(table):
         rows = np.zeros((1, -(-(len(name) + 1) // 8) * 8), np.uint8)
         rows[0, : len(name)] = np.frombuffer(name, np.uint8)
         lengths = np.array([len(name)])
-        fine = len(name) > 0 and namebulk.plainly_fine(rows, lengths, name + b"\0", names.MAX_NAME_BYTES)
+        fine = len(name) > 0 and namebulk.plainly_fine(rows, lengths, name + b"\0", name_rules.MAX_NAME_BYTES)
         assert not fine or problem is None  # never passes what the rules refuse
         if problem is None and not set(name) & set(b":."):
             assert fine  # and passes the plain ones

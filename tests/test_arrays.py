@@ -153,3 +153,13 @@ def test_pack_progress_moves_within_a_big_array_and_adds_up_to_the_inputs(tmp_pa
     assert totals == [49]  # the array and 48 image files
     assert len([s for s in steps if s < 1]) == 3  # the array moves the bar slice by slice
     assert abs(sum(steps) - 49) < 1e-9
+
+
+def test_array_flags_is_is_array_file_for_every_name():
+    from aec.arrays import array_flags, is_array_file
+
+    plain = [f"{i:05d}.png" for i in range(50)]
+    mixed = plain + ["a/train-images-idx3-ubyte.gz", "b.NPY", "c.npz", "d.IDX3", "idx/e.png", "f.npy.png"]
+    for names in (plain, mixed, [], ["x.npy"]):
+        assert array_flags(names) == [is_array_file(n) for n in names]
+    assert not any(array_flags(plain)) and sum(array_flags(mixed)) >= 3

@@ -187,7 +187,7 @@ def test_array_inputs_whose_names_would_escape_are_refused(tmp_path, example_ima
 
 def test_a_name_whose_unpacked_file_name_is_too_long_cannot_be_stored():
     """Pack checks every stored name with unpack_problem (a real folder this deep exceeds PATH_MAX here)."""
-    from aec.names import unpack_problem
+    from aec.name_rules import unpack_problem
 
     long_stem = "a/" + "n" * 4091  # 4,093 bytes: storable, but unpack would write a 4,097-byte name
     assert unpack_problem(long_stem) == "the file unpack would write for it: name too long"

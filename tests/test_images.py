@@ -14,7 +14,7 @@ from aec.errors import InputError, OutputError
 from aec.fileio import safe_output_path
 from aec.images import encode_png, read_gray
 from aec.inputs import collect_inputs
-from aec.names import output_name
+from aec.name_rules import output_name
 from aec.prepare import prepare
 from aec.record import FLAG_CONVERTED
 

@@ -6,7 +6,7 @@ import lzma
 
 import pytest
 
-from aec import names
+from aec import name_rules, names
 from aec.errors import ContainerError, InputError
 
 # The decoder's raw LZMA2 settings, spelled out here so the hand-built tables
@@ -44,11 +44,11 @@ def front_code(items: list[tuple[int, bytes]]) -> bytes:
         "no_suffix",
         ".hidden.png",  # a leading dot is allowed in a stored name
         "a..b.png",  # '..' inside a component is not a parent reference
-        "x" * names.MAX_NAME_BYTES,  # exactly the limit
+        "x" * name_rules.MAX_NAME_BYTES,  # exactly the limit
     ],
 )
 def test_check_name_accepts_normal_relative_names(name):
-    assert names.check_name(name) is None
+    assert name_rules.check_name(name) is None
 
 
 @pytest.mark.parametrize(
@@ -75,24 +75,24 @@ def test_check_name_accepts_normal_relative_names(name):
         ("a/", "empty"),
         ("./a", "'.'"),
         ("a/./b", "'.'"),
-        ("x" * (names.MAX_NAME_BYTES + 1), "too long"),
-        ("é" * (names.MAX_NAME_BYTES // 2 + 1), "too long"),  # 2049 characters, 4098 bytes
+        ("x" * (name_rules.MAX_NAME_BYTES + 1), "too long"),
+        ("é" * (name_rules.MAX_NAME_BYTES // 2 + 1), "too long"),  # 2049 characters, 4098 bytes
     ],
 )
 def test_check_name_rejects_unsafe_names(name, why):
-    problem = names.check_name(name)
+    problem = name_rules.check_name(name)
     assert problem is not None
     assert why in problem
 
 
 def test_name_limit_counts_utf8_bytes_not_characters():
-    two_byte = "é" * (names.MAX_NAME_BYTES // 2)  # 2048 characters, 4096 bytes: allowed
-    assert names.check_name(two_byte) is None
-    assert names.check_name(two_byte + "a") == "name too long"
+    two_byte = "é" * (name_rules.MAX_NAME_BYTES // 2)  # 2048 characters, 4096 bytes: allowed
+    assert name_rules.check_name(two_byte) is None
+    assert name_rules.check_name(two_byte + "a") == "name too long"
 
 
 def test_check_name_rejects_name_that_is_not_encodable_utf8():
-    assert names.check_name("\udcff.png") is not None
+    assert name_rules.check_name("\udcff.png") is not None
 
 
 # --- encode_table / decode_table ---------------------------------------------
@@ -214,7 +214,7 @@ def test_decode_table_rejects_huge_claimed_length_without_allocating_it():
 
 
 def test_decode_table_rejects_name_longer_than_the_limit():
-    raw = front_code([(0, b"x" * (names.MAX_NAME_BYTES + 10))])
+    raw = front_code([(0, b"x" * (name_rules.MAX_NAME_BYTES + 10))])
     with pytest.raises(ContainerError, match=r"names table: .*too long"):
         names.decode_table(raw_compress(raw), len(raw), 1)
     # With no terminator at all the reader gives up once a name passes the limit.
@@ -307,12 +307,12 @@ _tricky = st.text(alphabet="ab0_-. /\\:\x00\n", max_size=12)
 @settings(max_examples=2000, deadline=None)
 @given(_tricky)
 def test_check_name_shortcut_never_accepts_what_the_rules_refuse(name):
-    assert names.check_name(name) == names.name_problem(name)
+    assert name_rules.check_name(name) == name_rules.name_problem(name)
 
 
 def test_check_name_shortcut_takes_plain_names():
-    assert names._PLAINLY_SAFE.fullmatch("digits/7/00001.png")
-    assert not names._PLAINLY_SAFE.fullmatch("digits/./00001.png")
+    assert name_rules._PLAINLY_SAFE.fullmatch("digits/7/00001.png")
+    assert not name_rules._PLAINLY_SAFE.fullmatch("digits/./00001.png")
 
 
 @settings(max_examples=1000, deadline=None)
@@ -345,8 +345,8 @@ def test_shared_prefix_is_the_common_prefix_up_to_255(a, b):
 def test_pack_refuses_names_that_hide_or_do_not_unpack_everywhere(tmp_path, name, why):
     from aec.inputs import collect_inputs
 
-    assert names.pack_problem(name) is not None and why in names.pack_problem(name)
-    assert names.check_name(name) is None  # readers still accept such names in older files
+    assert name_rules.pack_problem(name) is not None and why in name_rules.pack_problem(name)
+    assert name_rules.check_name(name) is None  # readers still accept such names in older files
     path = tmp_path / "in" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"x")
@@ -356,7 +356,7 @@ def test_pack_refuses_names_that_hide_or_do_not_unpack_everywhere(tmp_path, name
 
 def test_plain_and_nfc_names_are_fine():
     for name in ("café.png", "Ünïcode/数字 7.png", "console.png", "a.b.c.png", "com10.png"):
-        assert names.pack_problem(name) is None, name
+        assert name_rules.pack_problem(name) is None, name
 
 
 def test_names_that_differ_only_in_case_are_refused(tmp_path):
@@ -367,3 +367,51 @@ def test_names_that_differ_only_in_case_are_refused(tmp_path):
     (tmp_path / "in" / "seven.png").write_bytes(b"x")
     with pytest.raises(InputError, match="same file as .* on a case-insensitive file system"):
         collect_inputs([tmp_path / "in"])
+
+
+# --- pack's bulk shortcuts ----------------------------------------------------
+
+_pack_pieces = ["a", "B", "0", "_", "-", ".", " ", "/", "é", "\u202e", "con", "LPT1", "png", "1"]
+_pack_tricky = st.lists(st.sampled_from(_pack_pieces), max_size=8).map("".join)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(_pack_tricky, min_size=1, max_size=4))
+def test_pack_shortcut_never_passes_names_the_rules_refuse(listed):
+
+    if name_rules.plainly_fine_for_pack(listed):
+        assert all(name_rules.pack_problem(n) is None for n in listed)
+        written = [name_rules.output_name(n).casefold() for n in listed]
+        assert len(set(written)) == len(written)
+
+
+def test_pack_shortcut_takes_plain_digit_names_and_leaves_the_rest_to_the_rules():
+
+    assert name_rules.plainly_fine_for_pack(
+        [f"{i:05d}_{i % 10}.png" for i in range(1000)] + ["train/7/x.jpg", "COM10.png"]
+    )
+    for unusual in (["con.png"], ["a/NUL/b.png"], ["x."], ["a b.png"], ["é.png"], ["a.png", "A.png"]):
+        assert not name_rules.plainly_fine_for_pack(unusual), unusual
+    assert not name_rules.plainly_fine_for_pack(["a.png", "a.jpg"])  # both unpack to a.png
+    assert not name_rules.plainly_fine_for_pack(["x" * (name_rules.MAX_NAME_BYTES - 3)])  # x...x.png would be too long
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="ab/é.", min_size=1, max_size=300), unique=True, max_size=20), st.integers(1, 7))
+def test_add_many_writes_what_add_writes(listed, step):
+    one, many = names.TableWriter(), names.TableWriter()
+    for name in listed:
+        one.add(name, checked=True)
+    for start in range(0, len(listed), step):
+        many.add_many(listed[start : start + step])
+    assert many.finish() == one.finish() and many.count == one.count
+
+
+def test_table_bytes_do_not_depend_on_how_the_names_are_fed_to_lzma(monkeypatch):
+    listed = [f"digits/{i % 10}/{i:06d}.png" for i in range(20000)]
+    tables = []
+    for feed in (1 << 6, 1 << 13, 1 << 30):
+        monkeypatch.setattr(names, "_FEED_BYTES", feed)
+        tables.append(names.encode_table(listed))
+    assert tables[0] == tables[1] == tables[2]
+    assert names.decode_table(tables[0][0], tables[0][1], len(listed)) == listed

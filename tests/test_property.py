@@ -7,7 +7,7 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image
 
 import aec
-from aec.names import output_name, pack_problem
+from aec.name_rules import output_name, pack_problem
 
 # Path components: any printable unicode except '/', backslash and control
 # characters; not '.', '..', nor starting with '.' (hidden files are skipped).

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import residual, runtime
+from .. import residual, residual_tables, runtime
 from ..datasets import load_mnist
 from ..guarantee import RESIDUAL_LEVEL
 from ..models import resolve_model
 
-GROUP_ERRORS = (0, 2, 4, 16)  # one typical max error per group (residual.ERROR_GROUP_EDGES)
+GROUP_ERRORS = (0, 2, 4, 16)  # one typical max error per group (residual_tables.ERROR_GROUP_EDGES)
 ROW_TOTAL = 1024
 SLICE = 6000
 
@@ -44,7 +44,7 @@ def fit(images: np.ndarray, predictions: np.ndarray) -> dict[str, np.ndarray]:
         for first in range(0, len(images), SLICE):
             part = slice(first, first + SLICE)
             bounds = np.full(len(images[part]), error, np.int64)
-            tables = residual._Tables(residual._Plan(bounds).groups)
+            tables = residual_tables.Tables(residual._Plan(bounds).groups)
             residual._code(_Counting(), None, predictions[part], bounds, images[part], tables=tables)
             seen = [(t - 1) / 2 for t in (tables.classes, tables.highs, tables.lows)]
             counts = seen if counts is None else [a + b for a, b in zip(counts, seen)]
@@ -57,15 +57,15 @@ def fit(images: np.ndarray, predictions: np.ndarray) -> dict[str, np.ndarray]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=residual.PRIOR_FILE)
+    parser.add_argument("--out", type=Path, default=residual_tables.PRIOR_FILE)
     parser.add_argument("--data", default=None)
     args = parser.parse_args()
     images, _ = load_mnist("train", args.data)
     model = resolve_model(quality=RESIDUAL_LEVEL)
     predictions = runtime.decode_latents(model, runtime.encode_latents(model, images))
-    stored = residual.sparse_prior(fit(images, predictions))
+    stored = residual_tables.sparse_prior(fit(images, predictions))
     np.savez_compressed(args.out, **stored)
-    print(f"{args.out}: SHA-256 {residual.prior_digest(stored)} (residual.PRIOR_SHA256)")
+    print(f"{args.out}: SHA-256 {residual_tables.prior_digest(stored)} (residual_tables.PRIOR_SHA256)")
 
 
 if __name__ == "__main__":
