@@ -223,3 +223,22 @@ def test_names_in_messages_are_escaped_so_one_message_is_one_line(tmp_path, exam
     err = done.stderr.decode()
     assert done.returncode == 1 and "\x1b" not in err and err.count("\n") == 1
     assert "bad\\x1b[31mred\\nline.png" in err and "cannot be stored" in err
+
+
+def test_progress_bar_appears_only_for_jobs_longer_than_a_second_and_counts_from_the_start(monkeypatch):
+    import contextlib
+
+    from aec.cli import app as cli_app
+
+    with contextlib.ExitStack() as stack:
+        quick = cli_app._LateProgress("packing", stack)
+        quick.on_start(10)
+        quick.advance(4)
+        assert quick.bar is None and quick.done == 4  # under a second: nothing drawn, rich not needed
+        monkeypatch.setattr(cli_app, "SHOW_PROGRESS_AFTER_SECONDS", 0.0)
+        quick.advance(3)
+        assert quick.bar is not None
+        task = quick.bar.tasks[0]
+        assert (task.completed, task.total) == (7, 10)
+        quick.advance(3)
+        assert quick.bar.tasks[0].completed == 10
