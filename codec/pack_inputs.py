@@ -316,7 +316,7 @@ def encoded_batches(
     searching = effort > 0 and (len(files) >= SEARCH_PARALLEL_FROM or any(arrays))
     pool = readers or workers.worker_pool(worker_count, len(files), model, wanted=searching)
     # Reading tasks started ahead of the one consumed: enough to keep every worker busy while this
-    # process codes a chunk (a few 256-image tasks each), few enough to bound memory (4,096 images).
+    # process codes a chunk, few enough to bound memory (8 tasks of 256 images a worker).
     ahead = 8 * workers.worker_count(worker_count)
     slices_ahead = 2 * workers.worker_count(worker_count)  # an array's slices are searched a few at a time
 

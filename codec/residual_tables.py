@@ -67,7 +67,6 @@ def _once(build: Callable) -> Callable:
         with _prior_lock:
             return cached(*args)
 
-    get.cache_clear = cached.cache_clear
     return get
 
 
@@ -82,12 +81,6 @@ def _stored_prior() -> dict[str, np.ndarray]:
     except (OSError, ValueError, KeyError) as err:
         raise AecError(f"{PRIOR_FILE}: cannot be read ({err}): reinstall aec") from None
     return stored
-
-
-def prior_group(group: int) -> dict[str, np.ndarray]:
-    """The starting weights of one error group: classes [CLASS_CONTEXTS, 8], highs, lows (uint16; 1 where
-    not stored)."""
-    return {name: table.astype(np.uint16) for name, table in group_tables(group).items()}
 
 
 @_once
@@ -129,11 +122,6 @@ def preload(groups: Iterable[int]) -> threading.Thread:
 def error_group(max_error: int) -> int:
     """The error group (table set) of a residual's max error."""
     return int(np.searchsorted(ERROR_GROUP_EDGES, max_error, side="right"))
-
-
-def prior() -> dict[str, np.ndarray]:
-    """The starting weights of every group: classes [GROUPS, CLASS_CONTEXTS, 8], highs, lows."""
-    return {name: np.stack([prior_group(g)[name] for g in range(GROUPS)]) for name in PRIOR_TABLES}
 
 
 class Tables:
