@@ -133,3 +133,9 @@ def test_any_bytes_are_declined_or_decoded_never_raised(blob, with_signature):
     data = (plain_png.SIGNATURE + blob) if with_signature else blob
     result = plain_png.decode(data)
     assert result is None or (result.dtype == np.uint8 and result.ndim == 2)
+
+
+def test_blank_is_a_plain_png_pillow_reads_as_black():
+    data = plain_png.blank(28, 30)
+    assert np.array_equal(plain_png.decode(data), np.zeros((28, 30), np.uint8))
+    assert np.array_equal(pillow_pixels(data), np.zeros((28, 30), np.uint8))
