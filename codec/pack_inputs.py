@@ -162,14 +162,15 @@ def read_batch(
     return results, encode_pixels(model, pixels, effort, guarantee)
 
 
-def early_readers(paths: list, model: Model, worker_count: int | None):
-    """pack's reader processes, started before the inputs are listed and checked when they look many
-    (workers.likely_many_files), or None. This process warms up first (_warm_up), so that the readers
-    start with Pillow imported and the first calls made, and read the first files at full speed."""
-    if not workers.likely_many_files(paths):
-        return None
+def early_readers(model: Model, worker_count: int | None):
+    """pack's reader processes, started now (before the inputs are listed and checked: pack calls this
+    when they look many, workers.likely_many_files), or None where there are none. This process warms up
+    first (_warm_up), so that the readers start with Pillow imported and the first calls made."""
     _warm_up(model)
-    return workers.worker_pool(worker_count, workers.PARALLEL_FROM, model)
+    pool = workers.worker_pool(worker_count, workers.PARALLEL_FROM, model)
+    if pool is not None:
+        pool.submit(int).result()  # a pool forks every reader at its first task: now, before any thread starts
+    return pool
 
 
 def _warm_up(model: Model) -> None:

@@ -57,6 +57,7 @@ from .record import (
     encode_image_info,
 )
 from .search import EFFORTS, ranked_search, search_lambda
+from .workers import likely_many_files
 
 CHUNK_SIZE = 4096  # images per chunk: the unit of streaming, integrity and random access
 
@@ -268,18 +269,22 @@ def pack(
         raise ValueError("chunk_size must be 1..1048576")
     if effort not in EFFORTS:
         raise ValueError(f"effort must be one of {EFFORTS}")
-    prior = None
+    # A floor or a max error codes some images' residuals: the residual coder's prior is read in a thread
+    # before the first chunk needs it. No thread may be mid-work when a process forks, so with many files
+    # it starts once the readers have forked, beside them; otherwise it overlaps the model load and is
+    # waited for before anything else could fork.
+    residual_groups = None
     if min_psnr != 0 or max_error is not None:
-        # A floor or a max error codes some images' residuals: read the residual coder's prior on the
-        # idle core while the model loads, not when the first chunk needs it.
-        prior = residual_tables.preload(
-            [residual_tables.error_group(RESCUE_ERRORS[0] if max_error is None else max_error)]
-        )
+        residual_groups = [residual_tables.error_group(RESCUE_ERRORS[0] if max_error is None else max_error)]
+    many = not cluster and likely_many_files(paths)
+    prior = residual_tables.preload(residual_groups) if residual_groups and not many else None
     codec_model, chosen = _model_for(model, quality, max_error)
     if prior is not None:
-        prior.join()  # before the readers fork: no thread is mid-work in a forked process
-    # Many files: the reader processes start, and warm up, while this process lists and checks them.
-    readers = None if cluster else early_readers(paths, codec_model, workers)
+        prior.join()
+    # Many files: the reader processes start while this process lists and checks them.
+    readers = early_readers(codec_model, workers) if many else None
+    if residual_groups and many:
+        residual_tables.preload(residual_groups)
     with readers if readers is not None else contextlib.nullcontext():
         inputs = collect_inputs(paths, skip_unlisted=skip_invalid)
         arrays = array_flags(inputs.names)
