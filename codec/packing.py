@@ -269,22 +269,18 @@ def pack(
         raise ValueError("chunk_size must be 1..1048576")
     if effort not in EFFORTS:
         raise ValueError(f"effort must be one of {EFFORTS}")
-    # A floor or a max error codes some images' residuals: the residual coder's prior is read in a thread
-    # before the first chunk needs it. No thread may be mid-work when a process forks, so with many files
-    # it starts once the readers have forked, beside them; otherwise it overlaps the model load and is
-    # waited for before anything else could fork.
-    residual_groups = None
-    if min_psnr != 0 or max_error is not None:
-        residual_groups = [residual_tables.error_group(RESCUE_ERRORS[0] if max_error is None else max_error)]
-    many = not cluster and likely_many_files(paths)
-    prior = residual_tables.preload(residual_groups) if residual_groups and not many else None
+    # A floor or a max error gives some images a residual: the residual coder's prior is read in a thread
+    # before the first chunk needs it, beside the model load, or with many files beside the readers.
+    residual = min_psnr != 0 or max_error is not None
+    groups = [residual_tables.error_group(RESCUE_ERRORS[0] if max_error is None else max_error)]
+    many = not cluster and likely_many_files(paths)  # then the readers start before the inputs are listed
+    prior = residual_tables.preload(groups) if residual and not many else None
     codec_model, chosen = _model_for(model, quality, max_error)
     if prior is not None:
-        prior.join()
-    # Many files: the reader processes start while this process lists and checks them.
+        prior.join()  # before anything forks: no thread may be mid-work in a forked process
     readers = early_readers(codec_model, workers) if many else None
-    if residual_groups and many:
-        residual_tables.preload(residual_groups)
+    if residual and many:
+        residual_tables.preload(groups)  # the readers have forked
     with readers if readers is not None else contextlib.nullcontext():
         inputs = collect_inputs(paths, skip_unlisted=skip_invalid)
         arrays = array_flags(inputs.names)
