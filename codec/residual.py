@@ -35,7 +35,7 @@ from .residual_tables import (
     ERROR_GROUP_EDGES,
     PART,
     Tables,
-    group_tables,
+    group_prior,
 )
 
 NEIGHBOUR_EDGES = np.array([1, 64, 160, 252])  # 5 levels, for NW and NE
@@ -191,7 +191,7 @@ def _code(coder, categorical, predictions: np.ndarray, max_errors: np.ndarray, i
     """Code (images given) or decode (images None) the residual; returns the coded pixels uint8 [n, H, W]."""
     plan = _Plan(max_errors)
     if tables is None:
-        tables = Tables(plan.groups, group_tables)
+        tables = Tables(plan.groups, group_prior)
         try:
             return _code_with(coder, categorical, predictions, plan, images, tables)
         finally:

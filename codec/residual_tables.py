@@ -84,22 +84,17 @@ def _stored_prior() -> dict[str, np.ndarray]:
 
 
 @_once
-def group_tables(group: int) -> dict[str, np.ndarray]:
-    """One error group's starting weights as float32, what a chunk's tables start from: kept for the
-    process (17 MB a group), so that each chunk copies them rather than converting them again."""
+def group_prior(group: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """One error group's starting weights where they are not all 1: per table, (rows, float32 weights).
+    A chunk's tables are these scattered over ones (as fast as copying a dense 17 MB table, which is
+    neither built nor kept)."""
     stored = _stored_prior()
-    tables = {}
-    try:
-        for name, (rows, width) in PRIOR_TABLES.items():
-            table = np.ones((rows, width), np.float32)
-            at = stored[f"{name}_rows"].astype(np.int64) - group * rows
-            mine = (at >= 0) & (at < rows)
-            table[at[mine]] = stored[f"{name}_weights"][mine]
-            table.flags.writeable = False
-            tables[name] = table
-    except (ValueError, IndexError) as err:
-        raise AecError(f"{PRIOR_FILE}: cannot be read ({err}): reinstall aec") from None
-    return tables
+    prior = {}
+    for name, (rows, _) in PRIOR_TABLES.items():
+        at = stored[f"{name}_rows"].astype(np.int64) - group * rows
+        mine = (at >= 0) & (at < rows)
+        prior[name] = at[mine], stored[f"{name}_weights"][mine].astype(np.float32)
+    return prior
 
 
 def preload(groups: Iterable[int]) -> threading.Thread:
@@ -110,7 +105,7 @@ def preload(groups: Iterable[int]) -> threading.Thread:
     def build() -> None:
         try:
             for group in groups:
-                group_tables(group)
+                group_prior(group)
         except AecError:
             pass
 
@@ -134,17 +129,20 @@ class Tables:
         if spare is not None:
             self.classes, self.highs, self.lows = spare
         else:
-            # With a prior every row is overwritten below: np.empty saves a pass over 15 MB per error group.
+            # With a prior every weight is set below: np.empty saves a pass over 15 MB per error group.
             start = np.ones if prior is None else np.empty
             self.classes = start((sets * CLASS_CONTEXTS, CLASSES), np.float32)
             self.highs = start((sets * HIGH_CONTEXTS, PART), np.float32)
             self.lows = start((sets * LOW_CONTEXTS, PART), np.float32)
         if prior is not None:
             for i, g in enumerate(groups.tolist()):
-                tables = prior(g)
-                self.classes[i * CLASS_CONTEXTS : (i + 1) * CLASS_CONTEXTS] = tables["classes"]
-                self.highs[i * HIGH_CONTEXTS : (i + 1) * HIGH_CONTEXTS] = tables["highs"]
-                self.lows[i * LOW_CONTEXTS : (i + 1) * LOW_CONTEXTS] = tables["lows"]
+                weights = prior(g)
+                for name, table in (("classes", self.classes), ("highs", self.highs), ("lows", self.lows)):
+                    contexts = PRIOR_TABLES[name][0]
+                    mine = table[i * contexts : (i + 1) * contexts]
+                    mine.fill(1)
+                    rows, values = weights[name]
+                    mine[rows] = values
 
     def update(self, seen) -> None:
         for table, keys, symbols in seen:
@@ -152,8 +150,8 @@ class Tables:
                 np.add.at(table.reshape(-1), keys * table.shape[1] + symbols, np.float32(2))
 
     def release(self) -> None:
-        """Keep these arrays for the next chunk of as many table sets: copying the prior into memory
-        already paged in takes a few ms, into fresh memory about 20 (15 MB a set, page by page)."""
+        """Keep these arrays for the next chunk of as many table sets: setting the prior in memory
+        already paged in takes a few ms, in fresh memory about 20 (15 MB a set, page by page)."""
         with _spare_lock:
             spares = _spare.setdefault(self.sets, [])
             if len(spares) < 2:  # two chunks at once at most (threads of one process); the rest is freed
