@@ -20,7 +20,7 @@ from .arrays import read_array_file
 from .checksums import image_crcs
 from .errors import InputError, list_problems
 from .guarantee import Guarantee, guard
-from .images import read_gray_sized
+from .images import read_gray_many
 from .modelfile import Model
 from .name_rules import output_name, pack_problem
 from .prepare import invert_batch, prepare
@@ -109,22 +109,25 @@ def encode_pixels(model: Model, pixels: np.ndarray, effort: int, guarantee: Guar
     )
 
 
-def _read_one(path: str | Path, shape: tuple[int, int], invert: str, resize: bool):
-    """(gray, flags, geometry, file size) of one image file, or the InputError that names it
-    (returned, not raised, so that a worker process reports every bad file of its batch).
+def _prepared(path: str | Path, read, shape: tuple[int, int], invert: str, resize: bool):
+    """(gray, flags, geometry, file size) of one image file as read (images.read_gray_many), or the
+    InputError that names it (returned, not raised, so that a worker process reports every bad file of
+    its batch).
 
     An image of the model's shape comes back as read, geometry None: read_batch applies the
     polarity rule to the whole batch at once (prepare() per image costs as much again as
     NumPy's per-call overhead). Other sizes go through prepare() here.
     """
+    if isinstance(read, InputError):
+        return read
+    gray, flags, size = read
+    if gray.shape == shape:
+        return gray, flags, None, size
     try:
-        gray, flags, size = read_gray_sized(path)
-        if gray.shape == shape:
-            return gray, flags, None, size
         gray, more_flags, geometry = prepare(gray, shape, invert, resize)
-        return gray, flags | more_flags, geometry, size
     except InputError as err:
         return err if str(err).startswith(f"{path}: ") else InputError(f"{path}: {err}")
+    return gray, flags | more_flags, geometry, size
 
 
 def read_batch(
@@ -143,8 +146,8 @@ def read_batch(
     """
     model = model or workers.reader_model()
     results, pixels, as_read = [], [], []
-    for path in paths:
-        result = _read_one(path, model.image_shape, invert, resize)
+    for path, read in zip(paths, read_gray_many(paths)):
+        result = _prepared(path, read, model.image_shape, invert, resize)
         if not isinstance(result, InputError):
             if result[2] is None:
                 as_read.append((len(results), len(pixels)))

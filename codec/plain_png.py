@@ -26,8 +26,8 @@ _IHDR = struct.Struct(">IIBBBBB")
 _CRC = struct.Struct(">I")
 
 
-def decode(data: bytes) -> np.ndarray | None:
-    """uint8 [H, W] of a plain 8-bit grayscale PNG file's bytes, or None for anything else."""
+def _parse(data: bytes) -> tuple[tuple[int, int], bytes] | None:
+    """((width, height), the joined IDAT data) of a plain 8-bit grayscale PNG file's bytes, or None."""
     if not data.startswith(SIGNATURE):
         return None
     pos, end, size, parts = len(SIGNATURE), len(data), None, []
@@ -56,13 +56,77 @@ def decode(data: bytes) -> np.ndarray | None:
         elif kind == b"tRNS" or not kind[0] & 0x20:
             return None  # transparency, or a critical chunk this path does not know
         pos = body_end + 4
+    return size, b"".join(parts)
+
+
+def _unfilter(size: tuple[int, int], stream: bytes) -> np.ndarray | None:
+    """Pillow's pixels of a zlib stream of filtered rows, or None where Pillow refuses it."""
     from PIL import Image
 
     try:
-        image = Image.frombytes("L", size, b"".join(parts), "zip", "L")
+        return np.asarray(Image.frombytes("L", size, stream, "zip", "L"))
     except (ValueError, OSError, zlib.error):
         return None
-    return np.asarray(image)
+
+
+def decode(data: bytes) -> np.ndarray | None:
+    """uint8 [H, W] of a plain 8-bit grayscale PNG file's bytes, or None for anything else."""
+    parsed = _parse(data)
+    return None if parsed is None else _unfilter(*parsed)
+
+
+def decode_many(files: list[bytes]) -> list[np.ndarray | None]:
+    """[decode(data) for data in files], the same pixels, for a third of the time on small images.
+
+    Why: one Image.frombytes costs about 9 us and np.asarray of its result 5 more, most of a 28x28
+    digit's decoding. Here each file's rows are inflated by zlib and the filtered rows of all files of
+    one size are joined into one tall image that a single Pillow call unfilters. The rows of a file
+    below its first refer only to rows of the same file; its first row refers to a row of zeros
+    above, which in the tall image is the previous file's last row, so that row's filter is swapped
+    for its equal on a zero row: Up (2) is None (0), Paeth (4) is Sub (1). A file whose first row is
+    Average (3), which has no such equal, or whose rows are anything but exactly one complete zlib
+    stream of valid filter types, goes through decode() alone.
+    """
+    out: list[np.ndarray | None] = [None] * len(files)
+    by_size: dict[tuple[int, int], list[tuple[int, bytes]]] = {}
+    for i, data in enumerate(files):
+        parsed = _parse(data)
+        if parsed is None:
+            continue
+        size, stream = parsed
+        rows = _inflated(stream, (size[0] + 1) * size[1])
+        if rows is None or rows[0] == 3:
+            out[i] = _unfilter(size, stream)
+        else:
+            by_size.setdefault(size, []).append((i, rows))
+    for (width, height), members in by_size.items():
+        per_call = max(1, MAX_PIXELS // (width * height))  # a tall image of at most MAX_PIXELS
+        for first in range(0, len(members), per_call):
+            part = members[first : first + per_call]
+            rows = np.frombuffer(bytearray().join(r for _, r in part), np.uint8).reshape(-1, width + 1)
+            if np.any(rows[:, 0] > 4):  # a filter type Pillow refuses: each file on its own, so it fails alone
+                for i, _ in part:
+                    out[i] = decode(files[i])
+                continue
+            firsts = rows[::height, 0]
+            firsts[firsts == 2] = 0
+            firsts[firsts == 4] = 1  # (a view: the rows change with it)
+            tall = _unfilter((width, height * len(part)), zlib.compress(rows, 0))
+            for k, (i, _) in enumerate(part):
+                out[i] = None if tall is None else tall[k * height : (k + 1) * height]
+    return out
+
+
+def _inflated(stream: bytes, expected: int) -> bytes | None:
+    """The inflated bytes of a zlib stream that holds exactly `expected` bytes and nothing after, or None."""
+    inflater = zlib.decompressobj()
+    try:
+        rows = inflater.decompress(stream, expected + 1)
+    except zlib.error:
+        return None
+    if len(rows) != expected or not inflater.eof or inflater.unused_data or inflater.unconsumed_tail:
+        return None
+    return rows
 
 
 def blank(height: int, width: int) -> bytes:

@@ -12,7 +12,7 @@ from PIL import Image
 
 from aec.errors import InputError, OutputError
 from aec.fileio import safe_output_path
-from aec.images import encode_png, read_gray
+from aec.images import SMALL_FILE, encode_png, read_gray, read_gray_many
 from aec.inputs import collect_inputs
 from aec.name_rules import output_name
 from aec.prepare import prepare
@@ -444,3 +444,32 @@ def test_a_folder_that_cannot_be_listed_is_reported_not_skipped(tmp_path, exampl
     assert not (tmp_path / "x.aec").exists()
     result = aec.pack([root], tmp_path / "y.aec", skip_invalid=True)
     assert result.images >= 1 and any("cannot list this folder" in why for _, why in result.skipped)
+
+
+def test_a_batch_read_gives_each_file_its_pixels_or_its_own_error(tmp_path):
+    rng = np.random.default_rng(3)
+    digits = [rng.integers(0, 256, (28, 28), dtype=np.uint8) for _ in range(3)]
+    big = rng.integers(0, 256, (1100, 1000), dtype=np.uint8)  # over SMALL_FILE stored: read from the open file
+    colour = np.stack([digits[0], digits[1], digits[2]], axis=-1)
+    paths = [
+        write(tmp_path / "a.png", Image.fromarray(digits[0])),
+        tmp_path / "missing.png",
+        write(tmp_path / "b.png", Image.fromarray(digits[1])),
+        write(tmp_path / "rgb.png", Image.fromarray(colour)),
+        tmp_path / "folder",
+        tmp_path / "empty.png",
+        write(tmp_path / "big.png", Image.fromarray(big), compress_level=0),
+        write(tmp_path / "c.png", Image.fromarray(digits[2])),
+    ]
+    paths[4].mkdir()
+    paths[5].write_bytes(b"")
+    assert paths[6].stat().st_size > SMALL_FILE
+    read = read_gray_many(paths)
+    assert len(read) == len(paths)
+    for i, pixels in ((0, digits[0]), (2, digits[1]), (7, digits[2]), (6, big)):
+        array, flags, size = read[i]
+        assert np.array_equal(array, pixels) and flags == 0 and size == paths[i].stat().st_size
+    array, flags, _ = read[3]
+    assert flags == FLAG_CONVERTED and np.array_equal(array, read_gray(paths[3])[0])
+    for i, problem in ((1, "No such file"), (4, "not a regular file"), (5, "empty file")):
+        assert isinstance(read[i], InputError) and str(read[i]).startswith(f"{paths[i]}: ") and problem in str(read[i])

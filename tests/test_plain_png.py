@@ -139,3 +139,60 @@ def test_blank_is_a_plain_png_pillow_reads_as_black():
     data = plain_png.blank(28, 30)
     assert np.array_equal(plain_png.decode(data), np.zeros((28, 30), np.uint8))
     assert np.array_equal(pillow_pixels(data), np.zeros((28, 30), np.uint8))
+
+
+def _filtered_png(rows: bytes, width: int, height: int, tail: bytes = b"") -> bytes:
+    """A PNG around these filtered rows (each: a filter type byte, then the row), zlib-compressed."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = zlib.compress(rows) + tail
+    return plain_png.SIGNATURE + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+
+
+def _random_filtered(rng, width: int, height: int, types=(0, 1, 2, 3, 4)) -> bytes:
+    return b"".join(bytes([int(rng.choice(types))]) + rng.bytes(width) for _ in range(height))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_decode_many_gives_what_decode_gives_file_by_file(seed):
+    """Every filter type on every row (an Average first row included, which decode_many leaves to decode),
+    sizes mixed, and files decode declines or Pillow refuses among them."""
+    rng = np.random.default_rng(seed)
+    files = []
+    for _ in range(int(rng.integers(1, 40))):
+        width, height = [(28, 28), (5, 3), (1, 1), (28, 28), (17, 40)][int(rng.integers(0, 5))]
+        rows = _random_filtered(rng, width, height)
+        kind = int(rng.integers(0, 12))
+        if kind == 0:  # a filter type that does not exist
+            rows = bytes([5]) + rows[1:]
+        elif kind == 1:  # too few rows
+            rows = rows[: -(width + 1)]
+        files.append(_filtered_png(rows, width, height, tail=b"junk" if kind == 2 else b""))
+        if kind == 3:
+            files.append(EXAMPLES[int(rng.integers(0, len(EXAMPLES)))].read_bytes())
+        elif kind == 4:
+            files.append(b"not a png")
+    one_by_one = [plain_png.decode(data) for data in files]
+    together = plain_png.decode_many(files)
+    assert len(together) == len(files)
+    for alone, batched, data in zip(one_by_one, together, files):
+        assert (alone is None) == (batched is None)
+        if alone is not None:
+            assert np.array_equal(alone, batched)
+            assert np.array_equal(batched, pillow_pixels(data))
+
+
+@pytest.mark.parametrize("first", [0, 1, 2, 3, 4])
+def test_decode_many_first_rows_of_each_filter_type(first):
+    rng = np.random.default_rng(first)
+    files = [_filtered_png(bytes([first]) + rng.bytes(28) + _random_filtered(rng, 28, 27), 28, 28) for _ in range(5)]
+    together = plain_png.decode_many(files)
+    for data, pixels in zip(files, together):
+        assert np.array_equal(pixels, pillow_pixels(data))
+
+
+def test_decode_many_of_the_example_digits_and_nothing():
+    files = [path.read_bytes() for path in EXAMPLES]
+    for data, pixels in zip(files, plain_png.decode_many(files)):
+        assert np.array_equal(pixels, pillow_pixels(data))
+    assert plain_png.decode_many([]) == []
