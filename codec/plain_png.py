@@ -21,6 +21,7 @@ import numpy as np
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_PIXELS = 1 << 22  # bigger images take the ordinary path (and its decompression-bomb checks)
+BATCH_PIXELS = 1 << 12  # images up to this size are unfiltered together (decode_many): 64x64, a digit's 28x28
 _CHUNK_HEAD = struct.Struct(">I4s")
 _IHDR = struct.Struct(">IIBBBBB")
 _CRC = struct.Struct(">I")
@@ -85,7 +86,9 @@ def decode_many(files: list[bytes]) -> list[np.ndarray | None]:
     above, which in the tall image is the previous file's last row, so that row's filter is swapped
     for its equal on a zero row: Up (2) is None (0), Paeth (4) is Sub (1). A file whose first row is
     Average (3), which has no such equal, or whose rows are anything but exactly one complete zlib
-    stream of valid filter types, goes through decode() alone.
+    stream of valid filter types, goes through decode() alone; so does an image of more than
+    BATCH_PIXELS pixels (little to gain, and the inflated rows of a batch stay small: a crafted file
+    of a few kilobytes can claim megabytes of them).
     """
     out: list[np.ndarray | None] = [None] * len(files)
     by_size: dict[tuple[int, int], list[tuple[int, bytes]]] = {}
@@ -94,13 +97,13 @@ def decode_many(files: list[bytes]) -> list[np.ndarray | None]:
         if parsed is None:
             continue
         size, stream = parsed
-        rows = _inflated(stream, (size[0] + 1) * size[1])
+        rows = _inflated(stream, (size[0] + 1) * size[1]) if size[0] * size[1] <= BATCH_PIXELS else None
         if rows is None or rows[0] == 3:
             out[i] = _unfilter(size, stream)
         else:
             by_size.setdefault(size, []).append((i, rows))
     for (width, height), members in by_size.items():
-        per_call = max(1, MAX_PIXELS // (width * height))  # a tall image of at most MAX_PIXELS
+        per_call = MAX_PIXELS // (width * height)  # a tall image of at most MAX_PIXELS
         for first in range(0, len(members), per_call):
             part = members[first : first + per_call]
             rows = np.frombuffer(bytearray().join(r for _, r in part), np.uint8).reshape(-1, width + 1)
