@@ -24,6 +24,7 @@ app = typer.Typer(
     help="A learned lossy codec for 28x28 grayscale digits: a folder of PNGs in, one small .aec file out.",
     add_completion=False,
     no_args_is_help=True,
+    suggest_commands=False,  # click suggests the command a typo was near; Typer's own hint would repeat it
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

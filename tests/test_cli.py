@@ -192,6 +192,7 @@ def test_usage_errors_are_one_line_with_a_hint(tmp_path, example_digits):
     for args, message in (
         (("pack", example_digits), "Missing option '--output' / '-o'. (see 'aec pack -h')"),
         (("frobnicate",), "No such command 'frobnicate'. (see 'aec -h')"),
+        (("lst",), "No such command 'lst'. Did you mean 'list'? (see 'aec -h')"),  # one hint, not two
         (("pack", example_digits, "--invert", "sometimes", "-o", tmp_path / "x.aec"), "'--invert'"),
     ):
         done = run_aec(*args)
