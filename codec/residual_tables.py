@@ -98,9 +98,9 @@ def group_prior(group: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 
 def preload(groups: Iterable[int]) -> threading.Thread:
-    """Read the prior and build these error groups' tables in a background thread, while the caller
-    does other work (pack: listing the inputs, loading the model). NumPy and zlib release the GIL for
-    most of it. A failure is left for the coder to raise where it needs the prior."""
+    """Read the prior and pick out these error groups' rows (group_prior) in a background thread, while
+    the caller does other work (pack: loading the model, or its readers' first files). NumPy and zlib
+    release the GIL for most of it. A failure is left for the coder to raise where it needs the prior."""
 
     def build() -> None:
         try:
