@@ -97,10 +97,13 @@ class Guarded:
     originals: np.ndarray  # uint8 [images with a residual, H, W]: what the residual codes
 
 
-def guard(model: Model, images: np.ndarray, latents: np.ndarray, guarantee: Guarantee) -> Guarded:
-    """Check (and rescue) every image of a batch coded as `latents` against the guarantee."""
+def guard(
+    model: Model, images: np.ndarray, latents: np.ndarray, guarantee: Guarantee, decoded: np.ndarray | None = None
+) -> Guarded:
+    """Check (and rescue) every image of a batch coded as `latents` against the guarantee (`decoded`: the
+    latents' pixels, where the caller has them)."""
     n = len(images)
-    pixels = runtime.decode_latents(model, latents)
+    pixels = runtime.decode_latents(model, latents) if decoded is None else decoded.copy()
     flags = np.zeros(n, np.uint8)
     max_errors = np.full(n, NO_RESIDUAL, np.int16)
     if guarantee.max_error is not None:

@@ -24,7 +24,7 @@ from .images import read_gray_many
 from .modelfile import Model
 from .name_rules import output_name, pack_problem
 from .prepare import invert_batch, prepare
-from .search import search_latents
+from .search import search_latents, touch_up
 
 READ_BATCH = 256  # image files per reading task (bounded memory)
 SEARCH_PARALLEL_FROM = 64  # with --effort, from this many files, or any array file (the search is CPU-bound)
@@ -94,10 +94,14 @@ class Encoded:
 def encode_pixels(model: Model, pixels: np.ndarray, effort: int, guarantee: Guarantee = Guarantee()) -> Encoded:
     """Prepared pixels to what the container records, computed wherever the encoder runs."""
     latents = search_latents(model, pixels, effort)
+    decoded = runtime.decode_latents(model, latents) if model.exact else None
+    if effort == 0 and decoded is not None and guarantee.max_error is None:
+        # (With --max-error a residual codes every image: the latents' search would not pay for it.)
+        latents, decoded = touch_up(model, pixels, latents, decoded)
     if not guarantee.active:
-        crcs = image_crcs(runtime.decode_latents(model, latents)) if model.exact else None
+        crcs = image_crcs(decoded) if decoded is not None else None
         return Encoded(latents, crcs, np.zeros(len(pixels), np.uint8), None, None)
-    guarded = guard(model, pixels, latents, guarantee)
+    guarded = guard(model, pixels, latents, guarantee, decoded)
     crcs = image_crcs(guarded.pixels) if model.exact else None
     any_residual = bool(np.any(guarded.max_errors >= 0))
     return Encoded(

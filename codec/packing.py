@@ -56,7 +56,7 @@ from .record import (
     NO_LABEL,
     encode_image_info,
 )
-from .search import EFFORTS, ranked_search, search_lambda
+from .search import EFFORTS, check_search
 from .workers import likely_many_files
 
 CHUNK_SIZE = 4096  # images per chunk: the unit of streaming, integrity and random access
@@ -287,9 +287,7 @@ def pack(
         check_array_prefixes(inputs.files, inputs.names, arrays)
         guarantee = guarantee_for(codec_model, min_psnr, max_error, chosen)
         _check_chunk_size(chunk_size, guarantee)
-        if effort:
-            search_lambda(codec_model, effort)  # a model without one fails here, before any work
-            ranked_search(codec_model, effort)  # and one with a bad search setting
+        check_search(codec_model, effort)  # a model without a lambda or with a bad setting fails before any work
         on_start(len(inputs.files))
         skipped: list[tuple[Path, str]] = []
         labelled = any(array_has_labels(Path(f)) for f, is_array in zip(inputs.files, arrays) if is_array)
@@ -366,6 +364,7 @@ def encode(
     codec_model, chosen = _model_for(model, quality, max_error)
     guarantee = guarantee_for(codec_model, min_psnr, max_error, chosen)
     _check_chunk_size(chunk_size, guarantee)
+    check_search(codec_model, effort)
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != codec_model.image_shape:
         raise InputError(

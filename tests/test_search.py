@@ -110,13 +110,14 @@ def test_the_shipped_levels_search_by_ranked_moves_and_older_models_as_before(sh
     from aec.modelfile import read_model
     from aec.models import resolve_model
 
-    for name in ("mnist-q1", "mnist-q2", "mnist-q3"):
+    for name, below in (("mnist-q1", 18.0), ("mnist-q2", 21.0), ("mnist-q3", 23.0)):
         model = resolve_model(name)
+        assert search.ranked_search(model, 0) == search.RankedSearch(4, 1, below=below)
         assert search.ranked_search(model, 1) == search.RankedSearch(8, 3)
         assert search.ranked_search(model, 2) == search.RankedSearch(8, 3, gradient_steps=50)
     # The legacy levels keep the coordinate descent: their effort 1 vectors pack as before.
     for model in (read_model(weights.LEGACY / "mnist-q3-exact.h5"), resolve_model("mnist-q5")):
-        assert search.ranked_search(model, 1) is None and search.ranked_search(model, 2) is None
+        assert all(search.ranked_search(model, effort) is None for effort in (0, 1, 2))
 
 
 def _older_search(model):
@@ -161,8 +162,11 @@ def test_search_settings_rewrites_a_model_and_keeps_what_decodes(tmp_path, examp
     path = write_model(_older_search(shipped_model), tmp_path / "m.h5")
     before = read_model(path)
     data = aec.encode(example_images, model=before, effort=1)
-    search_settings.main([str(path), "--effort-1", "4", "2", "--effort-2", "20", "4", "1"])
+    search_settings.main(
+        [str(path), "--effort-0", "22.5", "2", "1", "--effort-1", "4", "2", "--effort-2", "20", "4", "1"]
+    )
     after = read_model(path)
+    assert search.ranked_search(after, 0) == search.RankedSearch(2, 1, below=22.5)
     assert search.ranked_search(after, 1) == search.RankedSearch(4, 2)
     assert search.ranked_search(after, 2) == search.RankedSearch(4, 1, gradient_steps=20)
     assert after.metadata["search"]["lambda"] == before.metadata["search"]["lambda"]
@@ -170,3 +174,81 @@ def test_search_settings_rewrites_a_model_and_keeps_what_decodes(tmp_path, examp
     assert np.array_equal(aec.decode(data, model=after), aec.decode(data, model=before))
     with pytest.raises(ModelError, match="out of range"):
         search_settings.main([str(path), "--effort-1", "4", "99"])
+
+
+def _without_effort_0_search(model):
+    search_metadata = {k: v for k, v in model.metadata["search"].items() if k != "effort 0"}
+    return dataclasses.replace(model, metadata={**model.metadata, "search": search_metadata}, fingerprint=b"")
+
+
+def _exact_costs(model, images, latents):
+    costs = search._Costs(model, images, search.search_lambda(model, 1))
+    pixels = search.runtime.decode_latents(model, latents)
+    return costs.rate(latents.astype(np.int64)) + costs.per_squared_error * search._squared_error(pixels, costs.target)
+
+
+def test_effort_0_searches_only_the_images_below_its_threshold_and_never_raises_their_cost(
+    example_images, shipped_model
+):
+    latents = search.runtime.encode_latents(shipped_model, example_images)
+    pixels = search.runtime.decode_latents(shipped_model, latents)
+    below = metrics.image_psnrs(example_images, pixels) < search.ranked_search(shipped_model, 0).below
+    found, found_pixels = search.touch_up(shipped_model, example_images, latents, pixels)
+    moved = np.any(found != latents, axis=1)
+    assert not np.any(moved & ~below) and np.array_equal(found_pixels[~below], pixels[~below])
+    assert moved.sum() >= 5  # measured: 9 of the 9 of these 48 below 23 dB
+    assert np.array_equal(found_pixels, search.runtime.decode_latents(shipped_model, found))
+    before, after = (
+        _exact_costs(shipped_model, example_images, latents),
+        _exact_costs(shipped_model, example_images, found),
+    )
+    assert np.all(after <= before) and np.all(after[moved] < before[moved])
+    # Per image: the same moves whatever the batch.
+    first = search.touch_up(shipped_model, example_images[:10], latents[:10], pixels[:10])[0]
+    assert np.array_equal(first, found[:10])
+
+
+@pytest.mark.parametrize("quality, gain", [(1, 0.06), (2, 0.12), (3, 0.2)])
+def test_effort_0_search_gives_better_pictures_for_about_the_same_bytes(example_images, quality, gain):
+    model = aec.resolve_model(quality=quality)
+    searched = aec.encode(example_images, model=model)
+    plain = aec.encode(example_images, model=_without_effort_0_search(model))
+    # Measured on these 48: +0.11 / +0.21 / +0.30 dB at levels 1 / 2 / 3, bytes -1.0% / +0.7% / 0%.
+    assert len(searched) <= 1.01 * len(plain)
+    assert psnr(searched, example_images) > psnr(plain, example_images) + gain
+
+
+def test_effort_0_is_the_encoder_alone_for_models_without_its_setting_and_under_max_error(example_images):
+    from aec import weights
+    from aec.guarantee import Guarantee
+    from aec.modelfile import read_model
+    from aec.pack_inputs import encode_pixels
+
+    legacy = read_model(weights.LEGACY / "mnist-q3-aug240.h5")
+    encoder = search.runtime.encode_latents(legacy, example_images)
+    assert np.array_equal(encode_pixels(legacy, example_images, 0, Guarantee(18.0)).latents, encoder)
+    level1 = aec.resolve_model(quality=1)
+    coded = encode_pixels(level1, example_images, 0, Guarantee(max_error=4))
+    assert np.array_equal(coded.latents, search.runtime.encode_latents(level1, example_images))
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"method": "ranked moves", "best": 4, "rounds": 1, "below": 23},
+        {"method": "gradient moves below", "best": 4, "rounds": 1},
+        {"method": "gradient moves below", "best": 4, "rounds": 1, "below": 0},
+        {"method": "gradient moves below", "best": 4, "rounds": 1, "below": 101},
+        {"method": "gradient moves below", "best": 0, "rounds": 1, "below": 23},
+    ],
+)
+def test_a_bad_effort_0_setting_is_refused_before_any_work(
+    tmp_path, example_digits, example_images, shipped_model, setting
+):
+    metadata = {"search": {**shipped_model.metadata["search"], "effort 0": setting}}
+    bad = dataclasses.replace(shipped_model, metadata=metadata, fingerprint=b"")
+    with pytest.raises(ModelError, match="effort 0"):
+        aec.pack([example_digits], tmp_path / "a.aec", model=bad)
+    assert not (tmp_path / "a.aec").exists()
+    with pytest.raises(ModelError, match="effort 0"):
+        aec.encode(example_images, model=bad)
