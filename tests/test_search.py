@@ -110,9 +110,9 @@ def test_the_shipped_levels_search_by_ranked_moves_and_older_models_as_before(sh
     from aec.modelfile import read_model
     from aec.models import resolve_model
 
-    for name, below in (("mnist-q1", 18.0), ("mnist-q2", 21.0), ("mnist-q3", 23.0)):
+    for name, best, below in (("mnist-q1", 2, 18.0), ("mnist-q2", 2, 21.0), ("mnist-q3", 4, 23.0)):
         model = resolve_model(name)
-        assert search.ranked_search(model, 0) == search.RankedSearch(4, 1, below=below)
+        assert search.ranked_search(model, 0) == search.RankedSearch(best, 1, below=below)
         assert search.ranked_search(model, 1) == search.RankedSearch(8, 3)
         assert search.ranked_search(model, 2) == search.RankedSearch(8, 3, gradient_steps=50)
     # The legacy levels keep the coordinate descent: their effort 1 vectors pack as before.
@@ -208,12 +208,12 @@ def test_effort_0_searches_only_the_images_below_its_threshold_and_never_raises_
     assert np.array_equal(first, found[:10])
 
 
-@pytest.mark.parametrize("quality, gain", [(1, 0.06), (2, 0.12), (3, 0.2)])
+@pytest.mark.parametrize("quality, gain", [(1, 0.15), (2, 0.12), (3, 0.2)])
 def test_effort_0_search_gives_better_pictures_for_about_the_same_bytes(example_images, quality, gain):
     model = aec.resolve_model(quality=quality)
     searched = aec.encode(example_images, model=model)
     plain = aec.encode(example_images, model=_without_effort_0_search(model))
-    # Measured on these 48: +0.11 / +0.21 / +0.30 dB at levels 1 / 2 / 3, bytes -1.0% / +0.7% / 0%.
+    # Measured on these 48: +0.27 / +0.22 / +0.31 dB at levels 1 / 2 / 3, bytes 0% / 0% / +0.5%.
     assert len(searched) <= 1.01 * len(plain)
     assert psnr(searched, example_images) > psnr(plain, example_images) + gain
 
