@@ -117,6 +117,10 @@ class _Costs:
         target = self.target if rows is None else self.target[rows]
         return _squared_error(runtime.to_uint8(runtime.synthesise(self.model, latents)), target)
 
+    def of_pixels(self, latents: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+        """Costs of `latents` given their decoded uint8 `pixels` (every image of the batch)."""
+        return self.rate(latents) + self.per_squared_error * _squared_error(pixels, self.target)
+
     def __call__(self, latents: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Costs of `latents`: of every image, or of the images `rows` (then latents has those rows only)."""
         return self.rate(latents) + self.per_squared_error * self.squared_error(latents, rows)
@@ -270,17 +274,14 @@ def check_search(model: Model, effort: int) -> None:
 def touch_up(
     model: Model, images: np.ndarray, latents: np.ndarray, pixels: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Effort 0's search, for models that ask for one (metadata "search": {"effort 0": ...}), on the
-    images that the encoder's `latents` leave below the setting's PSNR (`pixels`: their exact
-    decoding). Each round: the tables' bits and the decoder's gradient predict the change of J (at
-    effort 1's lambda) of each latent's better one-step move; the `best` moves predicted to lower J
-    most are made together and kept if the exact decoder's pixels say J fell. Returns (latents,
-    pixels) with those images' replaced where the search moved them.
+    """Effort 0's search (metadata "search": {"effort 0": ...}) of the images that the encoder's
+    `latents` leave below the setting's PSNR (`pixels`: their exact decoding): per round, the `best`
+    one-step moves that the tables' bits and the decoder's gradient predict lower J most (effort 1's
+    lambda) are made together, kept if the exact pixels say J fell. Returns (latents, pixels).
 
     Why only those images, and all moves in one decode: the set's PSNR is that of its mean squared
-    error, which the worst-coded images dominate, and a decode is most of a move's cost. A fifth of
-    the images, one gradient and one decode each, buys about a third of what effort 1 buys on every
-    image, in a thirtieth of its time (benchmarks/RESULTS.md, "Cheaper searches").
+    error, which the worst-coded images dominate, and a decode is most of a move's cost: a fifth of
+    the images buys about a sixth of what effort 1 buys on every image, in a fortieth of its time.
     """
     setting = ranked_search(model, 0)
     if setting is None or not len(images):
@@ -290,7 +291,7 @@ def touch_up(
         return latents, pixels
     costs = _Costs(model, images[rows], search_lambda(model, 1))
     found, found_pixels = latents[rows].astype(np.int64), pixels[rows]
-    cost = costs.rate(found) + costs.per_squared_error * _squared_error(found_pixels, costs.target)
+    cost = costs.of_pixels(found, found_pixels)
     for _ in range(setting.rounds):
         slope = _distortion_slope(costs, found, found_pixels)
         down, up = _all_predicted_changes(costs, found, slope)
@@ -302,15 +303,10 @@ def touch_up(
         candidate = found.copy()
         candidate[at, chosen] += np.where(gain[at, chosen] < 0, np.where(rises[at, chosen], 1, -1), 0)
         candidate_pixels = runtime.decode_latents(model, candidate.astype(np.int32))
-        candidate_cost = costs.rate(candidate) + costs.per_squared_error * _squared_error(
-            candidate_pixels, costs.target
-        )
+        candidate_cost = costs.of_pixels(candidate, candidate_pixels)
         better = candidate_cost < cost
-        found[better], found_pixels[better], cost[better] = (
-            candidate[better],
-            candidate_pixels[better],
-            candidate_cost[better],
-        )
+        found[better], cost[better] = candidate[better], candidate_cost[better]
+        found_pixels[better] = candidate_pixels[better]
     latents, pixels = latents.copy(), pixels.copy()
     latents[rows], pixels[rows] = found, found_pixels
     return latents, pixels

@@ -183,8 +183,7 @@ def _without_effort_0_search(model):
 
 def _exact_costs(model, images, latents):
     costs = search._Costs(model, images, search.search_lambda(model, 1))
-    pixels = search.runtime.decode_latents(model, latents)
-    return costs.rate(latents.astype(np.int64)) + costs.per_squared_error * search._squared_error(pixels, costs.target)
+    return costs.of_pixels(latents.astype(np.int64), search.runtime.decode_latents(model, latents))
 
 
 def test_effort_0_searches_only_the_images_below_its_threshold_and_never_raises_their_cost(
