@@ -20,7 +20,7 @@ one decode each, keeping what lowers J; a few rounds.
   (about the worst tenth of the training digits: 18 / 21 / 23 dB at levels
   1 / 2 / 3) move, the 2 / 2 / 4 best predicted moves made together, kept if
   one exact decode says J fell (touch_up: +0.13 / +0.16 / +0.21 dB on the
-  MNIST test digits for 10-15 us of CPU an image; benchmarks/RESULTS.md,
+  MNIST test digits for 13-19 us of CPU an image; benchmarks/RESULTS.md,
   "Cheaper searches"). Models without the setting take the encoder's latents.
 - effort 1: ranked moves from the encoder's latents (8 best, 3 rounds for
   the shipped levels: the J of the coordinate descent below in about 40% of
